@@ -1,0 +1,104 @@
+"""The one exception hierarchy of heimdall-io.
+
+Every failure the library reports is a :class:`HeimdallError`; its ``str()`` is a single
+line fit for a terminal. The CLI and the HTTP API map the classes to exit codes and status
+codes in one place each (``heimdall_cli.errors`` and ``heimdall_io.api.errors``).
+
+    HeimdallError
+    ├── BundleError                 the bytes are not a valid bundle (HTTP 400)
+    │   ├── MalformedBundleError    not JSON, bad structure, trailing data
+    │   ├── TruncatedBundleError    input ended early
+    │   ├── InvalidBase64Error      payload is not valid base64
+    │   ├── DuplicateKeyError       a key appears twice in one object
+    │   ├── SchemaError             a required field is missing or has the wrong type
+    │   ├── UnsupportedVersionError format_version this reader cannot read
+    │   ├── ChecksumMismatchError   declared size/MD5/SHA-256 disagree with the payload
+    │   ├── LimitExceededError      nesting, metadata size, decompression ratio
+    │   │   └── DecompressionBombError
+    │   └── InvalidModelError       the payload is not a valid ONNX model
+    ├── PayloadTooLargeError        over a configured size limit (HTTP 413)
+    ├── NotFoundError               a model or a file does not exist (HTTP 404)
+    ├── FileAccessError             permission denied, output exists, not a file
+    ├── ConfigError                 a bad URL or setting
+    └── StorageError                the registry or the object store failed (HTTP 5xx)
+        ├── RegistryError
+        └── ObjectStoreError
+"""
+
+from __future__ import annotations
+
+
+class HeimdallError(Exception):
+    """Base class of every error heimdall-io raises on purpose."""
+
+
+class BundleError(HeimdallError):
+    """The input is not a valid .heimdall bundle."""
+
+
+class MalformedBundleError(BundleError):
+    """Not JSON, or JSON that is not shaped like a bundle."""
+
+
+class TruncatedBundleError(BundleError):
+    """The input ended before the bundle did."""
+
+
+class InvalidBase64Error(BundleError):
+    """``model.onnx_model_base64`` is not valid base64."""
+
+
+class DuplicateKeyError(BundleError):
+    """A key occurs twice in one JSON object; neither value is silently preferred."""
+
+
+class SchemaError(BundleError):
+    """A required field is missing or a field has the wrong type."""
+
+
+class UnsupportedVersionError(BundleError):
+    """The bundle's ``format_version`` has a major version this reader does not know."""
+
+
+class ChecksumMismatchError(BundleError):
+    """The payload's size or digest differs from what the bundle or registry declares."""
+
+
+class LimitExceededError(BundleError):
+    """A safety bound was crossed: nesting depth, metadata size, expansion ratio."""
+
+
+class DecompressionBombError(LimitExceededError):
+    """The compressed bundle expands far beyond any plausible model."""
+
+
+class InvalidModelError(BundleError):
+    """The payload is not a valid ONNX model."""
+
+
+class PayloadTooLargeError(HeimdallError):
+    """The bundle or model is larger than the configured limit."""
+
+
+class NotFoundError(HeimdallError):
+    """A model id or a file that does not exist."""
+
+
+class FileAccessError(HeimdallError):
+    """A path cannot be read or written (permissions, already exists, a directory)."""
+
+
+class ConfigError(HeimdallError):
+    """A configuration value (URL, environment variable, option) is invalid."""
+
+
+class StorageError(HeimdallError):
+    """The registry or the object store failed."""
+
+
+class RegistryError(StorageError):
+    """The model registry (SQLite / PostgreSQL) failed."""
+
+
+class ObjectStoreError(StorageError):
+    """The object store (local directory / S3) failed."""

@@ -1,0 +1,1 @@
+"""Storage adapters: model registries (SQLite, PostgreSQL) and object stores (directory, S3)."""

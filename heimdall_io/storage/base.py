@@ -1,0 +1,135 @@
+"""The two storage interfaces the service layer stands on.
+
+A :class:`Registry` keeps one row per model (metadata, checksums, the object key) and an
+audit history. An :class:`ObjectStore` keeps the ONNX bytes, streamed in and out. Any
+registry pairs with any store. Adapters know nothing of the bundle format.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any, BinaryIO, Protocol
+
+import msgspec
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class ModelRecord(msgspec.Struct, kw_only=True):
+    """One model in the registry: the seed's ``models`` columns plus what this project needs."""
+
+    model_id: str  # UUID, canonical lowercase text form
+    model_name: str
+    version: int
+    status: str = "completed"
+    architecture: str | None = None
+    framework: str | None = "onnx"
+    onnx_path: str | None = None  # key in the object store
+    onnx_opset: int | None = None
+    input_shape: list[int] | None = None  # dynamic dims as -1
+    output_shape: list[int] | None = None
+    parameters_count: int | None = None
+    # The seed's JSONB column: training_config, performance_metrics, normalization_stats,
+    # sample_predictions, each kept whole (unknown fields included).
+    training_metrics: dict[str, Any] | None = None
+    # Everything else of the bundle the columns cannot hold, so a re-export is faithful.
+    extra: dict[str, Any] | None = None
+    description: str | None = None
+    onnx_size_bytes: int | None = None
+    onnx_md5: str | None = None
+    onnx_sha256: str | None = None
+    source_model_id: str | None = None  # the original id of an imported model
+    created_at: dt.datetime = msgspec.field(default_factory=utcnow)
+    updated_at: dt.datetime = msgspec.field(default_factory=utcnow)
+
+
+class AuditEntry(msgspec.Struct, kw_only=True):
+    """One export or import (or register/delete), successful or not."""
+
+    action: str  # "export" | "import" | "register" | "delete"
+    result: str  # "ok" | "error"
+    model_id: str | None = None
+    source_model_id: str | None = None
+    bytes: int | None = None
+    onnx_md5: str | None = None
+    onnx_sha256: str | None = None
+    actor: str | None = None  # "cli", or "api:<key hash prefix>"
+    detail: str | None = None  # error message, target path, ...
+    at: dt.datetime = msgspec.field(default_factory=utcnow)
+    id: int | None = None  # assigned by the registry
+
+
+class ObjectInfo(msgspec.Struct, kw_only=True):
+    key: str
+    size: int
+    last_modified: dt.datetime
+
+
+class Registry(Protocol):
+    """Model metadata rows and the audit history. Implementations: sqlite, postgres."""
+
+    url: str
+
+    def add(self, record: ModelRecord, audit: AuditEntry | None = None) -> None:
+        """Insert ``record`` (and ``audit``, in the same transaction)."""
+
+    def get(self, model_id: str) -> ModelRecord:
+        """The record, or raise NotFoundError("Model <id> not found")."""
+        ...
+
+    def list(self) -> list[ModelRecord]:
+        """All records, newest first."""
+        ...
+
+    def delete(self, model_id: str, audit: AuditEntry | None = None) -> ModelRecord:
+        """Remove and return the record; NotFoundError if absent."""
+        ...
+
+    def referenced_keys(self) -> set[str]:
+        """Every ``onnx_path`` some record points at (for garbage collection)."""
+        ...
+
+    def append_audit(self, entry: AuditEntry) -> None: ...
+
+    def audit(self, limit: int | None = None) -> list[AuditEntry]:
+        """Audit entries, newest first."""
+        ...
+
+    def ping(self) -> None:
+        """Raise RegistryError if the registry cannot be reached."""
+
+    def close(self) -> None: ...
+
+
+class ObjectStore(Protocol):
+    """ONNX bytes by key. Implementations: local directory, S3 (minio client)."""
+
+    url: str
+
+    def put(self, key: str, data: BinaryIO, length: int | None = None) -> int:
+        """Stream ``data`` (read until EOF) into ``key``; return the byte count.
+
+        The object becomes visible only once complete: if ``data.read`` raises, nothing
+        is left under ``key`` (a local temporary file is removed; an S3 multipart upload
+        is aborted). Never overwrites silently: callers choose fresh keys.
+        """
+        ...
+
+    def open(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """A readable stream of the object; NotFoundError if absent."""
+        ...
+
+    def delete(self, key: str) -> None: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+
+    def ping(self) -> None:
+        """Raise ObjectStoreError if the store cannot be reached."""
+
+    def close(self) -> None: ...
