@@ -1,0 +1,168 @@
+"""Streaming bundle writer: a header plus a binary stream in, bundle bytes out.
+
+    with open("model.onnx", "rb") as onnx, open("model.heimdall", "wb") as out:
+        result = write_bundle(out, header, onnx, size=os.path.getsize("model.onnx"))
+    print(result.digests.md5)
+
+Format 1.1.0 layout: every metadata section first, ``model`` last, and inside ``model``
+the payload after every other field. Size and checksums known in advance (from a
+registry) are written before the payload; otherwise they follow it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import msgspec
+import pybase64
+
+from .. import compression as _compression
+from ..checksums import Digests, Hasher
+from ..errors import SchemaError
+from ..types import CHECKSUM_KEYS, FORMAT_VERSION, PAYLOAD_KEY, BundleHeader
+from .decoder import validate
+
+#: Raw bytes per payload chunk; a multiple of 3 so every chunk encodes without padding.
+CHUNK = 3 << 20
+
+_encode = msgspec.json.Encoder().encode
+
+
+def header_document(header: BundleHeader | Mapping[str, Any]) -> dict[str, Any]:
+    """The header as a JSON-ready dict in file order: sections first, ``model`` last.
+
+    A mapping keeps its unknown fields; it is validated against the format's types.
+    """
+    if isinstance(header, BundleHeader):
+        doc: dict[str, Any] = msgspec.to_builtins(header)
+    else:
+        doc = {k: v for k, v in header.items()}
+        if not isinstance(doc.get("model"), Mapping):
+            raise SchemaError("invalid bundle: missing required field `model`")
+        doc["model"] = {k: v for k, v in doc["model"].items() if k != PAYLOAD_KEY}
+    doc["format_version"] = FORMAT_VERSION
+    validate(doc)
+    model = doc.pop("model")
+    ordered = {"format_version": doc.pop("format_version")}
+    if "bundle_metadata" in doc:
+        ordered["bundle_metadata"] = doc.pop("bundle_metadata")
+    ordered.update(doc)
+    ordered["model"] = model
+    return ordered
+
+
+def _members(obj: Mapping[str, Any]) -> bytes:
+    return b",".join(_encode(k) + b":" + _encode(v) for k, v in obj.items())
+
+
+@dataclass
+class EncodeResult:
+    """Filled in once the encoder has run to the end."""
+
+    digests: Digests | None = None
+    bytes_out: int = 0
+
+
+class BundleEncoder:
+    """An iterable of the bundle's bytes (compressed if asked), encoded as it is consumed.
+
+    ``size``/``md5``/``sha256``, when given, are written before the payload and checked
+    against the bytes actually read: a mismatch raises ChecksumMismatchError before the
+    document is closed, so a consumer never receives a complete bundle with wrong bytes.
+    """
+
+    def __init__(
+        self,
+        header: BundleHeader | Mapping[str, Any],
+        payload: BinaryIO,
+        *,
+        size: int | None = None,
+        md5: str | None = None,
+        sha256: str | None = None,
+        compression: str = _compression.NONE,
+        level: int = 3,
+        chunk_size: int = CHUNK,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        if chunk_size % 3:
+            raise ValueError("chunk_size must be a multiple of 3")
+        if compression == _compression.ZSTD and level not in _compression.ZSTD_LEVELS:
+            raise ValueError(f"zstd level must be 1..19, got {level}")
+        self.document = header_document(header)
+        self.payload = payload
+        self.known = {"onnx_size_bytes": size, "onnx_md5": md5, "onnx_sha256": sha256}
+        self.compression = compression
+        self.level = level
+        self.chunk_size = chunk_size
+        self.progress = progress
+        self.result = EncodeResult()
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in _compression.compress_iter(self._plain(), self.compression, self.level):
+            self.result.bytes_out += len(chunk)
+            yield chunk
+
+    def _plain(self) -> Iterator[bytes]:
+        doc = dict(self.document)
+        model = {k: v for k, v in doc.pop("model").items() if k not in CHECKSUM_KEYS}
+        before = {k: v for k, v in self.known.items() if v is not None}
+        model.update(before)
+        head = _members(doc)
+        yield (
+            b"{" + head + (b"," if head else b"") + b'"model":{' + _members(model)
+            + (b"," if model else b"") + b'"' + PAYLOAD_KEY.encode() + b'":"'
+        )  # fmt: skip
+        digests = yield from self._payload()
+        digests.check(size=self.known["onnx_size_bytes"], md5=self.known["onnx_md5"],
+                      sha256=self.known["onnx_sha256"], what="model")  # fmt: skip
+        self.result.digests = digests
+        computed = {"onnx_size_bytes": digests.size, "onnx_md5": digests.md5,
+                    "onnx_sha256": digests.sha256}  # fmt: skip
+        after = {k: v for k, v in computed.items() if k not in before}
+        yield b'"' + (b"," + _members(after) if after else b"") + b"}}\n"
+
+    def _payload(self) -> Iterator[bytes]:  # type: ignore[misc]
+        read, encode, n = self.payload.read, pybase64.b64encode, self.chunk_size
+        progress = self.progress
+        carry = b""
+        with Hasher() as hasher:
+            while True:
+                chunk = read(n)
+                if not chunk:
+                    break
+                if carry:
+                    chunk, carry = carry + chunk, b""
+                if len(chunk) % 3:
+                    cut = len(chunk) - len(chunk) % 3
+                    chunk, carry = chunk[:cut], chunk[cut:]
+                    if not chunk:
+                        continue
+                chunk = bytes(chunk)
+                hasher.update(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+                yield encode(chunk)
+            if carry:
+                hasher.update(carry)
+                yield encode(carry)
+            return hasher.digests()
+
+
+def write_bundle(
+    dst: BinaryIO,
+    header: BundleHeader | Mapping[str, Any],
+    payload: BinaryIO,
+    **options: Any,
+) -> EncodeResult:
+    """Encode ``header`` + the bytes of ``payload`` into ``dst``; options as BundleEncoder.
+
+    with open("m.onnx", "rb") as onnx, open("m.heimdall", "wb") as out:
+        write_bundle(out, header, onnx, compression="zstd")
+    """
+    encoder = BundleEncoder(header, payload, **options)
+    write = dst.write
+    for chunk in encoder:
+        write(chunk)
+    return encoder.result

@@ -1,0 +1,294 @@
+"""An incremental JSON scanner for the skeleton of a bundle.
+
+It walks the top-level object and the ``model`` object key by key, hands every other value
+to the C JSON parser as one bounded slice, and streams the one string that may be huge
+(``model.onnx_model_base64``) in large chunks. All searching is done by ``re`` and
+``bytes.find`` in C; Python runs once per token of *metadata*, never per payload byte.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from ..errors import (
+    DuplicateKeyError,
+    InvalidBase64Error,
+    LimitExceededError,
+    MalformedBundleError,
+    TruncatedBundleError,
+)
+
+_WS = re.compile(rb"[ \t\r\n]*")
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+# A complete string, a lone quote (string cut by the buffer end), or a bracket.
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|"|[\[\]{}]', re.S)
+_SCALAR = re.compile(rb"[-+.0-9A-Za-z]+")
+_UNICODE_ESCAPE = re.compile(rb"\\u([0-9a-fA-F]{4})")
+_MAX_KEY = 4096
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Safety bounds for reading untrusted bundles."""
+
+    #: All bytes outside the payload (metadata, whitespace) together.
+    max_metadata_bytes: int = 64 << 20
+    #: Nesting depth of any JSON value, counted from the document root.
+    max_depth: int = 64
+    #: Largest decoded payload; None for no limit.
+    max_payload_bytes: int | None = None
+    #: Largest expansion of a compressed bundle (see compression.MAX_RATIO).
+    max_ratio: int = 1024
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKeyError(f"duplicate key {key!r} in a JSON object")
+            seen.add(key)
+    return obj
+
+
+def loads(raw: bytes | memoryview, where: str) -> Any:
+    """Parse one JSON value, refusing duplicate keys; errors name ``where``."""
+    try:
+        return json.loads(bytes(raw), object_pairs_hook=_no_duplicates)
+    except DuplicateKeyError as e:
+        raise DuplicateKeyError(f"{e} (in {where})") from None
+    except (ValueError, RecursionError) as e:
+        raise MalformedBundleError(f"invalid JSON in {where}: {e}") from None
+
+
+class Scanner:
+    """A forward-only cursor over a byte stream, with bounded lookahead."""
+
+    def __init__(self, stream: BinaryIO, limits: Limits, prefix: bytes = b"") -> None:
+        self.stream = stream
+        self.limits = limits
+        self.buf = prefix
+        self.pos = 0
+        self.base = 0  # absolute offset of buf[0] in the (decompressed) stream
+        self.eof = False
+        self.metadata_bytes = 0
+
+    # -- buffer management -------------------------------------------------------------
+
+    @property
+    def offset(self) -> int:
+        return self.base + self.pos
+
+    def _fill(self, size: int = 1 << 16) -> bool:
+        """Append more input, dropping what lies before ``pos``. False at EOF."""
+        if self.eof:
+            return False
+        data = self.stream.read(size)
+        if not data:
+            self.eof = True
+            return False
+        self.base += self.pos
+        self.buf = self.buf[self.pos :] + data
+        self.pos = 0
+        return True
+
+    def reset(self, offset: int) -> None:
+        """Forget the buffer; the caller has positioned the stream at ``offset``."""
+        self.buf, self.pos, self.base, self.eof = b"", 0, offset, False
+
+    def _consume(self, n: int) -> None:
+        self.pos += n
+        self.metadata_bytes += n
+        if self.metadata_bytes > self.limits.max_metadata_bytes:
+            raise LimitExceededError(
+                f"metadata larger than {self.limits.max_metadata_bytes >> 20} MiB "
+                "(outside the payload)"
+            )
+
+    def _truncated(self, where: str) -> TruncatedBundleError:
+        return TruncatedBundleError(f"bundle truncated at byte {self.offset} ({where})")
+
+    # -- tokens --------------------------------------------------------------------------
+
+    def skip_ws(self) -> None:
+        while True:
+            m = _WS.match(self.buf, self.pos)
+            assert m is not None
+            self._consume(m.end() - self.pos)
+            if self.pos < len(self.buf) or not self._fill():
+                return
+
+    def peek(self, where: str) -> int:
+        """The next non-blank byte, not consumed."""
+        self.skip_ws()
+        if self.pos >= len(self.buf):
+            raise self._truncated(where)
+        return self.buf[self.pos]
+
+    def expect(self, char: bytes, where: str) -> None:
+        c = self.peek(where)
+        if c != char[0]:
+            raise MalformedBundleError(
+                f"expected {char.decode()!r} at byte {self.offset} ({where}), found {chr(c)!r}"
+            )
+        self._consume(1)
+
+    def at_end(self) -> bool:
+        self.skip_ws()
+        return self.pos >= len(self.buf)
+
+    def read_key(self, where: str) -> str:
+        if self.peek(where) != ord('"'):
+            raise MalformedBundleError(
+                f"expected a key at byte {self.offset} ({where}), found {chr(self.buf[self.pos])!r}"
+            )
+        while (m := _STRING.match(self.buf, self.pos)) is None:
+            if len(self.buf) - self.pos > _MAX_KEY:
+                raise LimitExceededError(f"key longer than {_MAX_KEY} bytes ({where})")
+            if not self._fill():
+                raise self._truncated(where)
+        key = loads(self.buf[self.pos : m.end()], where)
+        self._consume(m.end() - self.pos)
+        return key  # type: ignore[no-any-return]
+
+    def members(self, where: str) -> Iterator[str]:
+        """Keys of an object whose ``{`` was consumed; each value must be read by the caller."""
+        first = True
+        while True:
+            c = self.peek(where)
+            if c == ord("}"):
+                self._consume(1)
+                return
+            if not first:
+                if c != ord(","):
+                    raise MalformedBundleError(
+                        f"expected ',' or '}}' at byte {self.offset} ({where}), found {chr(c)!r}"
+                    )
+                self._consume(1)
+            key = self.read_key(where)
+            self.expect(b":", where)
+            first = False
+            yield key
+
+    def read_value(self, where: str, depth: int) -> Any:
+        """Read and parse one complete JSON value starting at the cursor."""
+        c = self.peek(where)
+        end = self._value_end(c, where, depth)
+        raw = self.buf[self.pos : end]
+        self._consume(end - self.pos)
+        return loads(raw, where)
+
+    def _value_end(self, c: int, where: str, depth: int) -> int:
+        limit = self.limits.max_metadata_bytes
+        if c in b"{[":
+            level, i = 0, self.pos
+            while True:
+                for m in _TOKEN.finditer(self.buf, i):
+                    tok = self.buf[m.start()]
+                    if tok == 0x22:  # '"'
+                        if m.end() - m.start() == 1:  # string cut by the buffer end
+                            i = m.start()
+                            break
+                    elif tok in b"{[":
+                        level += 1
+                        if depth + level > self.limits.max_depth:
+                            raise LimitExceededError(
+                                f"JSON nested deeper than {self.limits.max_depth} levels ({where})"
+                            )
+                    else:
+                        level -= 1
+                        if level == 0:
+                            return m.end()
+                else:
+                    i = len(self.buf)
+                rel = i - self.pos
+                if len(self.buf) - self.pos > limit:
+                    raise LimitExceededError(f"{where} larger than {limit >> 20} MiB")
+                if not self._fill(1 << 20):
+                    raise self._truncated(where)
+                i = self.pos + rel
+        if c == ord('"'):
+            while (m := _STRING.match(self.buf, self.pos)) is None:
+                if len(self.buf) - self.pos > limit:
+                    raise LimitExceededError(f"{where} larger than {limit >> 20} MiB")
+                if not self._fill(1 << 20):
+                    raise self._truncated(where)
+            return m.end()
+        while True:
+            m = _SCALAR.match(self.buf, self.pos)
+            if m is None:
+                raise MalformedBundleError(f"unexpected {chr(c)!r} at byte {self.offset} ({where})")
+            if m.end() < len(self.buf) or not self._fill():
+                return m.end()
+
+    # -- the payload string ----------------------------------------------------------------
+
+    def iter_string(self, read_size: int, where: str) -> Iterator[bytes | memoryview]:
+        """Content of the string whose opening quote was consumed, unescaped, in chunks.
+
+        Only escapes that can occur in base64 text are meaningful (``\\/``, ``\\n``,
+        ``\\r``, ``\\t``, ``\\uXXXX``); anything else is passed through for the base64
+        decoder to reject. Each chunk is valid until the next one is requested.
+        """
+        while True:
+            buf, pos = self.buf, self.pos
+            if len(buf) - pos < 8 and buf.find(b'"', pos) < 0:
+                # Too little left to hold a whole escape: read on, keeping the tail.
+                data = self.stream.read(read_size)
+                if not data:
+                    if pos < len(buf):
+                        self.eof = True
+                    else:
+                        raise self._truncated(where)
+                else:
+                    self.base += pos
+                    self.buf = buf[pos:] + data if pos < len(buf) else data
+                    self.pos = 0
+                    continue
+            q = buf.find(b'"', pos)
+            end = q if q >= 0 else len(buf)
+            if q >= 0 and q > pos and buf[q - 1] == 0x5C and _escaped(buf, q):
+                raise InvalidBase64Error(f"invalid base64 in {where}: escaped quote")
+            if buf.find(b"\\", pos, end) < 0:
+                if end > pos:
+                    yield memoryview(buf)[pos:end]
+                self.pos = end
+            else:
+                stop = end
+                if q < 0 and not self.eof:
+                    k = buf.rfind(b"\\", max(pos, end - 6), end)
+                    tail = end - k
+                    if k >= 0 and (tail < 2 or (buf[k + 1] == 0x75 and tail < 6)):
+                        stop = k  # incomplete escape: finish it with the next read
+                yield _unescape(buf[pos:stop])
+                self.pos = stop
+            if q >= 0 and self.pos == q:
+                self.pos = q + 1
+                return
+            if self.eof and self.pos >= len(self.buf):
+                raise self._truncated(where)
+
+    def skip_string(self, read_size: int, where: str) -> None:
+        """Move past the string whose opening quote was consumed, without decoding it."""
+        for _ in self.iter_string(read_size, where):
+            pass
+
+
+def _escaped(buf: bytes, q: int) -> bool:
+    n, i = 0, q - 1
+    while i >= 0 and buf[i] == 0x5C:
+        n, i = n + 1, i - 1
+    return n % 2 == 1
+
+
+def _unescape(seg: bytes) -> bytes:
+    seg = seg.replace(b"\\n", b"").replace(b"\\r", b"").replace(b"\\/", b"/")
+    seg = seg.replace(b"\\t", b"")
+    if b"\\u" in seg:
+        seg = _UNICODE_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)).encode("utf-8"), seg)
+    return seg

@@ -1,0 +1,150 @@
+"""Whole-bundle compression: zstd (written with --zstd) and gzip (the seed's manual workaround).
+
+Readers detect the wrapping by its magic bytes, so no command needs a flag to read one.
+Decompression is guarded: the zstd window is capped (memory) and the expansion ratio is
+watched (a bomb is refused instead of filling a disk).
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from .errors import DecompressionBombError, MalformedBundleError, TruncatedBundleError
+
+NONE, ZSTD, GZIP = "none", "zstd", "gzip"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+GZIP_MAGIC = b"\x1f\x8b"
+#: zstd levels accepted for writing; 20-22 need windows larger than our readers allow.
+ZSTD_LEVELS = range(1, 20)
+#: Largest zstd window a reader accepts (level 19 uses 8 MiB).
+MAX_WINDOW = 1 << 25
+#: Expansion past this ratio, once past BOMB_FLOOR bytes, is treated as a bomb.
+MAX_RATIO = 1024
+BOMB_FLOOR = 256 << 20
+
+
+def detect(prefix: bytes) -> str:
+    """``"zstd"``, ``"gzip"`` or ``"none"`` from the first bytes of a stream."""
+    if prefix.startswith(ZSTD_MAGIC):
+        return ZSTD
+    if prefix.startswith(GZIP_MAGIC):
+        return GZIP
+    return NONE
+
+
+class _Counting(io.RawIOBase):
+    """Counts the compressed bytes read, for the expansion-ratio guard."""
+
+    def __init__(self, raw: BinaryIO, prefix: bytes) -> None:
+        self._raw = raw
+        self._prefix = prefix
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self._prefix:
+            head, self._prefix = self._prefix, b""
+            if n is not None and 0 <= n < len(head):
+                head, self._prefix = head[:n], head[n:]
+            self.count += len(head)
+            return head
+        data = self._raw.read(n)
+        self.count += len(data)
+        return data
+
+    def readinto(self, b) -> int:  # type: ignore[no-untyped-def, override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+class Decompressed(io.RawIOBase):
+    """A readable stream of the decompressed bytes, with the bomb guard."""
+
+    def __init__(self, raw: BinaryIO, prefix: bytes, kind: str, max_ratio: int = MAX_RATIO):
+        self.kind = kind
+        self._counting = _Counting(raw, prefix)
+        self._max_ratio = max_ratio
+        self.produced = 0
+        if kind == ZSTD:
+            import zstandard
+
+            dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
+            self._inner: BinaryIO = dctx.stream_reader(  # type: ignore[assignment]
+                self._counting, read_size=1 << 20, read_across_frames=True
+            )
+        else:
+            import gzip
+
+            self._inner = gzip.GzipFile(fileobj=self._counting, mode="rb")  # type: ignore[assignment]
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            data = self._inner.read(n)
+        except EOFError as e:
+            raise TruncatedBundleError(f"truncated {self.kind} stream: {e}") from None
+        except (OSError, zlib.error) as e:  # gzip raises BadGzipFile (an OSError)
+            raise MalformedBundleError(f"corrupt {self.kind} stream: {e}") from None
+        except Exception as e:
+            if type(e).__name__ == "ZstdError":
+                msg = str(e)
+                if "window" in msg.lower():
+                    raise DecompressionBombError(
+                        f"zstd window too large (limit {MAX_WINDOW >> 20} MiB): {msg}"
+                    ) from None
+                raise MalformedBundleError(f"corrupt zstd stream: {msg}") from None
+            raise
+        self.produced += len(data)
+        if self.produced > BOMB_FLOOR and self.produced > self._max_ratio * max(
+            self._counting.count, 1
+        ):
+            raise DecompressionBombError(
+                f"decompression bomb: {self.kind} data expands more than "
+                f"{self._max_ratio}x ({self._counting.count} -> {self.produced}+ bytes)"
+            )
+        # A zstd stream cut mid-frame just ends early here; the JSON it carries is then
+        # incomplete, and the bundle parser reports the truncation.
+        return data
+
+    def readinto(self, b) -> int:  # type: ignore[no-untyped-def, override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            super().close()
+
+
+def compress_iter(chunks: Iterator[bytes], kind: str, level: int = 3) -> Iterator[bytes]:
+    """Compress a stream of chunks into a stream of chunks (``kind`` zstd or gzip)."""
+    if kind == NONE:
+        yield from chunks
+        return
+    if kind == ZSTD:
+        import zstandard
+
+        if level not in ZSTD_LEVELS:
+            raise ValueError(f"zstd level must be 1..19, got {level}")
+        cobj = zstandard.ZstdCompressor(level=level, write_checksum=True).compressobj()
+        compress, flush = cobj.compress, cobj.flush
+    elif kind == GZIP:
+        zobj = zlib.compressobj(level if 1 <= level <= 9 else 6, zlib.DEFLATED, 31)
+        compress, flush = zobj.compress, zobj.flush
+    else:
+        raise ValueError(f"unknown compression {kind!r}")
+    for chunk in chunks:
+        out = compress(chunk)
+        if out:
+            yield out
+    yield flush()
