@@ -30,7 +30,7 @@ from ..errors import (
     SchemaError,
     UnsupportedVersionError,
 )
-from ..types import CHECKSUM_KEYS, PAYLOAD_KEY, BundleHeader
+from ..types import PAYLOAD_KEY, BundleHeader
 from .scanner import Limits, Scanner
 
 READ_SIZE = 4 << 20

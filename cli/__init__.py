@@ -1,0 +1,1 @@
+"""The `heimdall` command line (installed as the ``heimdall_cli`` package)."""

@@ -1,0 +1,3 @@
+from heimdall_cli.main import main
+
+main(prog_name="heimdall")

@@ -1,0 +1,145 @@
+"""Bundle files: pack, unpack, inspect, verify. No registry involved.
+
+Each takes paths (``-`` for stdin/stdout), streams, and writes outputs atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .codec import BundleInfo, BundleReader, Limits, inspect_bundle, write_bundle
+from .codec.encoder import EncodeResult
+from .compression import NONE
+from .errors import FileAccessError, MalformedBundleError, NotFoundError
+from .fileio import STDIO, atomic_output, is_seekable, open_input, spooled_copy
+from .header import new_header
+from .onnx_check import check_model_file
+
+Progress = Callable[[int], None] | None
+
+
+@dataclass(frozen=True)
+class PackResult:
+    header: dict[str, Any]
+    result: EncodeResult
+
+
+def load_json_file(path: str, option: str) -> Any:
+    """A JSON file given to an option such as --metrics."""
+    try:
+        with open(path, "rb") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise NotFoundError(f"{option} file not found: {path}") from None
+    except PermissionError:
+        raise FileAccessError(f"Permission denied: {path}") from None
+    except ValueError as e:
+        raise MalformedBundleError(f"{option} file {path} is not valid JSON: {e}") from None
+
+
+def model_fields_from_onnx(f: Any, **given: Any) -> dict[str, Any]:
+    """Model fields for a header: what the caller gave, the rest read from the ONNX file."""
+    from .onnx_info import read_onnx_info
+
+    info = read_onnx_info(f)
+    f.seek(0)
+    fields: dict[str, Any] = {
+        "model_id": given.get("model_id"),
+        "model_name": given["model_name"],
+        "version": given.get("version") or 1,
+        "architecture": given.get("architecture"),
+        "framework": "onnx",
+        "onnx_opset": given.get("onnx_opset") or info.opset,
+        "input_shape": given.get("input_shape") or info.input_shape,
+        "output_shape": given.get("output_shape") or info.output_shape,
+        "parameters_count": given.get("parameters_count") or info.parameters_count,
+    }
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def pack(
+    model_path: str,
+    out_path: str,
+    *,
+    model: Mapping[str, Any],
+    sections: Mapping[str, Any] | None = None,
+    description: str | None = None,
+    compression: str = NONE,
+    level: int = 3,
+    force: bool = False,
+    progress: Progress = None,
+) -> PackResult:
+    """Pack an ONNX file into a bundle. ``model`` needs ``model_name``; the rest is read."""
+    with contextlib.ExitStack() as stack:
+        src = stack.enter_context(open_input(model_path, "Model file"))
+        if not is_seekable(src):
+            src = stack.enter_context(spooled_copy(src))
+        size = os.fstat(src.fileno()).st_size if hasattr(src, "fileno") else None
+        fields = model_fields_from_onnx(src, **model)
+        header = new_header(fields, description=description, sections=sections)
+        out = stack.enter_context(atomic_output(out_path, force=force))
+        result = write_bundle(
+            out, header, src, size=size, compression=compression, level=level,
+            progress=progress,
+        )  # fmt: skip
+        return PackResult(header, result)
+
+
+def unpack(
+    bundle_path: str,
+    out_path: str,
+    *,
+    force: bool = False,
+    limits: Limits | None = None,
+    progress: Progress = None,
+) -> BundleInfo:
+    """Write a bundle's ONNX model to ``out_path`` once it is fully read and verified."""
+    with open_input(bundle_path) as src:
+        reader = BundleReader(src, limits=limits)
+        with atomic_output(out_path, force=force) as out:
+            return reader.copy_payload(out, progress)
+
+
+def inspect(bundle_path: str, *, limits: Limits | None = None) -> BundleInfo:
+    """Metadata, size and checksums; constant time on an uncompressed file of ours."""
+    with open_input(bundle_path) as src:
+        return inspect_bundle(src, limits=limits)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    info: BundleInfo
+    model_error: str | None  # None when onnx.checker passed
+
+    @property
+    def ok(self) -> bool:
+        return self.model_error is None
+
+
+def verify(
+    bundle_path: str, *, limits: Limits | None = None, progress: Progress = None
+) -> VerifyResult:
+    """Read everything: structure, checksums, then onnx.checker on the decoded model.
+
+    Bundle errors raise; a model that fails the checker is reported in the result.
+    """
+    from .errors import InvalidModelError
+
+    with open_input(bundle_path) as src, tempfile.TemporaryDirectory() as tmp:
+        model_path = os.path.join(tmp, "model.onnx")
+        with open(model_path, "wb") as out:
+            info = BundleReader(src, limits=limits).copy_payload(out, progress)
+        try:
+            check_model_file(model_path)
+        except InvalidModelError as e:
+            return VerifyResult(info, str(e))
+        return VerifyResult(info, None)
+
+
+__all__ = ["STDIO", "PackResult", "VerifyResult", "inspect", "pack", "unpack", "verify"]

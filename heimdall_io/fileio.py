@@ -1,0 +1,102 @@
+"""Paths in and out: ``-`` for stdin/stdout, atomic outputs, errors that name the path."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import FileAccessError, NotFoundError
+
+STDIO = "-"
+
+
+@contextlib.contextmanager
+def open_input(path: str, what: str = "Bundle file") -> Iterator[BinaryIO]:
+    """Open ``path`` for reading (``-``: stdin). Missing -> NotFoundError naming ``what``."""
+    if path == STDIO:
+        yield sys.stdin.buffer
+        return
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        raise NotFoundError(f"{what} not found: {path}") from None
+    except PermissionError:
+        raise FileAccessError(f"Permission denied: {path}") from None
+    except IsADirectoryError:
+        raise FileAccessError(f"Is a directory: {path}") from None
+    with f:
+        yield f
+
+
+@contextlib.contextmanager
+def atomic_output(path: str, *, force: bool = False) -> Iterator[BinaryIO]:
+    """Write to a temporary file beside ``path``; rename it into place only on success.
+
+    Nothing is left behind when the body raises. ``-`` writes to stdout.
+    """
+    if path == STDIO:
+        out = sys.stdout.buffer
+        yield out
+        out.flush()
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise FileAccessError(f"Is a directory: {path}")
+    if target.exists() and not force:
+        raise FileAccessError(f"File exists: {path}. Pass --force to overwrite it")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except FileNotFoundError:
+        raise NotFoundError(f"Directory not found: {target.parent}") from None
+    except PermissionError:
+        raise FileAccessError(f"Permission denied: {path}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        os.chmod(tmp, 0o666 & ~_umask())
+        if force:
+            os.replace(tmp, target)
+        else:
+            # link() fails if the target appeared meanwhile: never clobber silently.
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                raise FileAccessError(
+                    f"File exists: {path}. Pass --force to overwrite it"
+                ) from None
+            except OSError:  # no hard links on this filesystem
+                os.replace(tmp, target)
+            else:
+                os.unlink(tmp)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def spooled_copy(src: BinaryIO, chunk_size: int = 4 << 20) -> Iterator[BinaryIO]:
+    """Copy a non-seekable stream into an anonymous temporary file, rewound."""
+    with tempfile.TemporaryFile() as tmp:
+        while chunk := src.read(chunk_size):
+            tmp.write(chunk)
+        tmp.seek(0)
+        yield tmp  # type: ignore[misc]
+
+
+def is_seekable(f: BinaryIO) -> bool:
+    try:
+        return bool(f.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
