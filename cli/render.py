@@ -57,9 +57,8 @@ def echo_info(info: Any, source: str) -> None:
     model = doc.get("model", {})
     w = click.echo
     w(f"Bundle: {source}")
-    w(
-        f"  Format:       {info.format_version} ({'uncompressed' if info.compression == 'none' else info.compression})"
-    )
+    packing = "uncompressed" if info.compression == "none" else info.compression
+    w(f"  Format:       {info.format_version} ({packing})")
     for key, value in meta.items():
         w(f"  {key + ':':<13} {_short(value)}")
     w("Model:")
