@@ -227,6 +227,336 @@ def verify(bundle: str, as_json: bool, quiet: bool) -> None:
         fail(f"{bundle}: {result.model_error}")
 
 
+# -- the registry ---------------------------------------------------------------------------
+
+
+def _storage_options(f: Any) -> Any:
+    f = click.option(
+        "--storage-url",
+        envvar="HEIMDALL_STORAGE_URL",
+        help="Object store: a directory, file:///dir or s3://BUCKET?endpoint=URL "
+        "[env: HEIMDALL_STORAGE_URL; default: $HEIMDALL_HOME/objects].",
+    )(f)
+    return click.option(
+        "--database-url",
+        envvar="HEIMDALL_DATABASE_URL",
+        help="Registry: sqlite:///path or postgresql://... "
+        "[env: HEIMDALL_DATABASE_URL; default: $HEIMDALL_HOME/registry.sqlite3].",
+    )(f)
+
+
+def _service(database_url: str | None, storage_url: str | None) -> Any:
+    from heimdall_io.service import Service
+
+    return Service.from_config(database_url, storage_url, actor="cli")
+
+
+def _record_json(record: Any) -> dict[str, Any]:
+    import msgspec
+
+    return msgspec.to_builtins(record)  # type: ignore[no-any-return]
+
+
+def _accuracy(record: Any) -> str:
+    metrics = (record.training_metrics or {}).get("performance_metrics") or {}
+    value = metrics.get("final_val_accuracy")
+    if value is None and metrics.get("val_rmse"):
+        values = [v for v in metrics["val_rmse"] if isinstance(v, (int, float))]
+        value = min(values) if values else None
+    return f"{value:.2f}" if isinstance(value, (int, float)) else "-"
+
+
+@cli.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of models.")
+@_storage_options
+def list_models(as_json: bool, database_url: str | None, storage_url: str | None) -> None:
+    """List the models in the registry, newest first."""
+    from .render import echo_json
+
+    with _service(database_url, storage_url) as service:
+        records = service.list_models()
+    if as_json:
+        echo_json([_record_json(r) for r in records])
+        return
+    click.echo(f"{'ID':<38}  {'Model Name':<35}  {'Version':<8}  {'Accuracy (m)':<12}  Created")
+    click.echo("-" * 118)
+    for r in records:
+        created = r.created_at.strftime("%Y-%m-%d %H:%M")
+        click.echo(
+            f"{r.model_id:<38}  {r.model_name[:35]:<35}  {r.version!s:<8}  "
+            f"{_accuracy(r):<12}  {created}"
+        )
+
+
+@cli.command()
+@click.argument("model", type=str)
+@click.option("--name", required=True, help="Model name.")
+@_model_metadata_options
+@click.option("--json", "as_json", is_flag=True, help='Print {"model_id": ...}.')
+@_quiet_option
+@_storage_options
+def register(
+    model: str,
+    name: str,
+    model_version: int | None,
+    architecture: str | None,
+    description: str | None,
+    training_config: str | None,
+    metrics: str | None,
+    normalization: str | None,
+    samples: str | None,
+    as_json: bool,
+    quiet: bool,
+    database_url: str | None,
+    storage_url: str | None,
+) -> None:
+    """Add a trained ONNX MODEL file (`-`: stdin) to the registry; print its new id."""
+    import contextlib
+
+    from heimdall_io.fileio import is_seekable, open_input, spooled_copy
+
+    from .progress import Progress
+    from .render import echo_json_line
+
+    sections = _sections_from_files(
+        training_config=training_config,
+        performance_metrics=metrics,
+        normalization_stats=normalization,
+        sample_predictions=samples,
+    )
+    with contextlib.ExitStack() as stack:
+        src = stack.enter_context(open_input(model, "Model file"))
+        if not is_seekable(src):
+            src = stack.enter_context(spooled_copy(src))
+        service = stack.enter_context(_service(database_url, storage_url))
+        progress = Progress("registering", None, not quiet)
+        stack.callback(progress.close)
+        record = service.register(
+            src,
+            name=name,
+            version=model_version,
+            architecture=architecture,
+            description=description,
+            sections=sections,
+            progress=progress,
+        )
+    if as_json:
+        echo_json_line({"model_id": record.model_id, "model_name": record.model_name,
+                        "onnx_path": record.onnx_path, "onnx_md5": record.onnx_md5})  # fmt: skip
+    else:
+        click.echo(record.model_id)
+
+
+@cli.command()
+@click.argument("model_id")
+@click.option("-o", "--output", required=True, help="Bundle to write (`-`: stdout).")
+@click.option("--no-config", is_flag=True, help="Exclude training_config.")
+@click.option("--no-metrics", is_flag=True, help="Exclude performance_metrics.")
+@click.option("--no-normalization", is_flag=True, help="Exclude normalization_stats.")
+@click.option("--no-samples", is_flag=True, help="Exclude sample_predictions.")
+@click.option("-n", "--num-samples", type=click.IntRange(0), default=5, show_default=True,
+              help="Number of sample predictions.")  # fmt: skip
+@click.option("-d", "--description", help="Description stored in the bundle.")
+@click.option("--zstd", "use_zstd", is_flag=True, help="Compress the whole bundle with zstd.")
+@click.option("--level", **_SIZE_OPTS, help="zstd level (1-19).")
+@_force_option
+@_quiet_option
+@_storage_options
+def export(
+    model_id: str,
+    output: str,
+    no_config: bool,
+    no_metrics: bool,
+    no_normalization: bool,
+    no_samples: bool,
+    num_samples: int,
+    description: str | None,
+    use_zstd: bool,
+    level: int,
+    force: bool,
+    quiet: bool,
+    database_url: str | None,
+    storage_url: str | None,
+) -> None:
+    """Export model MODEL_ID to a .heimdall bundle."""
+    from heimdall_io.service import ExportOptions
+
+    from .progress import Progress
+
+    options = ExportOptions(
+        include_config=not no_config,
+        include_metrics=not no_metrics,
+        include_normalization=not no_normalization,
+        include_samples=not no_samples,
+        num_samples=num_samples,
+        description=description,
+        compression="zstd" if use_zstd else "none",
+        level=level,
+    )
+    with _service(database_url, storage_url) as service:
+        progress = Progress("exporting", None, not quiet)
+        try:
+            stream = service.export_to_path(
+                model_id, output, options, force=force, progress=progress
+            )
+        finally:
+            progress.close()
+    if quiet:
+        return
+    c = stream.components
+    to_stderr = output == "-"
+
+    def tick(flag: Any) -> str:
+        return "✓" if flag else "✗"
+
+    lines = [
+        "✓ Export successful!",
+        f"  Bundle ID: {stream.header['bundle_metadata']['bundle_id']}",
+        f"  Model: {stream.record.model_name} v{stream.record.version}",
+        f"  Output: {output}",
+        f"  Size: {stream.bytes_out / 2**20:.2f} MB",
+        "  Components:",
+        f"    - ONNX model: {tick(c['onnx_model'])}",
+        f"    - Config: {tick(c['config'])}",
+        f"    - Metrics: {tick(c['metrics'])}",
+        f"    - Normalization: {tick(c['normalization'])}",
+        f"    - Samples: {tick(c['samples'])} ({c['samples']} predictions)",
+    ]
+    click.echo("\n".join(lines), err=to_stderr)
+
+
+@cli.command(name="import")
+@click.argument("bundles", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line per import.")
+@click.option("--no-validate", is_flag=True, help="Skip onnx.checker on the imported model.")
+@_quiet_option
+@_storage_options
+def import_(
+    bundles: tuple[str, ...],
+    as_json: bool,
+    no_validate: bool,
+    quiet: bool,
+    database_url: str | None,
+    storage_url: str | None,
+) -> None:
+    """Import one or more BUNDLE files (`-`: stdin); print each new model id.
+
+    Each bundle is imported whole or not at all. With several bundles, a failure is
+    reported and the rest still imported; the exit code is then 1.
+    """
+    from heimdall_io.fileio import open_input
+
+    from .errors import message_for
+    from .progress import Progress
+    from .render import echo_json_line
+
+    failures = 0
+    with _service(database_url, storage_url) as service:
+        for path in bundles:
+            progress = Progress(f"importing {path}", None, not quiet)
+            try:
+                with open_input(path) as src:
+                    result = service.import_bundle(src, validate=not no_validate, progress=progress)
+            except Exception as exc:
+                msg = message_for(exc)
+                if msg is None or len(bundles) == 1:
+                    raise
+                failures += 1
+                click.echo(f"Error: {path}: {msg}", err=True)
+                continue
+            finally:
+                progress.close()
+            r = result.record
+            if as_json:
+                echo_json_line({"bundle": path, "model_id": r.model_id,
+                                "model_name": r.model_name, "onnx_path": r.onnx_path,
+                                "onnx_size_bytes": r.onnx_size_bytes, "onnx_md5": r.onnx_md5,
+                                "onnx_sha256": r.onnx_sha256,
+                                "source_model_id": r.source_model_id})  # fmt: skip
+            elif quiet:
+                click.echo(r.model_id)
+            else:
+                click.echo(
+                    f"✓ Import successful!\n  Model ID: {r.model_id}\n"
+                    f"  Model: {r.model_name} v{r.version}\n  Stored: {r.onnx_path}"
+                )
+    if failures:
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.argument("model_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_storage_options
+def show(model_id: str, as_json: bool, database_url: str | None, storage_url: str | None) -> None:
+    """Show one model's metadata."""
+    from .render import echo_json
+
+    with _service(database_url, storage_url) as service:
+        record = service.get_model(model_id)
+    data = _record_json(record)
+    if as_json:
+        echo_json(data)
+        return
+    for key, value in data.items():
+        if key in ("training_metrics", "extra"):
+            continue
+        click.echo(f"{key + ':':<18} {value if value is not None else '-'}")
+    for name, section in (record.training_metrics or {}).items():
+        size = len(section) if isinstance(section, (list, dict)) else 1
+        click.echo(f"{name + ':':<18} {size} entries")
+
+
+@cli.command()
+@click.argument("model_id")
+@_storage_options
+def delete(model_id: str, database_url: str | None, storage_url: str | None) -> None:
+    """Delete a model: its registry row, then its object."""
+    with _service(database_url, storage_url) as service:
+        record = service.delete(model_id)
+    click.echo(f"Deleted {record.model_id} ({record.model_name} v{record.version})")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("-n", "--limit", type=click.IntRange(1), help="Show only the newest N entries.")
+@_storage_options
+def history(
+    as_json: bool, limit: int | None, database_url: str | None, storage_url: str | None
+) -> None:
+    """The audit history of exports, imports, registrations and deletions."""
+    from .render import echo_json_line
+
+    with _service(database_url, storage_url) as service:
+        entries = service.history(limit)
+    for e in entries:
+        if as_json:
+            echo_json_line(_record_json(e))
+            continue
+        size = f"{e.bytes:,} B" if e.bytes is not None else "-"
+        click.echo(
+            f"{e.at.strftime('%Y-%m-%d %H:%M:%S')}  {e.action:<8} {e.result:<5} "
+            f"{e.model_id or '-':<36}  {size:>16}  {e.actor or '-'}  {e.detail or ''}"
+        )
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.option("--min-age", type=click.IntRange(0), default=3600, show_default=True,
+              help="Leave objects younger than this many seconds (imports in flight).")  # fmt: skip
+@_storage_options
+def gc(dry_run: bool, min_age: int, database_url: str | None, storage_url: str | None) -> None:
+    """Remove stored objects that no model references (left by interrupted imports)."""
+    import datetime as dt
+
+    with _service(database_url, storage_url) as service:
+        orphans = service.gc(min_age=dt.timedelta(seconds=min_age), dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for obj in orphans:
+        click.echo(f"{verb} {obj.key} ({obj.size:,} bytes)")
+    click.echo(f"{len(orphans)} unreferenced object(s) {verb}", err=True)
+
+
 def main(prog_name: str | None = None) -> None:
     cli(prog_name=prog_name or "heimdall")
 
