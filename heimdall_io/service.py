@@ -21,7 +21,6 @@ from .codec import BundleEncoder, BundleInfo, BundleReader, Limits
 from .compression import NONE
 from .errors import (
     HeimdallError,
-    InvalidModelError,
     NotFoundError,
     ObjectStoreError,
     SchemaError,
@@ -71,7 +70,7 @@ def _shape_column(shape: Any) -> list[int] | None:
         return None
     out = []
     for dim in shape:
-        if isinstance(dim, bool) or isinstance(dim, list):
+        if isinstance(dim, (bool, list)):
             return None
         out.append(dim if isinstance(dim, int) else -1)
     return out
@@ -236,9 +235,7 @@ class Service:
             output_shape=_shape_column(info.output_shape),
             parameters_count=info.parameters_count,
             training_metrics={k: v for k, v in (sections or {}).items() if v is not None} or None,
-            extra=_raw_shapes(
-                {"input_shape": info.input_shape, "output_shape": info.output_shape}
-            ),  # fmt: skip
+            extra=_raw_shapes({"input_shape": info.input_shape, "output_shape": info.output_shape}),
             description=description,
             onnx_size_bytes=digests.size,
             onnx_md5=digests.md5,
