@@ -12,7 +12,7 @@ def check_model_file(path: str) -> None:
         import onnx.checker
     except ImportError:  # pragma: no cover - onnx is in the default extras
         raise ConfigError(
-            "model validation needs onnx: pip install 'heimdall-io[onnx]' "
+            "model validation needs onnx: pip install onnx "
             "(or skip it with --no-validate)"
         ) from None
     try:
