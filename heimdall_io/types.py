@@ -27,90 +27,160 @@ Hex32 = msgspec.Meta(pattern="^[0-9a-f]{32}$", description="lowercase hex MD5")
 Hex64 = msgspec.Meta(pattern="^[0-9a-f]{64}$", description="lowercase hex SHA-256")
 
 
+def _doc(text: str) -> msgspec.Meta:
+    """A field description: msgspec puts it in spec/bundle.schema.json."""
+    return msgspec.Meta(description=text)
+
+
+_LEGACY = "Earlier Heimdall implementation: "
+
+
 class _Section(msgspec.Struct, kw_only=True, omit_defaults=True):
     pass
 
 
 class BundleMetadata(_Section, kw_only=True):
-    """``bundle_metadata``: who made this bundle, and when."""
+    """`bundle_metadata`: who made this bundle, and when."""
 
-    bundle_id: str
-    created_at: str
-    exported_by: str | None = None
-    description: str | None = None
+    bundle_id: Annotated[str, _doc("Unique identifier of this export (a UUID).")]
+    created_at: Annotated[str, _doc("When the bundle was created (ISO 8601 timestamp).")]
+    exported_by: Annotated[str | None, _doc("Source system that wrote the bundle.")] = None
+    description: Annotated[str | None, _doc("Optional user-provided description.")] = None
     # Earlier Heimdall implementation:
-    created_by: str | None = None
-    heimdall_version: str | None = None
+    created_by: Annotated[str | None, _doc(_LEGACY + "who created the bundle.")] = None
+    heimdall_version: Annotated[
+        str | None, _doc(_LEGACY + "version of the Heimdall that wrote the bundle.")
+    ] = None
 
 
 class ModelInfo(_Section, kw_only=True):
     """``model`` without its payload."""
 
-    model_id: str | None = None
-    model_name: str
-    version: int | str
-    architecture: str | None = None
-    framework: str | None = "onnx"
-    onnx_opset: int | None = None
-    input_shape: list[Dim | list[Dim]] | None = None
-    output_shape: list[Dim | list[Dim]] | None = None
-    parameters_count: int | None = None
+    model_id: Annotated[
+        str | None, _doc("Original model UUID, for reference: an importer assigns a new one.")
+    ] = None
+    model_name: Annotated[str, _doc("Human-readable model name.")]
+    version: Annotated[
+        int | str,
+        _doc("Model version number; the earlier Heimdall implementation wrote a string."),
+    ]
+    architecture: Annotated[
+        str | None, _doc("Neural network architecture name, e.g. LocalizationNet.")
+    ] = None
+    framework: Annotated[str | None, _doc("Model format: always `onnx`.")] = "onnx"
+    onnx_opset: Annotated[int | None, _doc("ONNX operator set version.")] = None
+    input_shape: Annotated[
+        list[Dim | list[Dim]] | None,
+        _doc(
+            "Input tensor dimensions, each a size, a symbolic name (`batch`) or null"
+            " (unknown); or a list of such shapes, one per input."
+        ),
+    ] = None
+    output_shape: Annotated[
+        list[Dim | list[Dim]] | None,
+        _doc(
+            "Output tensor dimensions, as `input_shape`; the earlier Heimdall"
+            " implementation wrote a list of shapes, one per output."
+        ),
+    ] = None
+    parameters_count: Annotated[int | None, _doc("Total number of model parameters.")] = None
     # Format 1.1.0:
-    onnx_size_bytes: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    onnx_md5: Annotated[str, Hex32] | None = None
-    onnx_sha256: Annotated[str, Hex64] | None = None
+    onnx_size_bytes: Annotated[
+        Annotated[int, msgspec.Meta(ge=0)] | None,
+        _doc("Format 1.1.0: size in bytes of the decoded ONNX model."),
+    ] = None
+    onnx_md5: Annotated[
+        Annotated[str, Hex32] | None, _doc("Format 1.1.0: MD5 of the decoded ONNX model.")
+    ] = None
+    onnx_sha256: Annotated[
+        Annotated[str, Hex64] | None, _doc("Format 1.1.0: SHA-256 of the decoded ONNX model.")
+    ] = None
 
 
 class TrainingConfig(_Section, kw_only=True):
-    epochs: int | None = None
-    batch_size: int | None = None
-    learning_rate: float | None = None
-    optimizer: str | None = None
-    loss_function: str | None = None
-    early_stopping: bool | None = None
-    early_stopping_patience: int | None = None
+    """`training_config`: hyperparameters and optimizer settings of the training run."""
+
+    epochs: Annotated[int | None, _doc("Total training epochs.")] = None
+    batch_size: Annotated[int | None, _doc("Training batch size.")] = None
+    learning_rate: Annotated[float | None, _doc("Initial learning rate.")] = None
+    optimizer: Annotated[str | None, _doc("Optimizer algorithm name, e.g. Adam.")] = None
+    loss_function: Annotated[str | None, _doc("Loss function name, e.g. GaussianNLLLoss.")] = None
+    early_stopping: Annotated[bool | None, _doc("Whether early stopping was enabled.")] = None
+    early_stopping_patience: Annotated[int | None, _doc("Early stopping patience, in epochs.")] = (
+        None
+    )
     # Earlier Heimdall implementation:
-    validation_split: float | None = None
-    dataset_ids: list[str] | None = None
-    dataset_names: list[str] | None = None
+    validation_split: Annotated[
+        float | None, _doc(_LEGACY + "fraction of the data held out for validation.")
+    ] = None
+    dataset_ids: Annotated[
+        list[str] | None, _doc(_LEGACY + "identifiers of the training datasets.")
+    ] = None
+    dataset_names: Annotated[
+        list[str] | None, _doc(_LEGACY + "names of the training datasets.")
+    ] = None
 
 
 class PerformanceMetrics(_Section, kw_only=True):
-    train_loss: list[float | None] | None = None
-    val_loss: list[float | None] | None = None
-    train_rmse: list[float | None] | None = None
-    val_rmse: list[float | None] | None = None
-    best_epoch: int | None = None
-    best_val_loss: float | None = None
-    final_train_loss: float | None = None
-    final_val_loss: float | None = None
+    """`performance_metrics`: losses and accuracies of the training run."""
+
+    train_loss: Annotated[list[float | None] | None, _doc("Training loss per epoch.")] = None
+    val_loss: Annotated[list[float | None] | None, _doc("Validation loss per epoch.")] = None
+    train_rmse: Annotated[list[float | None] | None, _doc("Training RMSE per epoch.")] = None
+    val_rmse: Annotated[list[float | None] | None, _doc("Validation RMSE per epoch.")] = None
+    best_epoch: Annotated[int | None, _doc("Epoch with the best validation loss.")] = None
+    best_val_loss: Annotated[float | None, _doc("Best validation loss achieved.")] = None
+    final_train_loss: Annotated[float | None, _doc("Final training loss.")] = None
+    final_val_loss: Annotated[float | None, _doc("Final validation loss.")] = None
     # Earlier Heimdall implementation:
-    final_train_accuracy: float | None = None
-    final_val_accuracy: float | None = None
-    training_duration_seconds: float | None = None
-    inference_latency_ms: float | None = None
-    onnx_speedup_factor: float | None = None
+    final_train_accuracy: Annotated[float | None, _doc(_LEGACY + "final training accuracy.")] = None
+    final_val_accuracy: Annotated[float | None, _doc(_LEGACY + "final validation accuracy.")] = None
+    training_duration_seconds: Annotated[
+        float | None, _doc(_LEGACY + "training time in seconds.")
+    ] = None
+    inference_latency_ms: Annotated[
+        float | None, _doc(_LEGACY + "inference latency in milliseconds.")
+    ] = None
+    onnx_speedup_factor: Annotated[
+        float | None, _doc(_LEGACY + "inference speed-up factor of the ONNX model.")
+    ] = None
 
 
 class NormalizationStats(_Section, kw_only=True):
-    feature_means: list[Any] | None = None
-    feature_stds: list[Any] | None = None
+    """`normalization_stats`: per-feature statistics for preprocessing model inputs."""
+
+    feature_means: Annotated[list[Any] | None, _doc("Mean of each input feature.")] = None
+    feature_stds: Annotated[list[Any] | None, _doc("Standard deviation of each input feature.")] = (
+        None
+    )
 
 
 class SamplePrediction(_Section, kw_only=True):
-    input: Any = None
-    ground_truth: dict[str, Any] | None = None
-    prediction: dict[str, Any] | None = None
-    error_meters: float | None = None
+    """An entry of `sample_predictions`: an example input, its true and predicted output."""
+
+    input: Annotated[Any, _doc("Sample input (feature vector).")] = None
+    ground_truth: Annotated[dict[str, Any] | None, _doc("True location, e.g. {lat, lon}.")] = None
+    prediction: Annotated[dict[str, Any] | None, _doc("Predicted location, e.g. {lat, lon}.")] = (
+        None
+    )
+    error_meters: Annotated[float | None, _doc("Localization error in meters.")] = None
     # Earlier Heimdall implementation:
-    sample_id: str | int | None = None
-    input_metadata: dict[str, Any] | None = None
+    sample_id: Annotated[str | int | None, _doc(_LEGACY + "identifier of the sample.")] = None
+    input_metadata: Annotated[
+        dict[str, Any] | None, _doc(_LEGACY + "metadata about the sample input.")
+    ] = None
 
 
 class BundleHeader(_Section, kw_only=True):
     """Everything in a bundle except the payload: what a reader validates and returns."""
 
-    format_version: str
+    format_version: Annotated[
+        str,
+        _doc(
+            "Bundle format version, MAJOR.MINOR.PATCH: 1.0.0 (the original format) or"
+            " 1.1.0 (adds the payload's size and checksums). Readers accept any 1.x."
+        ),
+    ]
     bundle_metadata: BundleMetadata
     model: ModelInfo
     training_config: TrainingConfig | None = None
@@ -120,12 +190,24 @@ class BundleHeader(_Section, kw_only=True):
 
 
 class ModelDocument(ModelInfo, kw_only=True):
-    """``model`` as it stands in the file, payload included."""
+    """`model`: the model's metadata, then its ONNX bytes in `onnx_model_base64`."""
 
-    onnx_model_base64: str
+    onnx_model_base64: Annotated[
+        str,
+        msgspec.Meta(
+            description=(
+                "The ONNX model, base64 (RFC 4648 standard alphabet, padded). In format"
+                " 1.1.0 it follows every other field of `model` except checksums computed"
+                " while writing it."
+            ),
+            extra_json_schema={"contentEncoding": "base64"},
+        ),
+    ]
 
 
 class BundleDocument(BundleHeader, kw_only=True):
-    """A whole ``.heimdall`` document: the type spec/bundle.schema.json is generated from."""
+    """A whole `.heimdall` bundle: one JSON object, the ONNX model in `model.onnx_model_base64`."""
+
+    # The type spec/bundle.schema.json is generated from (python -m heimdall_io.schema).
 
     model: ModelDocument
