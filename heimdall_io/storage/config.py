@@ -1,0 +1,208 @@
+"""Open a registry and an object store from URLs (or the environment, or the defaults).
+
+Registry URLs::
+
+    sqlite:///abs/path.db      sqlite:relative.db      /a/plain/path.db
+    postgresql://user:password@host:5432/db            (also postgres://)
+
+Object store URLs::
+
+    file:///abs/dir            /a/plain/dir
+    s3://BUCKET?endpoint=http://HOST:PORT[&region=REGION]   (https endpoint = TLS;
+    s3://?endpoint=...  uses the bucket "heimdall-models")
+
+S3 credentials come from ``HEIMDALL_S3_ACCESS_KEY``/``HEIMDALL_S3_SECRET_KEY``, else
+``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``. With no URL, ``HEIMDALL_DATABASE_URL`` and
+``HEIMDALL_STORAGE_URL`` are read; without those, everything lives in ``$HEIMDALL_HOME``
+(default: the platform's user data directory, e.g. ``~/.local/share/heimdall``):
+``registry.sqlite3`` and ``objects/``.
+
+The PostgreSQL and S3 adapters are imported only when asked for, so that neither psycopg
+nor minio is needed (or paid for at start-up) by the embedded default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from heimdall_io.errors import ConfigError
+from heimdall_io.storage.base import ObjectStore, Registry
+
+__all__ = [
+    "DEFAULT_BUCKET",
+    "default_registry_url",
+    "default_store_url",
+    "heimdall_home",
+    "open_registry",
+    "open_store",
+]
+
+DEFAULT_BUCKET = "heimdall-models"
+REGISTRY_FILE = "registry.sqlite3"
+OBJECTS_DIR = "objects"
+
+_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):")
+
+
+def heimdall_home() -> Path:
+    """``$HEIMDALL_HOME``, else the platform's user data directory for "heimdall"."""
+    home = os.environ.get("HEIMDALL_HOME")
+    if home:
+        return Path(home).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("heimdall"))
+
+
+def default_registry_url() -> str:
+    """``$HEIMDALL_DATABASE_URL``, else the SQLite file in :func:`heimdall_home`."""
+    return os.environ.get("HEIMDALL_DATABASE_URL") or str(heimdall_home() / REGISTRY_FILE)
+
+
+def default_store_url() -> str:
+    """``$HEIMDALL_STORAGE_URL``, else the ``objects`` directory in :func:`heimdall_home`."""
+    return os.environ.get("HEIMDALL_STORAGE_URL") or str(heimdall_home() / OBJECTS_DIR)
+
+
+def _scheme(url: str) -> str | None:
+    """The URL scheme, lower-cased, or None for a plain path."""
+    match = _SCHEME.match(url)
+    if match is None:
+        return None
+    scheme = match["scheme"].lower()
+    if len(scheme) == 1:  # a Windows drive letter, "C:\..."
+        return None
+    return scheme
+
+
+def _path_after_scheme(url: str, scheme: str, what: str) -> str:
+    """``sqlite:///abs``/``file:///abs`` -> ``/abs``; ``sqlite:rel`` -> ``rel``."""
+    rest = url[len(scheme) + 1 :]
+    if rest.startswith("//"):
+        authority, slash, path = rest[2:].partition("/")
+        if authority not in ("", "localhost"):
+            raise ConfigError(f"{what} URL must not name a host: {url}")
+        rest = slash + path
+    rest = unquote(rest)
+    if not rest:
+        raise ConfigError(f"{what} URL has no path: {url}")
+    return rest
+
+
+def open_registry(url: str | None = None) -> Registry:
+    """A registry for ``url`` (see the module docstring); ConfigError if it is not one."""
+    if url is None:
+        url = default_registry_url()
+    url = url.strip()
+    if not url:
+        raise ConfigError("empty registry URL")
+    scheme = _scheme(url)
+    if scheme in ("postgresql", "postgres"):
+        try:
+            from heimdall_io.storage.postgres import PostgresRegistry
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] == "psycopg":
+                raise ConfigError(
+                    "PostgreSQL support needs psycopg: pip install 'heimdall-io[postgres]'"
+                ) from exc
+            raise
+        return PostgresRegistry(url)
+    if scheme == "sqlite":
+        path = _path_after_scheme(url, scheme, "sqlite")
+    elif scheme is None:
+        path = url
+    else:
+        raise ConfigError(
+            f"unsupported registry URL scheme {scheme!r}: use sqlite:///path, a path, "
+            "or postgresql://..."
+        )
+    from heimdall_io.storage.sqlite import SqliteRegistry
+
+    return SqliteRegistry(path if path == ":memory:" else Path(path).expanduser())
+
+
+def open_store(url: str | None = None) -> ObjectStore:
+    """An object store for ``url`` (see the module docstring); ConfigError if it is not one."""
+    if url is None:
+        url = default_store_url()
+    url = url.strip()
+    if not url:
+        raise ConfigError("empty object store URL")
+    scheme = _scheme(url)
+    if scheme == "s3":
+        return _open_s3(url)
+    if scheme == "file":
+        path = _path_after_scheme(url, scheme, "file")
+    elif scheme is None:
+        path = url
+    else:
+        raise ConfigError(
+            f"unsupported object store URL scheme {scheme!r}: use file:///dir, a directory, "
+            "or s3://BUCKET?endpoint=http://HOST:PORT"
+        )
+    from heimdall_io.storage.localdir import LocalObjectStore
+
+    return LocalObjectStore(Path(path).expanduser())
+
+
+def _credentials() -> tuple[str | None, str | None]:
+    for access_var, secret_var in (
+        ("HEIMDALL_S3_ACCESS_KEY", "HEIMDALL_S3_SECRET_KEY"),
+        ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+    ):
+        access, secret = os.environ.get(access_var), os.environ.get(secret_var)
+        if access or secret:
+            if not (access and secret):
+                missing = secret_var if access else access_var
+                raise ConfigError(f"S3 credentials incomplete: {missing} is not set")
+            return access, secret
+    return None, None  # anonymous access
+
+
+def _open_s3(url: str) -> ObjectStore:
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        raise ConfigError(
+            "S3 URL must not carry credentials: set HEIMDALL_S3_ACCESS_KEY and "
+            "HEIMDALL_S3_SECRET_KEY"
+        )
+    bucket = unquote(parts.netloc) or DEFAULT_BUCKET
+    if parts.path not in ("", "/"):
+        raise ConfigError(f"S3 URL must not have a path (keys are chosen by heimdall): {url}")
+    try:
+        query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError:
+        raise ConfigError(f"malformed S3 URL query: {url}") from None
+    unknown = sorted(set(query) - {"endpoint", "region"})
+    if unknown:
+        raise ConfigError(f"unknown S3 URL parameter {unknown[0]!r}: use endpoint= and region=")
+    for name, values in query.items():
+        if len(values) != 1 or not values[0]:
+            raise ConfigError(f"S3 URL parameter {name!r} needs exactly one value")
+    endpoint_url = query.get("endpoint", ["https://s3.amazonaws.com"])[0]
+    region = query.get("region", [None])[0]
+    endpoint = urlsplit(endpoint_url)
+    if endpoint.scheme not in ("http", "https") or not endpoint.netloc:
+        raise ConfigError(
+            f"S3 endpoint must be http://HOST:PORT or https://HOST:PORT: {endpoint_url}"
+        )
+    if endpoint.path not in ("", "/") or endpoint.query or "@" in endpoint.netloc:
+        raise ConfigError(f"S3 endpoint must be only a scheme, host and port: {endpoint_url}")
+    access_key, secret_key = _credentials()
+    try:
+        from heimdall_io.storage.s3 import S3ObjectStore
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] in ("minio", "urllib3", "certifi"):
+            raise ConfigError("S3 support needs minio: pip install 'heimdall-io[s3]'") from exc
+        raise
+    return S3ObjectStore(
+        bucket,
+        endpoint.netloc,
+        access_key,
+        secret_key,
+        secure=endpoint.scheme == "https",
+        region=region,
+    )

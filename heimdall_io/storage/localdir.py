@@ -1,0 +1,221 @@
+"""The embedded object store: one file per key under a root directory.
+
+Keys are relative POSIX paths ("imported/name-1-abcd.onnx"). A put streams into a
+temporary file next to its target (named ``.tmp-*``, never listed), fsyncs it and links
+it into place only once complete, so a reader never sees a partial object and an
+existing object is never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from heimdall_io.errors import NotFoundError, ObjectStoreError
+from heimdall_io.storage.base import ObjectInfo
+
+__all__ = ["CHUNK_SIZE", "TEMP_PREFIX", "LocalObjectStore", "check_key", "check_prefix"]
+
+#: Bytes read from the source per ``read`` call during a put.
+CHUNK_SIZE = 4 * 1024 * 1024
+#: Name prefix of in-progress uploads; such files are never listed.
+TEMP_PREFIX = ".tmp-"
+
+
+def check_prefix(prefix: str) -> str:
+    """A listing prefix: like a key, but may be empty or end with "/"."""
+    if not isinstance(prefix, str):
+        raise ObjectStoreError(f"invalid key prefix: {prefix!r}")
+    if prefix == "":
+        return prefix
+    check_key(prefix[:-1] if prefix.endswith("/") else prefix)
+    return prefix
+
+
+def check_key(key: str) -> str:
+    """``key`` if it is a safe relative POSIX path, else ObjectStoreError.
+
+    Rejected: empty, absolute, "..", "." or empty segments ("a//b", "a/"), backslashes,
+    NUL and other control characters, and names of temporary files.
+    """
+    if not isinstance(key, str) or not key:
+        raise ObjectStoreError(f"invalid object key: {key!r}")
+    reason = None
+    if key.startswith("/"):
+        reason = "absolute"
+    elif "\\" in key:
+        reason = "backslash"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in key):
+        reason = "control character"
+    elif ".." in key:
+        reason = '".."'
+    else:
+        segments = key.split("/")
+        if any(s in ("", ".") for s in segments):
+            reason = "empty segment"
+        elif segments[-1].startswith(TEMP_PREFIX):
+            reason = f"{TEMP_PREFIX!r} names are reserved"
+    if reason is not None:
+        raise ObjectStoreError(f"invalid object key ({reason}): {key!r}")
+    return key
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class LocalObjectStore:
+    """An :class:`~heimdall_io.storage.base.ObjectStore` in a directory (created if missing)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(os.path.abspath(os.path.expanduser(os.fspath(root))))
+        self.url = self.root.as_uri()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ObjectStoreError(self._message("cannot create the store directory", exc)) from exc
+        self._real_root = self.root.resolve()
+
+    def _message(self, what: str, exc: OSError) -> str:
+        return f"{what}: {self.url}: {exc.strerror or exc}"
+
+    def _path(self, key: str) -> Path:
+        """The file of ``key``, checked to lie inside the root (symlinks resolved)."""
+        check_key(key)
+        path = self.root.joinpath(*key.split("/"))
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self._real_root) or resolved == self._real_root:
+            raise ObjectStoreError(f"invalid object key (outside the store): {key!r}")
+        return path
+
+    # -- ObjectStore ---------------------------------------------------------------
+
+    def put(self, key: str, data: BinaryIO, length: int | None = None) -> int:
+        target = self._path(key)
+        if target.exists():
+            raise ObjectStoreError(f"object exists: {key}")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
+        except OSError as exc:
+            raise ObjectStoreError(self._message(f"cannot write {key}", exc)) from exc
+        tmp = Path(tmp_name)
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while True:
+                    chunk = data.read(CHUNK_SIZE)  # exceptions reach the caller unchanged
+                    if not chunk:
+                        break
+                    try:
+                        out.write(chunk)
+                    except OSError as exc:
+                        raise ObjectStoreError(self._message(f"cannot write {key}", exc)) from exc
+                    size += len(chunk)
+                if length is not None and size != length:
+                    raise ObjectStoreError(
+                        f"size mismatch writing {key}: expected {length} bytes, got {size}"
+                    )
+                try:
+                    out.flush()
+                    os.fsync(out.fileno())
+                except OSError as exc:
+                    raise ObjectStoreError(self._message(f"cannot write {key}", exc)) from exc
+            try:
+                os.link(tmp, target)  # fails rather than replace an existing object
+            except FileExistsError:
+                raise ObjectStoreError(f"object exists: {key}") from None
+            except OSError as exc:
+                raise ObjectStoreError(self._message(f"cannot write {key}", exc)) from exc
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        _fsync_dir(target.parent)
+        return size
+
+    def open(self, key: str) -> BinaryIO:
+        path = self._path(key)
+        try:
+            return path.open("rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise NotFoundError(f"object not found: {key}") from None
+        except OSError as exc:
+            raise ObjectStoreError(self._message(f"cannot read {key}", exc)) from exc
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; nothing happens if it does not exist (as in S3)."""
+        path = self._path(key)
+        try:
+            path.unlink()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            pass
+        except OSError as exc:
+            raise ObjectStoreError(self._message(f"cannot delete {key}", exc)) from exc
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Objects whose key starts with ``prefix`` (a plain string prefix), in key order."""
+        check_prefix(prefix)
+        # Walk only the deepest directory the prefix lies entirely inside.
+        base_key = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        base = self.root.joinpath(*base_key.split("/")) if base_key else self.root
+        found: list[ObjectInfo] = []
+        try:
+            for dirpath, dirnames, filenames in os.walk(base):
+                dirnames.sort()
+                rel = Path(dirpath).relative_to(self.root).as_posix()
+                for name in filenames:
+                    if name.startswith(TEMP_PREFIX):
+                        continue
+                    key = name if rel == "." else f"{rel}/{name}"
+                    if not key.startswith(prefix):
+                        continue
+                    try:
+                        st = os.stat(os.path.join(dirpath, name))
+                    except FileNotFoundError:
+                        continue  # deleted meanwhile
+                    found.append(
+                        ObjectInfo(
+                            key=key,
+                            size=st.st_size,
+                            last_modified=dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc),
+                        )
+                    )
+        except OSError as exc:
+            raise ObjectStoreError(self._message("cannot list", exc)) from exc
+        found.sort(key=lambda info: info.key)
+        yield from found
+
+    def ping(self) -> None:
+        if not self.root.is_dir():
+            raise ObjectStoreError(f"object store unavailable: {self.url}: not a directory")
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise ObjectStoreError(f"object store unavailable: {self.url}: not writable")
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> LocalObjectStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"LocalObjectStore({str(self.root)!r})"

@@ -1,0 +1,382 @@
+"""The PostgreSQL registry (psycopg 3), compatible with a Heimdall database.
+
+The ``models`` table is the seed's, plus this project's columns (added with ``ALTER TABLE
+... ADD COLUMN IF NOT EXISTS`` when a Heimdall database already has the table); the
+``audit_log`` table is this project's. Migrations (``migrations/postgres_NNNN_*.sql``) run
+on first use, in one transaction holding an advisory lock, so processes starting together
+do not race.
+
+One connection per :class:`PostgresRegistry`, used by one thread at a time behind a lock,
+every operation in its own explicit transaction. A connection that failed is dropped and
+the next operation opens a new one. Every psycopg error becomes a one-line
+:class:`RegistryError` naming the server (never the password).
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import msgspec
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.types.json import Jsonb, set_json_loads
+
+from heimdall_io.errors import NotFoundError, RegistryError
+from heimdall_io.storage import migrations
+from heimdall_io.storage.base import AuditEntry, ModelRecord, utcnow
+
+__all__ = ["PostgresRegistry", "redact_url"]
+
+_UTC = dt.timezone.utc
+#: Key of the advisory lock serialising migrations ("heimdall" in ASCII).
+MIGRATION_LOCK_KEY = 0x68_65_69_6D_64_61_6C_6C
+
+_MODEL_COLUMNS = (
+    "model_id",
+    "model_name",
+    "version",
+    "status",
+    "architecture",
+    "framework",
+    "onnx_path",
+    "onnx_opset",
+    "input_shape",
+    "output_shape",
+    "parameters_count",
+    "training_metrics",
+    "created_at",
+    "updated_at",
+    "extra",
+    "description",
+    "onnx_size_bytes",
+    "onnx_md5",
+    "onnx_sha256",
+    "source_model_id",
+)
+# Placeholders with explicit casts, so the parameter types never depend on Python's.
+_MODEL_CASTS = {
+    "model_id": "%s::uuid",
+    "input_shape": "%s::integer[]",
+    "output_shape": "%s::integer[]",
+    "training_metrics": "%s::jsonb",
+    "extra": "%s::jsonb",
+    "created_at": "%s::timestamptz",
+    "updated_at": "%s::timestamptz",
+    "source_model_id": "%s::uuid",
+}
+_AUDIT_COLUMNS = (
+    "at",
+    "action",
+    "result",
+    "model_id",
+    "source_model_id",
+    "bytes",
+    "onnx_md5",
+    "onnx_sha256",
+    "actor",
+    "detail",
+)
+_AUDIT_CASTS = {"at": "%s::timestamptz", "model_id": "%s::uuid", "source_model_id": "%s::uuid"}
+
+_INSERT_MODEL = (
+    f"INSERT INTO models ({', '.join(_MODEL_COLUMNS)}) "
+    f"VALUES ({', '.join(_MODEL_CASTS.get(c, '%s') for c in _MODEL_COLUMNS)})"
+)
+_INSERT_AUDIT = (
+    f"INSERT INTO audit_log ({', '.join(_AUDIT_COLUMNS)}) "
+    f"VALUES ({', '.join(_AUDIT_CASTS.get(c, '%s') for c in _AUDIT_COLUMNS)})"
+)
+_SELECT_MODEL = f"SELECT {', '.join(_MODEL_COLUMNS)} FROM models"
+_SELECT_AUDIT = f"SELECT id, {', '.join(_AUDIT_COLUMNS)} FROM audit_log"
+
+_json_encoder = msgspec.json.Encoder()
+
+
+def _dumps(obj: Any) -> str:
+    return _json_encoder.encode(obj).decode()
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password and query: ``postgresql://user@host:port/db``."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:  # IPv6
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port is not None else ""
+        user = f"{parts.username}@" if parts.username else ""
+        return urlunsplit((parts.scheme, f"{user}{host}{port}", parts.path, "", ""))
+    except ValueError:
+        return "<malformed database URL>"
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line reason from a psycopg error message."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    if text.startswith("connection failed:") and "failed: " in text[len("connection failed:") :]:
+        text = text.rsplit("failed: ", 1)[1]
+    for prefix in ("FATAL:", "ERROR:", "consuming input failed:", "sending query failed:"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :].strip()
+    if len(text) > 1 and text[0].isupper() and text[1].islower():
+        text = text[0].lower() + text[1:]
+    return text
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=_UTC)
+    return value
+
+
+def _uuid(value: str | None, what: str) -> uuid.UUID | None:
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        raise RegistryError(f"invalid {what}: {value!r} is not a UUID") from None
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime:
+    if value is None:
+        return utcnow()
+    if value.tzinfo is None:
+        return value.replace(tzinfo=_UTC)
+    return value.astimezone(_UTC)
+
+
+def _text_uuid(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+class PostgresRegistry:
+    """A :class:`~heimdall_io.storage.base.Registry` in a PostgreSQL database.
+
+    Nothing is opened until the first operation (which also applies the migrations).
+    """
+
+    def __init__(self, url: str, *, connect_timeout: int = 5) -> None:
+        self._dsn = url
+        self.url = redact_url(url)
+        self._connect_timeout = connect_timeout
+        self._lock = threading.RLock()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._migrated = False
+        self._closed = False
+
+    # -- connection, transactions, errors ------------------------------------------
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._closed:
+            raise RegistryError(f"registry is closed: {self.url}")
+        conn = self._conn
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        self._discard()
+        conn = psycopg.connect(
+            self._dsn,
+            autocommit=False,
+            connect_timeout=self._connect_timeout,
+            application_name="heimdall-io",
+        )
+        try:
+            set_json_loads(msgspec.json.decode, conn)
+            if not self._migrated:
+                self._migrate(conn)
+                self._migrated = True
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    def _discard(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with suppress(psycopg.Error):
+                conn.close()
+
+    @staticmethod
+    def _migrate(conn: psycopg.Connection[Any]) -> None:
+        known = migrations.load("postgres")
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS heimdall_schema_migrations ("
+                "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT NOW())"
+            )
+            cur.execute("SELECT version FROM heimdall_schema_migrations")
+            applied = {row[0] for row in cur.fetchall()}
+            newest = max((m.version for m in known), default=0)
+            if applied and max(applied) > newest:
+                raise RegistryError(
+                    f"registry schema version {max(applied)} is newer than this heimdall-io "
+                    f"supports ({newest}): upgrade heimdall-io"
+                )
+            for migration in known:
+                if migration.version in applied:
+                    continue
+                cur.execute(migration.sql.encode())  # several statements, no parameters
+                cur.execute(
+                    "INSERT INTO heimdall_schema_migrations (version) VALUES (%s)",
+                    (migration.version,),
+                )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor inside one transaction, committed on success, rolled back on error."""
+        with self._lock:
+            try:
+                conn = self._connection()
+                with conn.transaction(), conn.cursor() as cur:
+                    yield cur
+            except psycopg.OperationalError as exc:
+                self._discard()
+                raise RegistryError(f"database unavailable: {self.url}: {_describe(exc)}") from exc
+            except psycopg.Error as exc:
+                if self._conn is not None and (self._conn.broken or self._conn.closed):
+                    self._discard()
+                raise RegistryError(f"registry error: {self.url}: {_describe(exc)}") from exc
+
+    # -- Registry ------------------------------------------------------------------
+
+    def add(self, record: ModelRecord, audit: AuditEntry | None = None) -> None:
+        values = self._model_values(record)
+        audit_values = None if audit is None else self._audit_values(audit)
+        with self._transaction() as cur:
+            try:
+                with cur.connection.transaction():  # a savepoint, to tell duplicates apart
+                    cur.execute(_INSERT_MODEL, values)
+            except pg_errors.UniqueViolation as exc:
+                raise RegistryError(f"Model {values[0]} already exists") from exc
+            if audit_values is not None:
+                cur.execute(_INSERT_AUDIT, audit_values)
+
+    def get(self, model_id: str) -> ModelRecord:
+        key = self._lookup_id(model_id)
+        with self._transaction() as cur:
+            cur.execute(f"{_SELECT_MODEL} WHERE model_id = %s", (key,))
+            row = cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"Model {model_id} not found")
+        return self._record(row)
+
+    def list(self) -> list[ModelRecord]:
+        with self._transaction() as cur:
+            cur.execute(f"{_SELECT_MODEL} ORDER BY created_at DESC NULLS LAST, model_id")
+            rows = cur.fetchall()
+        return [self._record(row) for row in rows]
+
+    def delete(self, model_id: str, audit: AuditEntry | None = None) -> ModelRecord:
+        key = self._lookup_id(model_id)
+        audit_values = None if audit is None else self._audit_values(audit)
+        with self._transaction() as cur:
+            cur.execute(
+                f"DELETE FROM models WHERE model_id = %s RETURNING {', '.join(_MODEL_COLUMNS)}",
+                (key,),
+            )
+            row = cur.fetchone()
+            if row is None:
+                raise NotFoundError(f"Model {model_id} not found")
+            if audit_values is not None:
+                cur.execute(_INSERT_AUDIT, audit_values)
+        return self._record(row)
+
+    def referenced_keys(self) -> set[str]:
+        with self._transaction() as cur:
+            cur.execute("SELECT DISTINCT onnx_path FROM models WHERE onnx_path IS NOT NULL")
+            rows = cur.fetchall()
+        return {row[0] for row in rows}
+
+    def append_audit(self, entry: AuditEntry) -> None:
+        values = self._audit_values(entry)
+        with self._transaction() as cur:
+            cur.execute(_INSERT_AUDIT, values)
+
+    def audit(self, limit: int | None = None) -> builtins.list[AuditEntry]:
+        if limit is not None and limit < 0:
+            raise ValueError("limit must not be negative")
+        with self._transaction() as cur:
+            cur.execute(f"{_SELECT_AUDIT} ORDER BY id DESC LIMIT %s", (limit,))
+            rows = cur.fetchall()
+        return [self._audit_entry(row) for row in rows]
+
+    def ping(self) -> None:
+        with self._transaction() as cur:
+            cur.execute("SELECT 1")
+            cur.fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._discard()
+
+    def __enter__(self) -> PostgresRegistry:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresRegistry({self.url!r})"
+
+    # -- rows <-> records ----------------------------------------------------------
+
+    @staticmethod
+    def _lookup_id(model_id: str) -> uuid.UUID:
+        try:
+            return uuid.UUID(model_id)
+        except (ValueError, TypeError, AttributeError):
+            raise NotFoundError(f"Model {model_id} not found") from None
+
+    @staticmethod
+    def _model_values(record: ModelRecord) -> tuple[Any, ...]:
+        values = {name: getattr(record, name) for name in _MODEL_COLUMNS}
+        values["model_id"] = _uuid(record.model_id, "model_id")
+        values["source_model_id"] = _uuid(record.source_model_id, "source_model_id")
+        for name in ("training_metrics", "extra"):
+            if values[name] is not None:
+                values[name] = Jsonb(values[name], dumps=_dumps)
+        for name in ("created_at", "updated_at"):
+            values[name] = _aware(values[name])
+        for name in ("input_shape", "output_shape"):
+            if values[name] is not None:
+                values[name] = [int(v) for v in values[name]]
+        return tuple(values[name] for name in _MODEL_COLUMNS)
+
+    @staticmethod
+    def _audit_values(entry: AuditEntry) -> tuple[Any, ...]:
+        values = {name: getattr(entry, name) for name in _AUDIT_COLUMNS}
+        values["model_id"] = _uuid(entry.model_id, "audit model_id")
+        values["source_model_id"] = _uuid(entry.source_model_id, "audit source_model_id")
+        values["at"] = _aware(entry.at)
+        return tuple(values[name] for name in _AUDIT_COLUMNS)
+
+    @staticmethod
+    def _record(row: tuple[Any, ...]) -> ModelRecord:
+        fields = dict(zip(_MODEL_COLUMNS, row, strict=True))
+        fields["model_id"] = _text_uuid(fields["model_id"])
+        fields["source_model_id"] = _text_uuid(fields["source_model_id"])
+        fields["version"] = int(fields["version"])
+        fields["created_at"] = _utc(fields["created_at"])
+        fields["updated_at"] = _utc(fields["updated_at"])
+        return ModelRecord(**fields)
+
+    @staticmethod
+    def _audit_entry(row: tuple[Any, ...]) -> AuditEntry:
+        fields = dict(zip(("id", *_AUDIT_COLUMNS), row, strict=True))
+        fields["model_id"] = _text_uuid(fields["model_id"])
+        fields["source_model_id"] = _text_uuid(fields["source_model_id"])
+        fields["at"] = _utc(fields["at"])
+        return AuditEntry(**fields)

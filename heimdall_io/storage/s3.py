@@ -1,0 +1,366 @@
+"""The S3 object store (``minio`` client): SeaweedFS, MinIO, AWS S3, ...
+
+Puts are streamed as multipart uploads in parts of :data:`PART_SIZE` bytes, so memory stays
+flat whatever the object size; if the source stream fails, the multipart upload is aborted
+and the source's exception reaches the caller unchanged. Reads stream the HTTP response.
+Timeouts and retries are short, so that a store that is down fails within seconds, and
+every client error becomes a one-line :class:`ObjectStoreError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import certifi
+import urllib3
+from minio import Minio
+from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
+from minio.helpers import check_bucket_name
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NameResolutionError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    ResponseError,
+    SSLError,
+)
+
+from heimdall_io.errors import ConfigError, NotFoundError, ObjectStoreError
+from heimdall_io.storage.base import ObjectInfo, utcnow
+from heimdall_io.storage.localdir import check_key, check_prefix
+
+__all__ = ["DEFAULT_BUCKET", "PART_SIZE", "S3ObjectStore"]
+
+DEFAULT_BUCKET = "heimdall-models"
+#: Size of each multipart upload part (the most a put holds in memory, about twice).
+PART_SIZE = 8 * 1024 * 1024
+_MISSING_KEY = frozenset({"NoSuchKey", "NoSuchObject", "NotFound", "ResourceNotFound"})
+_MISSING_BUCKET = frozenset({"NoSuchBucket"})
+_BUCKET_EXISTS = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
+
+
+class _SourceFailed(Exception):
+    """Raised to minio in place of the caller's exception, so that it aborts the upload."""
+
+
+class _Source:
+    """The caller's stream as minio reads it: whole parts per call, counted, errors kept."""
+
+    def __init__(self, data: BinaryIO, length: int | None) -> None:
+        self._data = data
+        self._length = length
+        self.count = 0
+        self.error: BaseException | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        if self.error is not None:
+            raise _SourceFailed
+        if size < 0:
+            size = PART_SIZE
+        pieces: list[bytes] = []
+        got = 0
+        try:
+            while got < size:
+                chunk = self._data.read(size - got)
+                if not chunk:
+                    if self._length is not None and self.count + got != self._length:
+                        self.error = ObjectStoreError(
+                            f"size mismatch: expected {self._length} bytes, got {self.count + got}"
+                        )
+                    break
+                pieces.append(chunk if type(chunk) is bytes else bytes(chunk))
+                got += len(chunk)
+                if self._length is not None and self.count + got > self._length:
+                    self.error = ObjectStoreError(
+                        f"size mismatch: expected {self._length} bytes, got more"
+                    )
+                    break
+        except BaseException as exc:
+            self.error = exc
+        if self.error is not None:
+            raise _SourceFailed
+        self.count += got
+        return b"".join(pieces)
+
+
+class _ResponseReader(io.RawIOBase):
+    """An object's HTTP response body as a raw binary stream; close releases the connection."""
+
+    def __init__(self, response: Any, store: S3ObjectStore, key: str) -> None:
+        self._response = response
+        self._store = store
+        self._key = key
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+        view = memoryview(buffer).cast("B")
+        try:
+            data = self._response.read(len(view))
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._store._error(f"cannot read {self._key}", exc) from exc
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            with contextlib.suppress(Exception):
+                self._response.close()
+                self._response.release_conn()
+        super().close()
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        if isinstance(current, MaxRetryError) and current.reason is not None:
+            current = current.reason
+        else:
+            current = current.__cause__ or current.__context__
+
+
+def _reason(exc: BaseException) -> tuple[bool, str]:
+    """(is the store unreachable?, a short reason) for a client exception."""
+    for item in _chain(exc):
+        if isinstance(item, ConnectionRefusedError) or (
+            isinstance(item, NewConnectionError) and "refused" in str(item).lower()
+        ):
+            return True, "connection refused"
+        if isinstance(item, NameResolutionError):
+            return True, "unknown host"
+        if isinstance(item, SSLError):
+            return True, f"TLS error: {str(item).splitlines()[0]}"
+        if isinstance(item, NewConnectionError):
+            return True, "cannot connect"
+        if isinstance(item, ConnectTimeoutError):
+            return True, "connection timed out"
+        if isinstance(item, ReadTimeoutError | TimeoutError):
+            return True, "timed out"
+        if isinstance(item, ProtocolError | ConnectionError):
+            return True, "connection lost"
+        if isinstance(item, ResponseError):
+            return True, "server error (too many retries)"
+        if isinstance(item, S3Error):
+            return False, f"{item.code}: {item.message}" if item.message else str(item.code)
+        if isinstance(item, ServerError):
+            return True, f"server error: HTTP {item.status_code}"
+        if isinstance(item, InvalidResponseError):
+            return False, "invalid response from the server"
+    first = str(exc).strip().splitlines()
+    return False, first[0] if first else type(exc).__name__
+
+
+class S3ObjectStore:
+    """An :class:`~heimdall_io.storage.base.ObjectStore` in an S3 bucket.
+
+    ``endpoint`` is ``host:port`` (or ``http(s)://host:port``, whose scheme then wins over
+    ``secure``). The bucket is created on first use when missing. ``timeout`` bounds each
+    wait for the server; ``retries`` is the number of retries of a failed request.
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        endpoint: str,
+        access_key: str | None,
+        secret_key: str | None,
+        secure: bool,
+        region: str | None = None,
+        *,
+        part_size: int = PART_SIZE,
+        timeout: float = 30.0,
+        connect_timeout: float = 3.0,
+        retries: int = 2,
+    ) -> None:
+        if "://" in endpoint:
+            scheme, _, endpoint = endpoint.partition("://")
+            secure = scheme.lower() == "https"
+        endpoint = endpoint.rstrip("/")
+        try:
+            check_bucket_name(bucket)
+        except ValueError:
+            raise ConfigError(f"invalid S3 bucket name: {bucket!r}") from None
+        if not 5 * 1024 * 1024 <= part_size <= 5 * 1024**3:
+            raise ConfigError("S3 part size must be between 5 MiB and 5 GiB")
+        if (access_key is None) != (secret_key is None):
+            raise ConfigError("S3 access key and secret key must be given together")
+        self.bucket = bucket
+        self.endpoint_url = f"{'https' if secure else 'http'}://{endpoint}"
+        self.url = f"s3://{bucket}?endpoint={self.endpoint_url}" + (
+            f"&region={region}" if region else ""
+        )
+        self.part_size = part_size
+        self._region = region
+        self._http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=connect_timeout, read=timeout),
+            maxsize=10,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+            retries=urllib3.Retry(
+                total=retries,
+                backoff_factor=0.2,
+                status_forcelist=[500, 502, 503, 504],
+            ),
+        )
+        try:
+            self._client = Minio(
+                endpoint,
+                access_key=access_key,
+                secret_key=secret_key,
+                secure=secure,
+                region=region,
+                http_client=self._http,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"invalid S3 endpoint {self.endpoint_url}: {exc}") from None
+        self._bucket_ready = False
+        self._lock = threading.Lock()
+
+    # -- errors, bucket ------------------------------------------------------------
+
+    def _error(self, what: str, exc: BaseException) -> ObjectStoreError:
+        unavailable, reason = _reason(exc)
+        if unavailable:
+            return ObjectStoreError(f"object store unavailable: {self.endpoint_url}: {reason}")
+        return ObjectStoreError(f"object store error: {self.url}: {what}: {reason}")
+
+    def _ensure_bucket(self) -> None:
+        if self._bucket_ready:
+            return
+        with self._lock:
+            if self._bucket_ready:
+                return
+            try:
+                if not self._client.bucket_exists(self.bucket):
+                    try:
+                        self._client.make_bucket(self.bucket, location=self._region)
+                    except S3Error as exc:
+                        if exc.code not in _BUCKET_EXISTS:
+                            raise
+            except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+                raise self._error(f"cannot create bucket {self.bucket}", exc) from exc
+            self._bucket_ready = True
+
+    # -- ObjectStore ---------------------------------------------------------------
+
+    def put(self, key: str, data: BinaryIO, length: int | None = None) -> int:
+        check_key(key)
+        if self.exists(key):
+            raise ObjectStoreError(f"object exists: {key}")
+        source = _Source(data, length)
+        failure: BaseException | None = None
+        try:
+            # Unknown length: minio reads part after part and uploads them as they come
+            # (one plain PUT when the whole object fits in one part).
+            self._client.put_object(
+                self.bucket,
+                key,
+                source,  # type: ignore[arg-type]
+                length=-1,
+                part_size=self.part_size,
+            )
+        except BaseException as exc:
+            failure = exc
+        if failure is None:
+            return source.count
+        if source.error is not None:
+            if not isinstance(failure, _SourceFailed):
+                self._abort_uploads(key)  # minio's own abort failed: one more try
+            raise source.error  # the caller's exception, unchanged
+        raise self._error(f"cannot write {key}", failure) from failure
+
+    def _abort_uploads(self, key: str) -> None:
+        """Best effort: abort the incomplete multipart uploads of ``key``."""
+        with contextlib.suppress(Exception):
+            result = self._client._list_multipart_uploads(self.bucket, prefix=key)
+            for upload in result.uploads:
+                if upload.object_name == key and upload.upload_id:
+                    self._client._abort_multipart_upload(self.bucket, key, upload.upload_id)
+
+    def open(self, key: str) -> BinaryIO:
+        check_key(key)
+        try:
+            response = self._client.get_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in _MISSING_KEY or exc.code in _MISSING_BUCKET:
+                raise NotFoundError(f"object not found: {key}") from None
+            raise self._error(f"cannot read {key}", exc) from exc
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._error(f"cannot read {key}", exc) from exc
+        return io.BufferedReader(_ResponseReader(response, self, key), 1024 * 1024)
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; nothing happens if it does not exist."""
+        check_key(key)
+        try:
+            self._client.remove_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in _MISSING_KEY or exc.code in _MISSING_BUCKET:
+                return
+            raise self._error(f"cannot delete {key}", exc) from exc
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._error(f"cannot delete {key}", exc) from exc
+
+    def exists(self, key: str) -> bool:
+        check_key(key)
+        self._ensure_bucket()
+        try:
+            self._client.stat_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in _MISSING_KEY or exc.code in _MISSING_BUCKET:
+                return False
+            raise self._error(f"cannot look up {key}", exc) from exc
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._error(f"cannot look up {key}", exc) from exc
+        return True
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Objects whose key starts with ``prefix``, in key order."""
+        check_prefix(prefix)
+        try:
+            for obj in self._client.list_objects(
+                self.bucket, prefix=prefix or None, recursive=True
+            ):
+                if obj.is_dir or obj.object_name is None:
+                    continue
+                yield ObjectInfo(
+                    key=obj.object_name,
+                    size=obj.size or 0,
+                    last_modified=obj.last_modified or utcnow(),
+                )
+        except S3Error as exc:
+            if exc.code in _MISSING_BUCKET:
+                return
+            raise self._error("cannot list", exc) from exc
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._error("cannot list", exc) from exc
+
+    def ping(self) -> None:
+        """Reach the server (and create the bucket if it is missing)."""
+        self._bucket_ready = False
+        self._ensure_bucket()
+
+    def close(self) -> None:
+        self._http.clear()
+
+    def __enter__(self) -> S3ObjectStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"S3ObjectStore({self.url!r})"

@@ -1,0 +1,374 @@
+"""The embedded registry: one SQLite file (stdlib ``sqlite3``, WAL mode).
+
+One connection per :class:`SqliteRegistry`, shared by the threads of the process behind a
+lock; other processes may open the same file at the same time (WAL readers never block,
+writers wait up to ``timeout`` seconds for each other). The schema is created and
+upgraded by the versioned files ``migrations/sqlite_NNNN_*.sql``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from heimdall_io.errors import NotFoundError, RegistryError
+from heimdall_io.storage import migrations
+from heimdall_io.storage.base import AuditEntry, ModelRecord, utcnow
+
+__all__ = ["SqliteRegistry"]
+
+_UTC = dt.timezone.utc
+
+#: Columns of ``models``, in the order of :class:`ModelRecord`'s fields.
+MODEL_COLUMNS = (
+    "model_id",
+    "model_name",
+    "version",
+    "status",
+    "architecture",
+    "framework",
+    "onnx_path",
+    "onnx_opset",
+    "input_shape",
+    "output_shape",
+    "parameters_count",
+    "training_metrics",
+    "created_at",
+    "updated_at",
+    "extra",
+    "description",
+    "onnx_size_bytes",
+    "onnx_md5",
+    "onnx_sha256",
+    "source_model_id",
+)
+AUDIT_COLUMNS = (
+    "at",
+    "action",
+    "result",
+    "model_id",
+    "source_model_id",
+    "bytes",
+    "onnx_md5",
+    "onnx_sha256",
+    "actor",
+    "detail",
+)
+_JSON_COLUMNS = frozenset({"input_shape", "output_shape", "training_metrics", "extra"})
+_TIME_COLUMNS = frozenset({"created_at", "updated_at", "at"})
+
+_INSERT_MODEL = (
+    f"INSERT INTO models ({', '.join(MODEL_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in MODEL_COLUMNS)})"
+)
+_INSERT_AUDIT = (
+    f"INSERT INTO audit_log ({', '.join(AUDIT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in AUDIT_COLUMNS)})"
+)
+_SELECT_MODEL = f"SELECT {', '.join(MODEL_COLUMNS)} FROM models"
+_SELECT_AUDIT = f"SELECT id, {', '.join(AUDIT_COLUMNS)} FROM audit_log"
+
+_json_encoder = msgspec.json.Encoder()
+
+
+def _canonical_uuid(value: str | None, what: str) -> str | None:
+    """``value`` in canonical lowercase form; RegistryError if it is not a UUID."""
+    if value is None:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, TypeError, AttributeError):
+        raise RegistryError(f"invalid {what}: {value!r} is not a UUID") from None
+
+
+def _time_text(value: dt.datetime) -> str:
+    """ISO-8601 in UTC with microseconds, so that text order is time order."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_UTC)
+    return value.astimezone(_UTC).isoformat(timespec="microseconds")
+
+
+def _parse_time(text: str | None) -> dt.datetime:
+    if text is None:
+        return utcnow()
+    value = dt.datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_UTC)
+    return value.astimezone(_UTC)
+
+
+def _to_column(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in _JSON_COLUMNS:
+        return _json_encoder.encode(value).decode()
+    if name in _TIME_COLUMNS:
+        return _time_text(value)
+    return value
+
+
+def _from_column(name: str, value: Any) -> Any:
+    if name in _TIME_COLUMNS:
+        return _parse_time(value)
+    if value is None:
+        return None
+    if name in _JSON_COLUMNS:
+        return msgspec.json.decode(value)
+    return value
+
+
+def _split_statements(script: str) -> list[str]:
+    """The statements of a migration file (``--`` comment lines dropped)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--"):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        raise RegistryError(f"incomplete SQL statement in migration: {buffer.strip()[:60]!r}")
+    return statements
+
+
+class SqliteRegistry:
+    """A :class:`~heimdall_io.storage.base.Registry` in one SQLite file.
+
+    ``path`` is created (with its parent directories) when missing; ``":memory:"`` gives a
+    private in-memory registry. ``timeout`` is how long a writer waits for another
+    process's write transaction before failing with RegistryError.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
+        self.path = os.fspath(path)
+        self._memory = self.path == ":memory:"
+        if self._memory:
+            self.url = "sqlite::memory:"
+        else:
+            self.path = os.path.abspath(os.path.expanduser(self.path))
+            self.url = "sqlite://" + Path(self.path).as_posix()
+        self._timeout = timeout
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        with self._errors():
+            self._conn = self._connect()
+
+    # -- connection, transactions, errors ------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self._memory:
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise RegistryError(
+                    f"cannot create the registry directory: {self.url}: {exc.strerror or exc}"
+                ) from exc
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self._timeout,
+            isolation_level=None,  # autocommit; transactions are explicit (BEGIN IMMEDIATE)
+            check_same_thread=False,  # shared by the threads, behind self._lock
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+            if not self._memory:
+                conn.execute("PRAGMA journal_mode = WAL").fetchall()
+            self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        known = migrations.load("sqlite")
+        conn.execute("BEGIN IMMEDIATE")  # one process migrates, the others wait
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS heimdall_schema_migrations "
+                "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            applied = {
+                row[0] for row in conn.execute("SELECT version FROM heimdall_schema_migrations")
+            }
+            newest = max((m.version for m in known), default=0)
+            if applied and max(applied) > newest:
+                raise RegistryError(
+                    f"registry schema version {max(applied)} is newer than this heimdall-io "
+                    f"supports ({newest}): upgrade heimdall-io"
+                )
+            for migration in known:
+                if migration.version in applied:
+                    continue
+                for statement in _split_statements(migration.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO heimdall_schema_migrations (version, applied_at) VALUES (?, ?)",
+                    (migration.version, _time_text(utcnow())),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise RegistryError(f"registry error: {self.url}: {exc}") from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._errors():
+            yield self._connection()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (taken at once, so no deadlock upgrading a read lock)."""
+        with self._lock, self._errors():
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RegistryError(f"registry is closed: {self.url}")
+        return self._conn
+
+    # -- Registry ------------------------------------------------------------------
+
+    def add(self, record: ModelRecord, audit: AuditEntry | None = None) -> None:
+        values = self._model_values(record)
+        audit_values = None if audit is None else self._audit_values(audit)
+        with self._write() as conn:
+            try:
+                conn.execute(_INSERT_MODEL, values)
+            except sqlite3.IntegrityError as exc:
+                if "UNIQUE" in str(exc):
+                    raise RegistryError(f"Model {values[0]} already exists") from exc
+                raise
+            if audit_values is not None:
+                conn.execute(_INSERT_AUDIT, audit_values)
+
+    def get(self, model_id: str) -> ModelRecord:
+        key = self._lookup_id(model_id)
+        with self._read() as conn:
+            row = conn.execute(f"{_SELECT_MODEL} WHERE model_id = ?", (key,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"Model {model_id} not found")
+        return self._record(row)
+
+    def list(self) -> list[ModelRecord]:
+        with self._read() as conn:
+            rows = conn.execute(f"{_SELECT_MODEL} ORDER BY created_at DESC, model_id").fetchall()
+        return [self._record(row) for row in rows]
+
+    def delete(self, model_id: str, audit: AuditEntry | None = None) -> ModelRecord:
+        key = self._lookup_id(model_id)
+        audit_values = None if audit is None else self._audit_values(audit)
+        with self._write() as conn:
+            row = conn.execute(f"{_SELECT_MODEL} WHERE model_id = ?", (key,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"Model {model_id} not found")
+            conn.execute("DELETE FROM models WHERE model_id = ?", (key,))
+            if audit_values is not None:
+                conn.execute(_INSERT_AUDIT, audit_values)
+        return self._record(row)
+
+    def referenced_keys(self) -> set[str]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT onnx_path FROM models WHERE onnx_path IS NOT NULL"
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    def append_audit(self, entry: AuditEntry) -> None:
+        values = self._audit_values(entry)
+        with self._write() as conn:
+            conn.execute(_INSERT_AUDIT, values)
+
+    def audit(self, limit: int | None = None) -> builtins.list[AuditEntry]:
+        if limit is not None and limit < 0:
+            raise ValueError("limit must not be negative")
+        with self._read() as conn:
+            rows = conn.execute(
+                f"{_SELECT_AUDIT} ORDER BY id DESC LIMIT ?", (-1 if limit is None else limit,)
+            ).fetchall()
+        return [self._audit_entry(row) for row in rows]
+
+    def ping(self) -> None:
+        with self._read() as conn:
+            conn.execute("SELECT 1").fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
+
+    def __enter__(self) -> SqliteRegistry:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteRegistry({self.path!r})"
+
+    # -- rows <-> records ----------------------------------------------------------
+
+    @staticmethod
+    def _lookup_id(model_id: str) -> str:
+        try:
+            return str(uuid.UUID(model_id))
+        except (ValueError, TypeError, AttributeError):
+            raise NotFoundError(f"Model {model_id} not found") from None
+
+    @staticmethod
+    def _model_values(record: ModelRecord) -> tuple[Any, ...]:
+        values = {name: getattr(record, name) for name in MODEL_COLUMNS}
+        values["model_id"] = _canonical_uuid(record.model_id, "model_id")
+        values["source_model_id"] = _canonical_uuid(record.source_model_id, "source_model_id")
+        return tuple(_to_column(name, values[name]) for name in MODEL_COLUMNS)
+
+    @staticmethod
+    def _audit_values(entry: AuditEntry) -> tuple[Any, ...]:
+        values = {name: getattr(entry, name) for name in AUDIT_COLUMNS}
+        values["model_id"] = _canonical_uuid(entry.model_id, "audit model_id")
+        values["source_model_id"] = _canonical_uuid(entry.source_model_id, "audit source_model_id")
+        return tuple(_to_column(name, values[name]) for name in AUDIT_COLUMNS)
+
+    @staticmethod
+    def _record(row: tuple[Any, ...]) -> ModelRecord:
+        fields = {
+            name: _from_column(name, value) for name, value in zip(MODEL_COLUMNS, row, strict=True)
+        }
+        return ModelRecord(**fields)
+
+    @staticmethod
+    def _audit_entry(row: tuple[Any, ...]) -> AuditEntry:
+        fields = {
+            name: _from_column(name, value)
+            for name, value in zip(("id", *AUDIT_COLUMNS), row, strict=True)
+        }
+        return AuditEntry(**fields)
