@@ -1,0 +1,128 @@
+"""An ASGI request body as a blocking ``read(n)`` file for the codec in a worker thread.
+
+The import runs in a worker thread (the codec, hashing and the object store are
+blocking). Each ``read`` there asks the event loop for the next piece of the body with
+:func:`anyio.from_thread.run` and waits for it; nothing is read ahead, so at most one
+piece (about ``coalesce`` bytes) is in memory per upload, and the server's socket stays
+under flow control while the codec is busy: a slow consumer slows the client down
+instead of buffering its body.
+
+The reader enforces the byte limit while streaming (PayloadTooLargeError, mapped to 413),
+turns a client that goes away mid-upload into :class:`UploadAbortedError` raised *inside*
+the worker thread (so the service removes its half-written object and registers nothing),
+and checks that a body sent with ``Content-Encoding: gzip|zstd`` starts with that
+format's magic bytes (the codec detects the compression itself; the header only has to
+agree with it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import anyio.from_thread
+
+from heimdall_io.compression import GZIP_MAGIC, ZSTD_MAGIC
+from heimdall_io.errors import MalformedBundleError, PayloadTooLargeError, TruncatedBundleError
+
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+
+ENCODING_MAGIC = {"gzip": GZIP_MAGIC, "x-gzip": GZIP_MAGIC, "zstd": ZSTD_MAGIC}
+COALESCE = 1 << 20
+
+
+class UploadAbortedError(TruncatedBundleError):
+    """The client disconnected before the request body was complete."""
+
+
+class RequestBodyReader:
+    """``read(n)`` over an ASGI ``receive`` callable, for use in an anyio worker thread.
+
+    ``read`` returns at most ``n`` bytes and may return fewer (never zero before the end);
+    ``read()``/``read(-1)`` return the next piece rather than the whole body, so that no
+    caller can make it buffer an upload.
+    """
+
+    def __init__(
+        self,
+        receive: Receive,
+        *,
+        limit: int | None = None,
+        encoding: str | None = None,
+        coalesce: int = COALESCE,
+    ) -> None:
+        self._receive = receive
+        self._limit = limit
+        self._magic = ENCODING_MAGIC.get(encoding or "")
+        self._encoding = encoding
+        self._coalesce = coalesce
+        self._piece = b""
+        self._pos = 0
+        self._head = b""
+        self._more = True
+        self.bytes_read = 0
+
+    # -- the event-loop side -------------------------------------------------------------
+
+    async def _next_piece(self) -> bytes:
+        """Body bytes up to about ``coalesce``; b"" at the end. Runs in the event loop."""
+        parts: list[bytes] = []
+        size = 0
+        while self._more and size < self._coalesce:
+            message = await self._receive()
+            kind = message.get("type")
+            if kind == "http.disconnect":
+                self._more = False
+                raise UploadAbortedError(
+                    f"client disconnected after sending {self.bytes_read + size} bytes"
+                )
+            if kind != "http.request":
+                continue
+            body = message.get("body") or b""
+            self._more = bool(message.get("more_body", False))
+            if body:
+                parts.append(bytes(body))
+                size += len(body)
+                if self._limit is not None and self.bytes_read + size > self._limit:
+                    self._more = False
+                    raise PayloadTooLargeError(
+                        f"request body larger than the limit of {self._limit} bytes"
+                    )
+        self.bytes_read += size
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    # -- the worker-thread side ----------------------------------------------------------
+
+    def read(self, n: int | None = -1) -> bytes:
+        if self._pos >= len(self._piece):
+            if not self._more:
+                self._check_magic(final=True)
+                return b""
+            self._piece = anyio.from_thread.run(self._next_piece)
+            self._pos = 0
+            self._check_magic(final=not self._more)
+            if not self._piece:
+                return b""
+        if n is None or n < 0:
+            n = len(self._piece)
+        start = self._pos
+        self._pos = min(start + n, len(self._piece))
+        if start == 0 and self._pos == len(self._piece):
+            return self._piece
+        return self._piece[start : self._pos]
+
+    def readable(self) -> bool:
+        return True
+
+    def _check_magic(self, final: bool) -> None:
+        magic = self._magic
+        if magic is None or len(self._head) >= len(magic):
+            return
+        self._head += self._piece[: len(magic) - len(self._head)]
+        if (len(self._head) >= len(magic) or final) and not self._head.startswith(magic):
+            raise MalformedBundleError(
+                f"Content-Encoding is {self._encoding} but the body is not {self._encoding} data"
+            )
+
+
+__all__ = ["ENCODING_MAGIC", "RequestBodyReader", "UploadAbortedError"]

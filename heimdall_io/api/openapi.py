@@ -1,0 +1,407 @@
+"""The OpenAPI 3.1 description of the REST API, and the types of its JSON bodies.
+
+The schemas of models, audit entries and responses are generated from the msgspec types
+the API encodes (:class:`~heimdall_io.storage.base.ModelRecord`,
+:class:`~heimdall_io.storage.base.AuditEntry`, :class:`ImportResponse`, ...); the paths
+are described here by hand, and a test checks they match the app's routes exactly.
+
+``spec/openapi.json`` is this document, committed::
+
+    python -m heimdall_io.api.openapi            # print it
+    python -m heimdall_io.api.openapi --write    # (re)write spec/openapi.json
+    python -m heimdall_io.api.openapi --check    # exit 1 if spec/openapi.json is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from heimdall_io import __version__
+from heimdall_io.storage.base import AuditEntry, ModelRecord
+
+SPEC_PATH = Path(__file__).resolve().parents[2] / "spec" / "openapi.json"
+
+
+class ErrorBody(msgspec.Struct):
+    """Every error response."""
+
+    detail: str
+
+
+class ImportResponse(msgspec.Struct, kw_only=True):
+    """The model an import created."""
+
+    model_id: str
+    model_name: str
+    version: int
+    onnx_path: str | None
+    onnx_size_bytes: int | None
+    onnx_md5: str | None
+    onnx_sha256: str | None
+    source_model_id: str | None
+
+
+class Health(msgspec.Struct):
+    """``"ok"`` or the error of each part."""
+
+    registry: str
+    store: str
+
+
+_REF = "#/components/schemas/{name}"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF.format(name=name)}
+
+
+def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _json_content(_ref("ErrorBody"))}
+
+
+_MODEL_ID = {
+    "name": "model_id",
+    "in": "path",
+    "required": True,
+    "description": "The model's UUID (422 if it is not one).",
+    "schema": {"type": "string", "format": "uuid"},
+}
+
+
+def _bool_query(name: str, description: str, default: bool = True) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description + " Accepts true, false, 1 or 0.",
+        "schema": {"type": "boolean", "default": default},
+    }
+
+
+def _int_query(name: str, description: str, default: int, lo: int, hi: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "integer", "default": default, "minimum": lo, "maximum": hi},
+    }
+
+
+_AUTH_ERRORS = {
+    "401": _error("No valid API key (only when API keys are configured)."),
+    "403": _error("The API key's role does not allow this."),
+}
+_BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+
+
+def _paths() -> dict[str, Any]:
+    from .app import DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT, MAX_DESCRIPTION, MAX_NUM_SAMPLES
+
+    bundle_schema = {"type": "string", "format": "binary"}
+    return {
+        "/api/v1/training/models": {
+            "get": {
+                "operationId": "listModels",
+                "summary": "List all models, newest first (role: read).",
+                "security": _BEARER,
+                "responses": {
+                    "200": {
+                        "description": "The models.",
+                        "content": _json_content({"type": "array", "items": _ref("ModelRecord")}),
+                    },
+                    **_AUTH_ERRORS,
+                    "500": _error("Database error."),
+                },
+            }
+        },
+        "/api/v1/training/models/import": {
+            "post": {
+                "operationId": "importModel",
+                "summary": "Import a .heimdall bundle as a new model (role: admin).",
+                "description": (
+                    "The request body is the bundle: JSON, or zstd/gzip-compressed JSON "
+                    "(detected by its magic bytes; Content-Encoding: zstd|gzip may say so). "
+                    "It is decoded, verified and stored as it arrives. The model gets a new "
+                    "id and the name suffix ' (Imported)'; the object goes under imported/. "
+                    "All or nothing: a rejected or interrupted import registers nothing. "
+                    "The body (and the decoded model) may not exceed "
+                    "HEIMDALL_MAX_IMPORT_BYTES (default 104857600)."
+                ),
+                "security": _BEARER,
+                "parameters": [
+                    _bool_query("validate", "Check the model with onnx.checker."),
+                    {
+                        "name": "Content-Encoding",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["identity", "gzip", "zstd"]},
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "description": "The .heimdall bundle.",
+                    "content": {
+                        "application/json": {"schema": {"type": "object"}},
+                        "application/octet-stream": {"schema": bundle_schema},
+                        "application/zstd": {"schema": bundle_schema},
+                        "application/gzip": {"schema": bundle_schema},
+                    },
+                },
+                "responses": {
+                    "201": {
+                        "description": "Imported.",
+                        "headers": {
+                            "Location": {
+                                "description": "The new model.",
+                                "schema": {"type": "string"},
+                            }
+                        },
+                        "content": _json_content(_ref("ImportResponse")),
+                    },
+                    "400": _error("Invalid bundle format: <reason>."),
+                    **_AUTH_ERRORS,
+                    "413": _error("The body or the model is over the size limit."),
+                    "415": _error("A form upload or an unsupported Content-Encoding."),
+                    "422": _error("A malformed query value."),
+                    "500": _error(
+                        "Failed to upload ONNX to object store: ... / Failed to register model: ..."
+                    ),
+                },
+            }
+        },
+        "/api/v1/training/models/{model_id}": {
+            "get": {
+                "operationId": "getModel",
+                "summary": "One model's metadata (role: read).",
+                "security": _BEARER,
+                "parameters": [_MODEL_ID],
+                "responses": {
+                    "200": {
+                        "description": "The model.",
+                        "content": _json_content(_ref("ModelRecord")),
+                    },
+                    **_AUTH_ERRORS,
+                    "404": _error("Model not found."),
+                    "422": _error("model_id is not a UUID."),
+                    "500": _error("Database error."),
+                },
+            },
+            "delete": {
+                "operationId": "deleteModel",
+                "summary": "Delete a model: its row, then its object (role: admin).",
+                "security": _BEARER,
+                "parameters": [_MODEL_ID],
+                "responses": {
+                    "200": {
+                        "description": "The deleted model.",
+                        "content": _json_content(_ref("ModelRecord")),
+                    },
+                    **_AUTH_ERRORS,
+                    "404": _error("Model not found."),
+                    "422": _error("model_id is not a UUID."),
+                    "500": _error("Database error."),
+                },
+            },
+        },
+        "/api/v1/training/models/{model_id}/export": {
+            "get": {
+                "operationId": "exportModel",
+                "summary": "Export a model as a .heimdall bundle, streamed (role: read).",
+                "description": (
+                    'Content-Disposition: attachment; filename="{model_name}-v{version}'
+                    '.heimdall". The bundle is encoded while it is sent (chunked). Errors '
+                    "found before the first byte get a status code; an error after that "
+                    "aborts the connection, so the body is never a complete bundle."
+                ),
+                "security": _BEARER,
+                "parameters": [
+                    _MODEL_ID,
+                    _bool_query("include_config", "Include training_config."),
+                    _bool_query("include_metrics", "Include performance_metrics."),
+                    _bool_query("include_normalization", "Include normalization_stats."),
+                    _bool_query("include_samples", "Include sample_predictions."),
+                    _int_query("num_samples", "Samples to include.", 5, 0, MAX_NUM_SAMPLES),
+                    {
+                        "name": "description",
+                        "in": "query",
+                        "required": False,
+                        "description": "Stored in bundle_metadata.description.",
+                        "schema": {"type": "string", "maxLength": MAX_DESCRIPTION},
+                    },
+                    {
+                        "name": "compression",
+                        "in": "query",
+                        "required": False,
+                        "description": (
+                            "none: application/json; zstd: application/zstd; "
+                            "gzip: application/gzip."
+                        ),
+                        "schema": {
+                            "type": "string",
+                            "enum": ["none", "zstd", "gzip"],
+                            "default": "none",
+                        },
+                    },
+                    _int_query("level", "Compression level (zstd 1-19, gzip 1-9).", 3, 1, 19),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The bundle.",
+                        "headers": {
+                            "Content-Disposition": {
+                                "description": 'attachment; filename="<name>-v<version>.heimdall"',
+                                "schema": {"type": "string"},
+                            }
+                        },
+                        "content": {
+                            "application/json": {"schema": {"type": "object"}},
+                            "application/zstd": {"schema": bundle_schema},
+                            "application/gzip": {"schema": bundle_schema},
+                        },
+                    },
+                    **_AUTH_ERRORS,
+                    "404": _error("Model not found."),
+                    "422": _error("model_id is not a UUID, or a query value is malformed."),
+                    "500": _error("Failed to download ONNX model: ... / Database error."),
+                },
+            }
+        },
+        "/api/v1/training/audit": {
+            "get": {
+                "operationId": "auditHistory",
+                "summary": "Exports, imports, registrations, deletions; newest first (role: read).",
+                "security": _BEARER,
+                "parameters": [
+                    _int_query(
+                        "limit", "At most this many.", DEFAULT_AUDIT_LIMIT, 1, MAX_AUDIT_LIMIT
+                    ),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The entries.",
+                        "content": _json_content({"type": "array", "items": _ref("AuditEntry")}),
+                    },
+                    **_AUTH_ERRORS,
+                    "422": _error("A malformed limit."),
+                    "500": _error("Database error."),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "operationId": "health",
+                "summary": "Whether the registry and the object store answer (no key needed).",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "Both answer.",
+                        "content": _json_content(_ref("Health")),
+                    },
+                    "503": {
+                        "description": "A part is down: its value is the error.",
+                        "content": _json_content(_ref("Health")),
+                    },
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This description (no key needed).",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1.",
+                        "content": _json_content({"type": "object"}),
+                    }
+                },
+            }
+        },
+    }
+
+
+def build() -> dict[str, Any]:
+    """The OpenAPI document as a dict."""
+    _, components = msgspec.json.schema_components(
+        [ModelRecord, AuditEntry, ImportResponse, ErrorBody, Health], ref_template=_REF
+    )
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "heimdall-io",
+            "version": __version__,
+            "description": (
+                "Move trained ONNX models between Heimdall instances as .heimdall bundles. "
+                "When API keys are configured (HEIMDALL_API_KEYS), send Authorization: "
+                "Bearer <key>; read keys may list, show, export and read the audit "
+                "history, admin keys may also import and delete. Errors are "
+                '{"detail": "..."}.'
+            ),
+        },
+        "servers": [{"url": "http://127.0.0.1:8001"}],
+        "paths": _paths(),
+        "components": {
+            "schemas": dict(sorted(components.items())),
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API key from HEIMDALL_API_KEYS or HEIMDALL_API_KEYS_FILE.",
+                }
+            },
+        },
+    }
+
+
+def render() -> str:
+    """The document as committed: indented, keys in order, newline at the end."""
+    return json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+
+
+@functools.cache
+def document_bytes() -> bytes:
+    return render().encode()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m heimdall_io.api.openapi")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--write", action="store_true", help=f"write {SPEC_PATH}")
+    group.add_argument("--check", action="store_true", help=f"fail if {SPEC_PATH} is stale")
+    parser.add_argument("--path", type=Path, default=SPEC_PATH, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    text = render()
+    if args.write:
+        args.path.write_text(text, encoding="utf-8")
+        print(f"wrote {args.path}", file=sys.stderr)
+        return 0
+    if args.check:
+        try:
+            current = args.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            current = None
+        if current != text:
+            print(
+                f"{args.path} is out of date: run python -m heimdall_io.api.openapi --write",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
