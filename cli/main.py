@@ -557,6 +557,35 @@ def gc(dry_run: bool, min_age: int, database_url: str | None, storage_url: str |
     click.echo(f"{len(orphans)} unreferenced object(s) {verb}", err=True)
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True,
+              help="TCP port.")  # fmt: skip
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info", show_default=True, help="Server log level.")  # fmt: skip
+@_storage_options
+def serve(
+    host: str, port: int, log_level: str, database_url: str | None, storage_url: str | None
+) -> None:
+    """Serve the REST API (export, import, list, audit) with uvicorn.
+
+    Access control: HEIMDALL_API_KEYS=key1:admin,key2:read and/or HEIMDALL_API_KEYS_FILE
+    (one key:role per line); without either the API is open. The import body limit is
+    HEIMDALL_MAX_IMPORT_BYTES (default 104857600). /healthz needs no key.
+    """
+    import logging
+
+    try:
+        import uvicorn
+
+        from heimdall_io.api import create_app_from_env
+    except ModuleNotFoundError as exc:
+        fail(f"serve needs the server extra: pip install 'heimdall-io[server]' ({exc.name})")
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    app = create_app_from_env(database_url, storage_url)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+
+
 def main(prog_name: str | None = None) -> None:
     cli(prog_name=prog_name or "heimdall")
 
