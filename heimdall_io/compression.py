@@ -35,12 +35,90 @@ def detect(prefix: bytes) -> str:
     return NONE
 
 
+class _ZstdFrames:
+    """Follows the frame structure of a zstd stream, to tell a complete stream from a cut one.
+
+    python-zstandard's stream reader just stops when its input ends, even in the middle of
+    a frame: a bundle cut inside the last block or the content checksum would read as
+    complete. This tracks frame and block headers (a few Python steps per 128 KiB block)
+    so that the end of the input can be checked against the end of a frame.
+    """
+
+    def __init__(self) -> None:
+        self._state = "magic"
+        self._need = 4  # size of the header field being collected
+        self._field = b""
+        self._skip = 0  # content bytes to pass over
+        self._checksum = 0
+        self.frames = 0
+
+    @property
+    def complete(self) -> bool:
+        """True when the input seen so far ends exactly after a whole data frame."""
+        return self._state == "magic" and not self._field and not self._skip and self.frames > 0
+
+    def feed(self, data: bytes) -> None:
+        i, n = 0, len(data)
+        while i < n and self._state != "broken":
+            if self._skip:
+                k = min(self._skip, n - i)
+                self._skip -= k
+                i += k
+                continue
+            k = min(self._need - len(self._field), n - i)
+            self._field += data[i : i + k]
+            i += k
+            if len(self._field) == self._need:
+                field, self._field = self._field, b""
+                self._advance(field)
+
+    def _advance(self, field: bytes) -> None:
+        state = self._state
+        if state == "magic":
+            magic = int.from_bytes(field, "little")
+            if field == ZSTD_MAGIC:
+                self._state, self._need = "descriptor", 1
+            elif magic & 0xFFFFFFF0 == 0x184D2A50:  # skippable frame
+                self._state, self._need = "skippable", 4
+            else:  # not zstd: the decompressor reports it
+                self._state = "broken"
+        elif state == "skippable":
+            self._skip = int.from_bytes(field, "little")
+            self._state, self._need = "magic", 4
+        elif state == "descriptor":
+            d = field[0]
+            single = (d >> 5) & 1
+            fcs = (single, 2, 4, 8)[d >> 6]
+            dict_id = (0, 1, 2, 4)[d & 3]
+            self._checksum = 4 if d & 4 else 0
+            rest = (1 - single) + dict_id + fcs
+            if rest:
+                self._state, self._need = "header", rest
+            else:
+                self._state, self._need = "block", 3
+        elif state == "header":
+            self._state, self._need = "block", 3
+        elif state == "block":
+            h = int.from_bytes(field, "little")
+            self._skip = 1 if (h >> 1) & 3 == 1 else h >> 3  # RLE blocks hold one byte
+            if h & 1:  # last block
+                if self._checksum:
+                    self._state, self._need = "checksum", self._checksum
+                else:
+                    self._state, self._need = "magic", 4
+                    self.frames += 1
+        elif state == "checksum":
+            self._state, self._need = "magic", 4
+            self.frames += 1
+
+
 class _Counting(io.RawIOBase):
     """Counts the compressed bytes read, for the expansion-ratio guard."""
 
-    def __init__(self, raw: BinaryIO, prefix: bytes) -> None:
+    def __init__(self, raw: BinaryIO, prefix: bytes, frames: _ZstdFrames | None = None) -> None:
         self._raw = raw
         self._prefix = prefix
+        self._frames = frames
         self.count = 0
 
     def readable(self) -> bool:
@@ -52,9 +130,13 @@ class _Counting(io.RawIOBase):
             if n is not None and 0 <= n < len(head):
                 head, self._prefix = head[:n], head[n:]
             self.count += len(head)
+            if self._frames is not None:
+                self._frames.feed(head)
             return head
         data = self._raw.read(n)
         self.count += len(data)
+        if self._frames is not None:
+            self._frames.feed(data)
         return data
 
     def readinto(self, b) -> int:  # type: ignore[no-untyped-def, override]
@@ -68,7 +150,8 @@ class Decompressed(io.RawIOBase):
 
     def __init__(self, raw: BinaryIO, prefix: bytes, kind: str, max_ratio: int = MAX_RATIO):
         self.kind = kind
-        self._counting = _Counting(raw, prefix)
+        self._frames = _ZstdFrames() if kind == ZSTD else None
+        self._counting = _Counting(raw, prefix, self._frames)
         self._max_ratio = max_ratio
         self.produced = 0
         if kind == ZSTD:
@@ -102,6 +185,8 @@ class Decompressed(io.RawIOBase):
                     ) from None
                 raise MalformedBundleError(f"corrupt zstd stream: {msg}") from None
             raise
+        if not data and n != 0 and self._frames is not None and not self._frames.complete:
+            raise TruncatedBundleError("truncated zstd stream: input ended inside a frame")
         self.produced += len(data)
         if self.produced > BOMB_FLOOR and self.produced > self._max_ratio * max(
             self._counting.count, 1
@@ -110,8 +195,6 @@ class Decompressed(io.RawIOBase):
                 f"decompression bomb: {self.kind} data expands more than "
                 f"{self._max_ratio}x ({self._counting.count} -> {self.produced}+ bytes)"
             )
-        # A zstd stream cut mid-frame just ends early here; the JSON it carries is then
-        # incomplete, and the bundle parser reports the truncation.
         return data
 
     def readinto(self, b) -> int:  # type: ignore[no-untyped-def, override]
