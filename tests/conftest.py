@@ -534,3 +534,145 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             params.get(name) == value for name, value in _SERVER_PARAMS.items()
         ):
             item.add_marker(pytest.mark.integration)
+
+
+# ---------------------------------------------------------------------------------------
+# 6. HTTP server (`heimdall serve` in a subprocess, on a free loopback port)
+# ---------------------------------------------------------------------------------------
+#
+#   ``heimdall_server_factory`` (session)  ``start(env=..., name=...)`` -> HeimdallServer;
+#                                          every server it started is stopped at the end
+#   ``heimdall_server`` (session)          one server for the API tests: SQLite + local
+#                                          objects in its own HEIMDALL_HOME, API keys
+#                                          API_ADMIN_KEY (admin) and API_READ_KEY (read)
+
+API_ADMIN_KEY = "test-admin-key-0123456789"
+API_READ_KEY = "test-read-key-0123456789"
+HEIMDALL_SERVER_START_TIMEOUT = 30.0
+
+
+class HeimdallServer:
+    """A running ``python -m heimdall_io serve``: its URL, environment, home and process."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        self.workdir = workdir
+        self.home = workdir / "home"
+        self.env = {k: v for k, v in os.environ.items() if k not in _HEIMDALL_VARIABLES}
+        self.env.pop("HEIMDALL_API_KEYS", None)
+        self.env.pop("HEIMDALL_API_KEYS_FILE", None)
+        self.env.pop("HEIMDALL_MAX_IMPORT_BYTES", None)
+        self.env["HEIMDALL_HOME"] = str(self.home)
+        self.env.update(env)
+        self.log_path = workdir / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def start(self, timeout: float = HEIMDALL_SERVER_START_TIMEOUT) -> HeimdallServer:
+        import urllib.error
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        error = "did not start"
+        for _attempt in range(3):  # a port taken between choosing and binding: retry
+            self.port = free_ports(1, self.host)[0]
+            with open(self.log_path, "ab") as log:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "heimdall_io", "serve", "--host", self.host,
+                     "--port", str(self.port), "--log-level", "warning"],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    env=self.env, cwd=self.workdir, start_new_session=True,
+                )  # fmt: skip
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    error = f"exited with status {self.process.returncode}"
+                    break
+                try:
+                    with urllib.request.urlopen(self.url("/healthz"), timeout=2) as r:
+                        if r.status == 200:
+                            return self
+                except (OSError, urllib.error.URLError) as exc:
+                    error = str(exc)
+                time.sleep(0.1)
+            self.stop(grace=0)
+            if time.monotonic() >= deadline:
+                break
+        unavailable(f"heimdall serve did not start: {error}\n{self.log_tail()}")
+        raise AssertionError  # unreachable
+
+    def url(self, path: str = "") -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+    @property
+    def base_url(self) -> str:
+        return self.url()
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def status_kib(self, field: str) -> int:
+        """A ``kB`` field of /proc/<pid>/status, e.g. VmHWM (peak RSS) or VmRSS."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        raise KeyError(field)
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``heimdall ARGS`` against this server's registry and store (its environment)."""
+        return subprocess.run(
+            [sys.executable, "-m", "heimdall_io", *args], env=self.env, cwd=self.workdir,
+            capture_output=True, text=True, check=check, timeout=120,
+        )  # fmt: skip
+
+    def stop(self, grace: float = 5.0) -> None:
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait(timeout=10)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def heimdall_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """``start(env=None, name="server")`` -> a started HeimdallServer in a fresh directory
+    (HEIMDALL_HOME inside it unless env says otherwise); all are stopped at session end."""
+    servers: list[HeimdallServer] = []
+
+    def start(env: dict[str, str] | None = None, name: str = "server") -> HeimdallServer:
+        server = HeimdallServer(tmp_path_factory.mktemp(name), env or {})
+        servers.append(server)
+        return server.start()
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def heimdall_server(heimdall_server_factory: Any) -> HeimdallServer:
+    """The shared API server: SQLite + local objects, keys API_ADMIN_KEY / API_READ_KEY."""
+    return heimdall_server_factory(  # type: ignore[no-any-return]
+        {"HEIMDALL_API_KEYS": f"{API_ADMIN_KEY}:admin,{API_READ_KEY}:read"}, "heimdall-api"
+    )
