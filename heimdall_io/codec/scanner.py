@@ -24,8 +24,8 @@ from ..errors import (
 
 _WS = re.compile(rb"[ \t\r\n]*")
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-# A complete string, a lone quote (string cut by the buffer end), or a bracket.
-_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|"|[\[\]{}]', re.S)
+# What matters inside a container value: brackets, and quotes (strings may hold brackets).
+_STRUCTURE = re.compile(rb'["\[\]{}]')
 _SCALAR = re.compile(rb"[-+.0-9A-Za-z]+")
 _UNICODE_ESCAPE = re.compile(rb"\\u([0-9a-fA-F]{4})")
 _MAX_KEY = 4096
@@ -84,7 +84,7 @@ class Scanner:
     def offset(self) -> int:
         return self.base + self.pos
 
-    def _fill(self, size: int = 1 << 16) -> bool:
+    def _fill(self, size: int = 1 << 13) -> bool:
         """Append more input, dropping what lies before ``pos``. False at EOF."""
         if self.eof:
             return False
@@ -106,7 +106,7 @@ class Scanner:
         self.metadata_bytes += n
         if self.metadata_bytes > self.limits.max_metadata_bytes:
             raise LimitExceededError(
-                f"metadata larger than {self.limits.max_metadata_bytes >> 20} MiB "
+                f"metadata larger than {_size(self.limits.max_metadata_bytes)} "
                 "(outside the payload)"
             )
 
@@ -184,16 +184,30 @@ class Scanner:
         return loads(raw, where)
 
     def _value_end(self, c: int, where: str, depth: int) -> int:
-        limit = self.limits.max_metadata_bytes
+        """Index in ``buf`` just past the value starting at the cursor, reading as needed.
+
+        Scanning resumes where it stopped after each read (never from the value's start)
+        and reads grow geometrically, so a value of n bytes costs O(n) however it is cut.
+        """
         if c in b"{[":
-            level, i = 0, self.pos
+            level, i, in_string = 0, self.pos, False
             while True:
-                for m in _TOKEN.finditer(self.buf, i):
-                    tok = self.buf[m.start()]
-                    if tok == 0x22:  # '"'
-                        if m.end() - m.start() == 1:  # string cut by the buffer end
-                            i = m.start()
+                buf = self.buf
+                while True:
+                    if in_string:
+                        e = _string_end(buf, i)
+                        if e < 0:
+                            i = len(buf)
                             break
+                        i, in_string = e, False
+                    m = _STRUCTURE.search(buf, i)
+                    if m is None:
+                        i = len(buf)
+                        break
+                    i = m.end()
+                    tok = buf[m.start()]
+                    if tok == 0x22:  # '"'
+                        in_string = True
                     elif tok in b"{[":
                         level += 1
                         if depth + level > self.limits.max_depth:
@@ -203,28 +217,37 @@ class Scanner:
                     else:
                         level -= 1
                         if level == 0:
-                            return m.end()
-                else:
-                    i = len(self.buf)
-                rel = i - self.pos
-                if len(self.buf) - self.pos > limit:
-                    raise LimitExceededError(f"{where} larger than {limit >> 20} MiB")
-                if not self._fill(1 << 20):
-                    raise self._truncated(where)
-                i = self.pos + rel
+                            return i
+                i = self._more(i, where)
         if c == ord('"'):
-            while (m := _STRING.match(self.buf, self.pos)) is None:
-                if len(self.buf) - self.pos > limit:
-                    raise LimitExceededError(f"{where} larger than {limit >> 20} MiB")
-                if not self._fill(1 << 20):
-                    raise self._truncated(where)
-            return m.end()
+            i = self.pos + 1
+            while (e := _string_end(self.buf, i)) < 0:
+                i = self._more(len(self.buf), where)
+            return e
+        i = self.pos
         while True:
-            m = _SCALAR.match(self.buf, self.pos)
-            if m is None:
+            m = _SCALAR.match(self.buf, i)
+            end = m.end() if m else i
+            if end == self.pos:
                 raise MalformedBundleError(f"unexpected {chr(c)!r} at byte {self.offset} ({where})")
-            if m.end() < len(self.buf) or not self._fill():
-                return m.end()
+            if end < len(self.buf):
+                return end
+            try:
+                i = self._more(end, where)
+            except TruncatedBundleError:
+                return end  # a number at the very end: the caller reports what is missing
+
+    def _more(self, i: int, where: str) -> int:
+        """Read more of the value that starts at ``pos``; return ``i`` shifted to match."""
+        limit = self.limits.max_metadata_bytes
+        have = len(self.buf) - self.pos
+        if have > limit:
+            raise LimitExceededError(f"{where} larger than {_size(limit)}")
+        rel = i - self.pos
+        # Double what is held (at least 64 KiB), but never read far past the limit.
+        if not self._fill(max(1 << 16, min(have, limit + 1 - have))):
+            raise self._truncated(where)
+        return self.pos + rel
 
     # -- the payload string ----------------------------------------------------------------
 
@@ -277,6 +300,22 @@ class Scanner:
         """Move past the string whose opening quote was consumed, without decoding it."""
         for _ in self.iter_string(read_size, where):
             pass
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 and not n % (1 << 20) else f"{n:,} bytes"
+
+
+def _string_end(buf: bytes, i: int) -> int:
+    """Index just past the first unescaped ``"`` at or after ``i``; -1 if there is none.
+
+    ``i`` must lie inside a string (after its opening quote, not inside an escape).
+    """
+    while (q := buf.find(b'"', i)) >= 0:
+        if not _escaped(buf, q):
+            return q + 1
+        i = q + 1
+    return -1
 
 
 def _escaped(buf: bytes, q: int) -> bool:
