@@ -329,5 +329,11 @@ def _unescape(seg: bytes) -> bytes:
     seg = seg.replace(b"\\n", b"").replace(b"\\r", b"").replace(b"\\/", b"/")
     seg = seg.replace(b"\\t", b"")
     if b"\\u" in seg:
-        seg = _UNICODE_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)).encode("utf-8"), seg)
+        seg = _UNICODE_ESCAPE.sub(_unicode_escape, seg)
     return seg
+
+
+def _unicode_escape(m: re.Match[bytes]) -> bytes:
+    # \u000A is the same string as \n: line breaks are dropped however they are spelled.
+    char = chr(int(m.group(1), 16))
+    return b"" if char in "\n\r\t" else char.encode("utf-8", "surrogatepass")
