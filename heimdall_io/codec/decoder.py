@@ -242,6 +242,8 @@ class BundleReader:
                     if len(carry) < 4:
                         continue
                     block, carry = carry, b""
+                    if block[-1] == 0x3D and len(seg):  # '=' then more: padding mid-way
+                        raise InvalidBase64Error(f"invalid base64 in {where}: data after padding")
                 else:
                     block = b""
                 whole = len(seg) & ~3
