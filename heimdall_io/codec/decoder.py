@@ -179,9 +179,9 @@ class BundleReader:
                         yield True
                         self._payload_seen = True
                     else:
-                        model[mkey] = scan.read_value(f"model.{mkey}", 2)
+                        model[mkey] = scan.read_value(f"model.{_name(mkey)}", 2)
             else:
-                doc[key] = value = scan.read_value(key, 1)
+                doc[key] = value = scan.read_value(_name(key), 1)
                 if key == "format_version":
                     check_version(value)
                 else:
@@ -329,6 +329,11 @@ class BundleReader:
         if self._info is None:
             return self._finalize()
         return self._info
+
+
+def _name(key: str) -> str:
+    """A key as it may appear in a one-line message."""
+    return key if key.isprintable() and len(key) <= 200 else repr(key[:200])
 
 
 def _seekable(f: BinaryIO) -> bool:
