@@ -142,6 +142,8 @@ class BundleReader:
     def __init__(self, src: BinaryIO, *, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
         self._src = src
+        #: Where the bundle starts in ``src`` (offsets in the bundle are relative to it).
+        self._start = _tell(src)
         stream, prefix, self.compression = open_source(src, self.limits)
         self._scan = Scanner(stream, self.limits, prefix)
         self.document: dict[str, Any] = {}
@@ -310,12 +312,12 @@ class BundleReader:
             and _seekable(self._src)
         ):
             end = self._payload_offset + 4 * ((size + 2) // 3)
-            self._src.seek(end)
+            self._src.seek(self._start + end)
             if self._src.read(1) == b'"':
                 self._scan.reset(end + 1)
                 self._resume()
                 return self._finalize()
-            self._src.seek(self._payload_offset)  # not ours after all: scan it
+            self._src.seek(self._start + self._payload_offset)  # not ours after all: scan it
             self._scan.reset(self._payload_offset)
         self._scan.skip_string(READ_SIZE, where)
         self._resume()
@@ -329,6 +331,15 @@ class BundleReader:
         if self._info is None:
             return self._finalize()
         return self._info
+
+
+def _tell(f: BinaryIO) -> int:
+    if not _seekable(f):
+        return 0
+    try:
+        return f.tell()
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 def _name(key: str) -> str:
@@ -392,7 +403,7 @@ def inspect_bundle(src: BinaryIO, *, limits: Limits | None = None) -> BundleInfo
         info = reader.skip_payload()
         if info.declared.md5 is not None and info.declared.sha256 is not None:
             return info
-        src.seek(0)
+        src.seek(reader._start)
     else:
         return reader.finish()
     return BundleReader(src, limits=limits).finish()
