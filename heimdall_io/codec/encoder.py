@@ -11,6 +11,7 @@ registry) are written before the payload; otherwise they follow it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -53,8 +54,17 @@ def header_document(header: BundleHeader | Mapping[str, Any]) -> dict[str, Any]:
     return ordered
 
 
+def _encode_value(value: Any) -> bytes:
+    try:
+        return _encode(value)
+    except UnicodeEncodeError:
+        # A lone surrogate ("\\ud800" in a bundle we read) has no UTF-8 form: write it
+        # escaped, as it was, so that whatever a reader accepts can be written back.
+        return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode()
+
+
 def _members(obj: Mapping[str, Any]) -> bytes:
-    return b",".join(_encode(k) + b":" + _encode(v) for k, v in obj.items())
+    return b",".join(_encode_value(k) + b":" + _encode_value(v) for k, v in obj.items())
 
 
 @dataclass
