@@ -85,6 +85,9 @@ class BundleInfo:
         return self.digests is not None
 
 
+_SURROGATE_KEY = "invalid bundle: a key is not valid Unicode (a lone surrogate escape)"
+
+
 def check_version(value: Any) -> str:
     if not isinstance(value, str):
         raise SchemaError(f"format_version must be a string, got {type(value).__name__}")
@@ -102,6 +105,8 @@ def validate(document: dict[str, Any]) -> BundleHeader:
         return msgspec.convert(document, BundleHeader)
     except msgspec.ValidationError as e:
         raise SchemaError(f"invalid bundle: {e}") from None
+    except UnicodeEncodeError:  # msgspec matches keys as UTF-8
+        raise SchemaError(_SURROGATE_KEY) from None
 
 
 def _check_section(name: str, value: Any) -> None:
@@ -111,6 +116,8 @@ def _check_section(name: str, value: Any) -> None:
             msgspec.convert(value, section_type)
         except msgspec.ValidationError as e:
             raise SchemaError(f"invalid bundle: {e} (in {name})") from None
+        except UnicodeEncodeError:
+            raise SchemaError(f"{_SURROGATE_KEY} (in {name})") from None
 
 
 def open_source(src: BinaryIO, limits: Limits) -> tuple[BinaryIO, bytes, str]:
