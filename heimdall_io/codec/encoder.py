@@ -156,6 +156,8 @@ class BundleEncoder:
                 yield encode(chunk)
             if carry:
                 hasher.update(carry)
+                if progress is not None:
+                    progress(len(carry))
                 yield encode(carry)
             return hasher.digests()
 
