@@ -62,7 +62,7 @@ import msgspec
 from starlette.applications import Starlette
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from heimdall_io.codec import Limits
@@ -292,8 +292,9 @@ async def export_model(request: Request, ctx: ApiContext, who: Principal) -> Res
         stream = await _run(service.export_stream, model_id, options)
         chunks = iter(stream)
         # The first chunk opens the object: a failure there still gets a status code.
+        # (HEAD: the headers only; the stream is closed unstarted, nothing is read.)
         try:
-            first = await _run(next, chunks, b"")
+            first = b"" if request.method == "HEAD" else await _run(next, chunks, b"")
         except BaseException:
             _close(chunks)
             raise
@@ -303,10 +304,74 @@ async def export_model(request: Request, ctx: ApiContext, who: Principal) -> Res
         "X-Heimdall-Model-Id": stream.record.model_id,
         "X-Heimdall-Bundle-Id": str(stream.header["bundle_metadata"]["bundle_id"]),
     }
+    media_type = EXPORT_MEDIA_TYPES[options.compression]
+    if request.method == "HEAD":
+        _close(chunks)
+        return Response(headers=headers, media_type=media_type)
     body = _export_body(first, chunks, stream.record.model_id)
-    return StreamingResponse(
-        body, headers=headers, media_type=EXPORT_MEDIA_TYPES[options.compression]
-    )
+    return ExportResponse(body, headers=headers, media_type=media_type)
+
+
+class _ExportAborted(Exception):
+    """The export failed after the status line was sent."""
+
+
+class ExportResponse(Response):
+    """A streamed body that, when its iterator fails, leaves the response unfinished.
+
+    Without the final ``more_body: False`` message the server closes the connection
+    instead of ending the chunked body cleanly: the client sees a transfer error rather
+    than a short "complete" bundle. (Starlette's StreamingResponse would raise through
+    the middleware and log the same failure three times.)
+    """
+
+    def __init__(
+        self, body: AsyncIterator[bytes], headers: Mapping[str, str], media_type: str
+    ) -> None:
+        self.body_iterator = body
+        self.status_code = 200
+        self.media_type = media_type
+        self.background = None
+        self.init_headers(headers)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        body = self.body_iterator
+        outcome = "disconnected"
+        async with anyio.create_task_group() as tg:
+            # ASGI 2.3 servers (uvicorn) drop sends after a disconnect silently: watch for
+            # it, or a vanished client would have the whole model encoded for nobody.
+            tg.start_soon(_cancel_on_disconnect, receive, tg.cancel_scope)
+            try:
+                outcome = await _send_body(body, send)
+            finally:
+                tg.cancel_scope.cancel()
+                with anyio.CancelScope(shield=True):
+                    aclose = getattr(body, "aclose", None)
+                    if aclose is not None:
+                        await aclose()  # closes the service's stream now, not at GC
+        if outcome == "done":
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        # "aborted": unfinished on purpose, so the server cuts the connection.
+
+
+async def _send_body(body: AsyncIterator[bytes], send: Any) -> str:
+    try:
+        async for chunk in body:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except _ExportAborted:
+        return "aborted"
+    except OSError:
+        return "disconnected"  # ASGI 2.4 servers raise on a send after a disconnect
+    return "done"
+
+
+async def _cancel_on_disconnect(receive: Any, scope: anyio.CancelScope) -> None:
+    while True:
+        message = await receive()
+        if message.get("type") == "http.disconnect":
+            scope.cancel()
+            return
 
 
 def _close(chunks: Iterator[bytes]) -> None:
@@ -321,8 +386,8 @@ async def _export_body(
 ) -> AsyncIterator[bytes]:
     """The bundle's chunks, each encoded in a worker thread when the socket wants more.
 
-    An error here comes after the status line: it propagates so that the server aborts
-    the connection (no terminating chunk), instead of ending a truncated body cleanly.
+    An error here comes after the status line: it becomes _ExportAborted, on which
+    ExportResponse leaves the response unfinished so that the server cuts the connection.
     """
     sent = 0
     try:
@@ -337,7 +402,7 @@ async def _export_body(
             yield chunk
     except HeimdallError as exc:
         log.error("export of %s aborted after %d bytes: %s", model_id, sent, exc)
-        raise
+        raise _ExportAborted from exc
     finally:
         _close(chunks)  # a client that went away: the service audits it
 
