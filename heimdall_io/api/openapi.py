@@ -57,6 +57,37 @@ class Health(msgspec.Struct):
 
 _REF = "#/components/schemas/{name}"
 
+#: A complete, valid bundle (a 100-byte ONNX Identity model), the import's example: it lets
+#: API fuzzers reach a 201 and follow the links to the new model.
+EXAMPLE_BUNDLE: dict[str, Any] = {
+    "format_version": "1.0.0",
+    "bundle_metadata": {
+        "bundle_id": "6f1c2f4e-0000-4000-8000-000000000001",
+        "created_at": "2025-11-03T00:00:00Z",
+        "exported_by": "Heimdall Training Service",
+        "description": "OpenAPI example",
+    },
+    "model": {
+        "model_id": "6f1c2f4e-0000-4000-8000-000000000002",
+        "model_name": "Example",
+        "version": 1,
+        "architecture": "Identity",
+        "framework": "onnx",
+        "onnx_opset": 17,
+        "onnx_model_base64": "CAgSE2hlaW1kYWxsLWlvLWV4YW1wbGU6RQoQCgFYEgFZIghJZGVudGl0eRIHZXhhbXBs"
+        "ZVoTCgFYEg4KDAgBEggKAggBCgIIAmITCgFZEg4KDAgBEggKAggBCgIIAkIECgAQEQ==",
+        "input_shape": [1, 2],
+        "output_shape": [1, 2],
+        "parameters_count": 0,
+    },
+}
+
+_NEW_MODEL_LINKS = {
+    name: {"operationId": op, "parameters": {"model_id": "$response.body#/model_id"}}
+    for name, op in (("GetModel", "getModel"), ("ExportModel", "exportModel"),
+                     ("DeleteModel", "deleteModel"))
+}  # fmt: skip
+
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": _REF.format(name=name)}
@@ -153,7 +184,10 @@ def _paths() -> dict[str, Any]:
                     "required": True,
                     "description": "The .heimdall bundle.",
                     "content": {
-                        "application/json": {"schema": {"type": "object"}},
+                        "application/json": {
+                            "schema": {"type": "object"},
+                            "example": EXAMPLE_BUNDLE,
+                        },
                         "application/octet-stream": {"schema": bundle_schema},
                         "application/zstd": {"schema": bundle_schema},
                         "application/gzip": {"schema": bundle_schema},
@@ -169,6 +203,7 @@ def _paths() -> dict[str, Any]:
                             }
                         },
                         "content": _json_content(_ref("ImportResponse")),
+                        "links": _NEW_MODEL_LINKS,
                     },
                     "400": _error("Invalid bundle format: <reason>."),
                     **_AUTH_ERRORS,

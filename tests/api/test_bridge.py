@@ -1,0 +1,93 @@
+"""RequestBodyReader: an ASGI body as read(n) in a worker thread, bounded and abortable."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import pytest
+
+from heimdall_io.api.bridge import RequestBodyReader, UploadAbortedError
+from heimdall_io.errors import MalformedBundleError, PayloadTooLargeError
+
+
+def make_receive(messages: list[dict[str, Any]], log: list[str]) -> Callable[[], Any]:
+    async def receive() -> dict[str, Any]:
+        log.append("receive")
+        if not messages:
+            await anyio.sleep_forever()
+        return messages.pop(0)
+
+    return receive
+
+
+def body(*parts: bytes, disconnect: bool = False) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": p, "more_body": True} for p in parts
+    ]
+    if disconnect:
+        messages.append({"type": "http.disconnect"})
+    else:
+        messages.append({"type": "http.request", "body": b"", "more_body": False})
+    return messages
+
+
+def read_all(reader: RequestBodyReader, n: int = 7) -> bytes:
+    out = []
+    while chunk := reader.read(n):
+        assert len(chunk) <= n
+        out.append(chunk)
+    return b"".join(out)
+
+
+def run_in_thread(fn: Callable[[], Any]) -> Any:
+    async def main() -> Any:
+        return await anyio.to_thread.run_sync(fn)
+
+    return anyio.run(main)
+
+
+def test_reads_in_order_with_short_reads() -> None:
+    log: list[str] = []
+    reader = RequestBodyReader(make_receive(body(b"hello ", b"", b"world", b"!"), log))
+    assert run_in_thread(lambda: read_all(reader)) == b"hello world!"
+    assert reader.bytes_read == 12
+    assert run_in_thread(lambda: reader.read(10)) == b""  # stays at EOF, no more receives
+
+
+def test_pulls_only_when_asked() -> None:
+    """No read-ahead: one piece (coalesced up to `coalesce` bytes) per empty buffer."""
+    log: list[str] = []
+    parts = [bytes([i]) * 10 for i in range(10)]
+    reader = RequestBodyReader(make_receive(body(*parts), log), coalesce=25)
+    first = run_in_thread(lambda: reader.read(1000))
+    assert first == parts[0] + parts[1] + parts[2]  # 30 >= 25: stop asking
+    assert log.count("receive") == 3
+
+
+def test_limit_while_streaming() -> None:
+    reader = RequestBodyReader(make_receive(body(b"x" * 60, b"x" * 60), []), limit=100)
+    with pytest.raises(PayloadTooLargeError, match="limit of 100 bytes"):
+        run_in_thread(lambda: read_all(reader, 1000))
+    exact = RequestBodyReader(make_receive(body(b"x" * 60, b"x" * 40), []), limit=100)
+    assert len(run_in_thread(lambda: read_all(exact, 1000))) == 100
+
+
+def test_disconnect_raises_in_the_worker_thread() -> None:
+    reader = RequestBodyReader(make_receive(body(b"abc", disconnect=True), []))
+    with pytest.raises(UploadAbortedError, match="disconnected after sending 3 bytes"):
+        run_in_thread(lambda: read_all(reader, 1000))
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "zstd"])
+def test_content_encoding_must_match_the_magic(encoding: str) -> None:
+    plain = RequestBodyReader(make_receive(body(b"{", b'"a": 1}'), []), encoding=encoding)
+    with pytest.raises(MalformedBundleError, match=f"not {encoding} data"):
+        run_in_thread(lambda: read_all(plain))
+    if encoding == "gzip":
+        data = gzip.compress(b'{"a": 1}')
+        ok = RequestBodyReader(make_receive(body(data[:1], data[1:]), []), encoding="gzip")
+        assert run_in_thread(lambda: read_all(ok)) == data
