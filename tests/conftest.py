@@ -276,7 +276,7 @@ class SeaweedFS:
         from minio import Minio
 
         http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=1, read=5), retries=urllib3.Retry(total=0)
+            timeout=urllib3.Timeout(connect=1, read=20), retries=urllib3.Retry(total=0)
         )
         client = Minio(
             f"{self.host}:{self.ports['s3']}",

@@ -87,6 +87,8 @@ def _path_after_scheme(url: str, scheme: str, what: str) -> str:
             raise ConfigError(f"{what} URL must not name a host: {url}")
         rest = slash + path
     rest = unquote(rest)
+    if rest.startswith("//"):  # sqlite:////abs: one leading slash, not POSIX's "//"
+        rest = "/" + rest.lstrip("/")
     if not rest:
         raise ConfigError(f"{what} URL has no path: {url}")
     return rest

@@ -190,7 +190,7 @@ class S3ObjectStore:
             secure = scheme.lower() == "https"
         endpoint = endpoint.rstrip("/")
         try:
-            check_bucket_name(bucket)
+            check_bucket_name(bucket, strict=True)
         except ValueError:
             raise ConfigError(f"invalid S3 bucket name: {bucket!r}") from None
         if not 5 * 1024 * 1024 <= part_size <= 5 * 1024**3:
@@ -271,6 +271,9 @@ class S3ObjectStore:
                 source,  # type: ignore[arg-type]
                 length=-1,
                 part_size=self.part_size,
+                # Sequential parts: minio's parallel uploads queue parts without bound,
+                # so a fast source would be read ahead into memory whole.
+                num_parallel_uploads=1,
             )
         except BaseException as exc:
             failure = exc

@@ -194,21 +194,27 @@ class SqliteRegistry:
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
         known = migrations.load("sqlite")
+        newest = max((m.version for m in known), default=0)
+
+        def check(applied: set[int]) -> bool:
+            """True if nothing is left to apply; RegistryError if the file is too new."""
+            if applied and max(applied) > newest:
+                raise RegistryError(
+                    f"registry schema version {max(applied)} is newer than this heimdall-io "
+                    f"supports ({newest}): upgrade heimdall-io"
+                )
+            return applied >= {m.version for m in known}
+
+        if check(SqliteRegistry._applied(conn)):
+            return  # up to date: no need for the write lock
         conn.execute("BEGIN IMMEDIATE")  # one process migrates, the others wait
         try:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS heimdall_schema_migrations "
                 "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
             )
-            applied = {
-                row[0] for row in conn.execute("SELECT version FROM heimdall_schema_migrations")
-            }
-            newest = max((m.version for m in known), default=0)
-            if applied and max(applied) > newest:
-                raise RegistryError(
-                    f"registry schema version {max(applied)} is newer than this heimdall-io "
-                    f"supports ({newest}): upgrade heimdall-io"
-                )
+            applied = SqliteRegistry._applied(conn)
+            check(applied)
             for migration in known:
                 if migration.version in applied:
                     continue
@@ -223,6 +229,16 @@ class SqliteRegistry:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    @staticmethod
+    def _applied(conn: sqlite3.Connection) -> set[int]:
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' "
+            "AND name = 'heimdall_schema_migrations'"
+        ).fetchone()
+        if exists is None:
+            return set()
+        return {row[0] for row in conn.execute("SELECT version FROM heimdall_schema_migrations")}
 
     @contextmanager
     def _errors(self) -> Iterator[None]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import socket
+import uuid
 
 MiB = 1024 * 1024
 
@@ -80,3 +82,14 @@ def sha256_of(readable: object, chunk_size: int = MiB) -> tuple[str, int, int]:
         total += len(chunk)
         largest = max(largest, len(chunk))
     return digest.hexdigest(), total, largest
+
+
+def dead_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on (for "server down" tests)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def unique_bucket() -> str:
+    return f"heimdall-test-{uuid.uuid4().hex[:12]}"
