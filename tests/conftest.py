@@ -168,6 +168,15 @@ copy_other = 1
 """
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL me if pytest dies (no orphaned weed servers)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+
+
 def weed_binary() -> str | None:
     """The ``weed`` executable: next to this Python's scripts first (not a pyenv shim)."""
     candidate = Path(sysconfig.get_path("scripts")) / "weed"
@@ -268,6 +277,7 @@ class SeaweedFS:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
 
     def _wait_ready(self, deadline: float) -> str | None:
