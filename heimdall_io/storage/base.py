@@ -7,6 +7,7 @@ registry pairs with any store. Adapters know nothing of the bundle format.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -81,7 +82,7 @@ class Registry(Protocol):
         """The record, or raise NotFoundError("Model <id> not found")."""
         ...
 
-    def list(self) -> list[ModelRecord]:
+    def list(self) -> builtins.list[ModelRecord]:
         """All records, newest first."""
         ...
 
@@ -95,7 +96,7 @@ class Registry(Protocol):
 
     def append_audit(self, entry: AuditEntry) -> None: ...
 
-    def audit(self, limit: int | None = None) -> list[AuditEntry]:
+    def audit(self, limit: int | None = None) -> builtins.list[AuditEntry]:
         """Audit entries, newest first."""
         ...
 
