@@ -179,7 +179,9 @@ class Decompressed(io.RawIOBase):
         except Exception as e:
             if type(e).__name__ == "ZstdError":
                 msg = str(e)
-                if "window" in msg.lower():
+                # ZSTD_error_frameParameter_windowTooLarge reads "Frame requires too much
+                # memory for decoding"; older libzstd versions name the window.
+                if "window" in msg.lower() or "too much memory" in msg.lower():
                     raise DecompressionBombError(
                         f"zstd window too large (limit {MAX_WINDOW >> 20} MiB): {msg}"
                     ) from None
