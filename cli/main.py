@@ -555,6 +555,8 @@ def gc(dry_run: bool, min_age: int, database_url: str | None, storage_url: str |
     for obj in orphans:
         click.echo(f"{verb} {obj.key} ({obj.size:,} bytes)")
     click.echo(f"{len(orphans)} unreferenced object(s) {verb}", err=True)
+    if service.incomplete_purged:
+        click.echo(f"{service.incomplete_purged} unfinished upload(s) removed", err=True)
 
 
 @cli.command()

@@ -145,6 +145,8 @@ class Service:
         self.store = store
         self.actor = actor
         self.limits = limits or Limits()
+        #: Unfinished uploads the last :meth:`gc` removed (left by killed processes).
+        self.incomplete_purged = 0
 
     @classmethod
     def from_config(
@@ -497,6 +499,7 @@ class Service:
         if not dry_run:
             for obj in orphans:
                 self.store.delete(obj.key)
+            self.incomplete_purged = self.store.purge_incomplete(cutoff)
         return orphans
 
 

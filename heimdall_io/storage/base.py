@@ -130,6 +130,13 @@ class ObjectStore(Protocol):
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
 
+    def purge_incomplete(self, older_than: dt.datetime) -> int:
+        """Remove uploads a killed process left unfinished before ``older_than``.
+
+        They are invisible to :meth:`list`; returns how many were removed.
+        """
+        ...
+
     def ping(self) -> None:
         """Raise ObjectStoreError if the store cannot be reached."""
 

@@ -10,6 +10,7 @@ every client error becomes a one-line :class:`ObjectStoreError`.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import os
 import threading
@@ -292,6 +293,24 @@ class S3ObjectStore:
             for upload in result.uploads:
                 if upload.object_name == key and upload.upload_id:
                     self._client._abort_multipart_upload(self.bucket, key, upload.upload_id)
+
+    def purge_incomplete(self, older_than: dt.datetime) -> int:
+        """Abort multipart uploads started before ``older_than`` and never completed."""
+        self._ensure_bucket()
+        try:
+            result = self._client._list_multipart_uploads(self.bucket)
+            stale = [
+                u
+                for u in result.uploads
+                if u.upload_id and u.initiated_time is not None and u.initiated_time < older_than
+            ]
+            for upload in stale:
+                self._client._abort_multipart_upload(
+                    self.bucket, upload.object_name, upload.upload_id
+                )
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._error("cannot list incomplete uploads", exc) from exc
+        return len(stale)
 
     def open(self, key: str) -> BinaryIO:
         check_key(key)
