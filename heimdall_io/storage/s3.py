@@ -306,7 +306,7 @@ class S3ObjectStore:
             ]
             for upload in stale:
                 self._client._abort_multipart_upload(
-                    self.bucket, upload.object_name, upload.upload_id
+                    self.bucket, upload.object_name, upload.upload_id or ""
                 )
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._error("cannot list incomplete uploads", exc) from exc
