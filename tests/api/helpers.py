@@ -20,11 +20,14 @@ __all__ = [
     "SECTIONS",
     "HeimdallServer",
     "client",
+    "export_ok",
+    "import_ok",
     "objects",
     "payload_md5",
     "raw_exchange",
     "register_model",
     "request_head",
+    "round_trip",
     "wait_for",
 ]
 
@@ -71,6 +74,54 @@ def register_model(
         args += [flags[section], str(path)]
     result = server.cli(*args)
     return result.stdout.strip().splitlines()[-1]
+
+
+MODELS = "/api/v1/training/models"
+
+
+def export_ok(http: httpx.Client, model_id: str, **params: Any) -> httpx.Response:
+    r = http.get(f"{MODELS}/{model_id}/export", params=params)
+    assert r.status_code == 200, r.text
+    return r
+
+
+def import_ok(http: httpx.Client, bundle: bytes, **kw: Any) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json", **kw.pop("headers", {})}
+    r = http.post(f"{MODELS}/import", content=bundle, headers=headers, **kw)
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def round_trip(server: HeimdallServer, model_id: str, expected_md5: str) -> None:
+    """The seed's procedure: export, import, export again; same ONNX MD5, same metadata."""
+    with client(server) as http:
+        first = export_ok(http, model_id)
+        assert first.headers["content-type"] == "application/json"
+        disposition = first.headers["content-disposition"]
+        assert disposition == 'attachment; filename="LocalizationNet-v3.heimdall"'
+        created = import_ok(http, first.content)
+        assert created["model_name"] == "LocalizationNet (Imported)"
+        assert created["source_model_id"] == model_id
+        assert created["onnx_md5"] == expected_md5
+        assert created["onnx_path"].startswith("imported/")
+        again = export_ok(http, created["model_id"])
+        assert again.headers["content-disposition"] == (
+            'attachment; filename="LocalizationNet (Imported)-v3.heimdall"'
+        )
+        shown = http.get(f"{MODELS}/{created['model_id']}").json()
+        assert shown["onnx_sha256"] == created["onnx_sha256"]
+    assert payload_md5(first.content) == payload_md5(again.content) == expected_md5
+    a, b = json.loads(first.content), json.loads(again.content)
+    for section in SECTIONS:
+        assert (
+            a[section]
+            == b[section]
+            == (SECTIONS[section][:5] if section == "sample_predictions" else SECTIONS[section])
+        )
+    for key in ("version", "architecture", "framework", "onnx_opset", "input_shape",
+                "output_shape", "parameters_count"):  # fmt: skip
+        assert a["model"][key] == b["model"][key]
+    assert b["model"]["model_name"] == a["model"]["model_name"] + " (Imported)"
 
 
 def payload_md5(bundle: bytes) -> str:

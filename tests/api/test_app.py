@@ -19,18 +19,20 @@ from heimdall_io.synthetic import synthetic_model_bytes
 from .helpers import (
     API_ADMIN_KEY,
     API_READ_KEY,
+    MODELS,
     SECTIONS,
     HeimdallServer,
     client,
+    export_ok,
+    import_ok,
     objects,
     payload_md5,
     raw_exchange,
     register_model,
     request_head,
+    round_trip,
     wait_for,
 )
-
-MODELS = "/api/v1/training/models"
 
 
 @pytest.fixture(scope="module")
@@ -45,19 +47,6 @@ def model_id(heimdall_server: HeimdallServer, model_file: Path) -> str:
     return register_model(heimdall_server, model_file)
 
 
-def _export(http: httpx.Client, model_id: str, **params: Any) -> httpx.Response:
-    r = http.get(f"{MODELS}/{model_id}/export", params=params)
-    assert r.status_code == 200, r.text
-    return r
-
-
-def _import(http: httpx.Client, bundle: bytes, **kw: Any) -> dict[str, Any]:
-    headers = {"Content-Type": "application/json", **kw.pop("headers", {})}
-    r = http.post(f"{MODELS}/import", content=bundle, headers=headers, **kw)
-    assert r.status_code == 201, r.text
-    return r.json()  # type: ignore[no-any-return]
-
-
 def _model_ids(http: httpx.Client) -> set[str]:
     r = http.get(MODELS)
     assert r.status_code == 200
@@ -65,38 +54,6 @@ def _model_ids(http: httpx.Client) -> set[str]:
 
 
 # -- the seed's round trip ------------------------------------------------------------------
-
-
-def round_trip(server: HeimdallServer, model_id: str, expected_md5: str) -> None:
-    """The seed's procedure: export, import, export again; same ONNX MD5, same metadata."""
-    with client(server) as http:
-        first = _export(http, model_id)
-        assert first.headers["content-type"] == "application/json"
-        disposition = first.headers["content-disposition"]
-        assert disposition == 'attachment; filename="LocalizationNet-v3.heimdall"'
-        created = _import(http, first.content)
-        assert created["model_name"] == "LocalizationNet (Imported)"
-        assert created["source_model_id"] == model_id
-        assert created["onnx_md5"] == expected_md5
-        assert created["onnx_path"].startswith("imported/")
-        again = _export(http, created["model_id"])
-        assert again.headers["content-disposition"] == (
-            'attachment; filename="LocalizationNet (Imported)-v3.heimdall"'
-        )
-        shown = http.get(f"{MODELS}/{created['model_id']}").json()
-        assert shown["onnx_sha256"] == created["onnx_sha256"]
-    assert payload_md5(first.content) == payload_md5(again.content) == expected_md5
-    a, b = json.loads(first.content), json.loads(again.content)
-    for section in SECTIONS:
-        assert (
-            a[section]
-            == b[section]
-            == (SECTIONS[section][:5] if section == "sample_predictions" else SECTIONS[section])
-        )
-    for key in ("version", "architecture", "framework", "onnx_opset", "input_shape",
-                "output_shape", "parameters_count"):  # fmt: skip
-        assert a["model"][key] == b["model"][key]
-    assert b["model"]["model_name"] == a["model"]["model_name"] + " (Imported)"
 
 
 def test_seed_round_trip(heimdall_server: HeimdallServer, model_id: str, model_file: Path) -> None:
@@ -108,16 +65,16 @@ def test_seed_round_trip(heimdall_server: HeimdallServer, model_id: str, model_f
 def test_round_trip_compressed_bodies(heimdall_server: HeimdallServer, model_id: str) -> None:
     """zstd export; zstd and gzip imports, by magic bytes and with Content-Encoding."""
     with client(heimdall_server) as http:
-        r = _export(http, model_id, compression="zstd", level=5)
+        r = export_ok(http, model_id, compression="zstd", level=5)
         assert r.headers["content-type"] == "application/zstd"
         assert r.headers["content-disposition"].endswith('.heimdall"')
         plain = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(r.content)).read()
         md5 = payload_md5(plain)
-        assert _import(http, r.content)["onnx_md5"] == md5
-        assert _import(http, r.content, headers={"Content-Encoding": "zstd"})["onnx_md5"] == md5
+        assert import_ok(http, r.content)["onnx_md5"] == md5
+        assert import_ok(http, r.content, headers={"Content-Encoding": "zstd"})["onnx_md5"] == md5
         gz = gzip.compress(plain)
-        assert _import(http, gz, headers={"Content-Encoding": "gzip"})["onnx_md5"] == md5
-        g = _export(http, model_id, compression="gzip")
+        assert import_ok(http, gz, headers={"Content-Encoding": "gzip"})["onnx_md5"] == md5
+        g = export_ok(http, model_id, compression="gzip")
         assert g.headers["content-type"] == "application/gzip"
         assert payload_md5(gzip.decompress(g.content)) == md5
         # The header must agree with the body.
@@ -128,22 +85,22 @@ def test_round_trip_compressed_bodies(heimdall_server: HeimdallServer, model_id:
         assert br.status_code == 415
 
 
-def test_selective_export(heimdall_server: HeimdallServer, model_id: str) -> None:
+def test_selectiveexport_ok(heimdall_server: HeimdallServer, model_id: str) -> None:
     with client(heimdall_server) as http:
-        r = _export(http, model_id, include_config="false", include_samples="0",
+        r = export_ok(http, model_id, include_config="false", include_samples="0",
                     include_metrics="true", description="Production model v1.2")  # fmt: skip
         doc = json.loads(r.content)
         assert "training_config" not in doc and "sample_predictions" not in doc
         assert doc["performance_metrics"] == SECTIONS["performance_metrics"]
         assert doc["normalization_stats"] == SECTIONS["normalization_stats"]
         assert doc["bundle_metadata"]["description"] == "Production model v1.2"
-        doc = json.loads(_export(http, model_id, num_samples=2, include_normalization=0).content)
+        doc = json.loads(export_ok(http, model_id, num_samples=2, include_normalization=0).content)
         assert doc["sample_predictions"] == SECTIONS["sample_predictions"][:2]
         assert "normalization_stats" not in doc
         # Minimal bundles still import.
-        minimal = _export(http, model_id, include_config=0, include_metrics=0,
+        minimal = export_ok(http, model_id, include_config=0, include_metrics=0,
                           include_normalization=0, include_samples=0).content  # fmt: skip
-        created = _import(http, minimal)
+        created = import_ok(http, minimal)
         shown = http.get(f"{MODELS}/{created['model_id']}").json()
         assert not shown["training_metrics"]
 
@@ -312,7 +269,7 @@ def test_import_too_large_chunked_413(heimdall_server: HeimdallServer, tmp_path:
 def test_client_disconnect_mid_upload(heimdall_server: HeimdallServer, model_id: str) -> None:
     """Headers and half the body, then the client goes away: no row, no object."""
     with client(heimdall_server) as http:
-        bundle = _export(http, model_id).content
+        bundle = export_ok(http, model_id).content
         before, files = _model_ids(http), objects(heimdall_server)
         audit_before = http.get("/api/v1/training/audit").json()
     head = request_head("POST", f"{MODELS}/import", Content_Length=str(len(bundle)))
@@ -381,7 +338,7 @@ def test_export_missing_object_500(heimdall_server: HeimdallServer, tmp_path: Pa
 
 def test_delete(heimdall_server: HeimdallServer, model_id: str) -> None:
     with client(heimdall_server) as http:
-        created = _import(http, _export(http, model_id).content)
+        created = import_ok(http, export_ok(http, model_id).content)
         new_id = created["model_id"]
         assert created["onnx_path"] in objects(heimdall_server)
         r = http.delete(f"{MODELS}/{new_id}")
@@ -395,9 +352,9 @@ def test_audit_names_the_key(heimdall_server: HeimdallServer, model_id: str) -> 
     from heimdall_io.api.auth import actor_for
 
     with client(heimdall_server, API_READ_KEY) as reader:
-        _export(reader, model_id)
+        export_ok(reader, model_id)
     with client(heimdall_server) as admin:
-        created = _import(admin, _export(admin, model_id).content)
+        created = import_ok(admin, export_ok(admin, model_id).content)
         entries = admin.get("/api/v1/training/audit", params={"limit": 3}).json()
     assert len(entries) == 3
     imported, exported, read_export = entries
@@ -430,7 +387,7 @@ def test_healthz_503_names_the_failing_part(heimdall_server_factory: Any) -> Non
     server.stop()
 
 
-def test_client_disconnect_mid_export(heimdall_server: HeimdallServer, tmp_path: Path) -> None:
+def test_client_disconnect_midexport_ok(heimdall_server: HeimdallServer, tmp_path: Path) -> None:
     """A client that stops reading and goes away ends the export (audited as such)."""
     path = tmp_path / "big.onnx"
     path.write_bytes(synthetic_model_bytes(24 << 20, seed=9))
