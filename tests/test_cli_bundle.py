@@ -1,0 +1,430 @@
+"""The bundle-file commands of the CLI: pack, unpack, inspect, verify.
+
+Run as the user runs them (``python -m heimdall_io``, a real process): exit codes, exactly
+one ``Error:`` line on stderr, no traceback, and no output or temporary file left behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zstandard
+
+from heimdall_io import write_bundle
+
+ENV = {k: v for k, v in os.environ.items() if k != "HEIMDALL_DEBUG"}
+
+
+def heimdall(
+    *args: str, cwd: Path, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "heimdall_io", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+        env=ENV,
+    )
+
+
+def assert_one_error_line(proc: subprocess.CompletedProcess[bytes], *words: str) -> str:
+    stderr = proc.stderr.decode()
+    assert proc.returncode == 1, (proc.returncode, stderr)
+    assert "Traceback" not in stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("Error: "), stderr
+    for word in words:
+        assert word in lines[0], stderr
+    return lines[0]
+
+
+def leftovers(directory: Path, name: str) -> list[str]:
+    """The output and any temporary file of an atomic write of ``name``."""
+    return sorted(
+        p.name
+        for p in directory.iterdir()
+        if p.name == name or (p.name.startswith(f".{name}.") and p.name.endswith(".part"))
+    )
+
+
+def onnx_model_bytes() -> bytes:
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.linspace(-1, 1, 32, dtype=np.float32).reshape(16, 2), "W")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["X", "W"], ["Y"])],
+        "cli-test",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["batch", 16])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["batch", 2])],
+        [w],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]).SerializeToString()
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    path = tmp_path / "m.onnx"
+    path.write_bytes(onnx_model_bytes())
+    return path
+
+
+@pytest.fixture
+def packed(tmp_path: Path, model: Path) -> Path:
+    proc = heimdall("pack", "m.onnx", "-o", "m.heimdall", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()
+    return tmp_path / "m.heimdall"
+
+
+HEADER = {
+    "format_version": "1.1.0",
+    "bundle_metadata": {"bundle_id": "b", "created_at": "2025-01-01T00:00:00Z"},
+    "model": {"model_name": "m", "version": 1},
+}
+
+
+def bundle_bytes(payload: bytes, **options: Any) -> bytes:
+    out = io.BytesIO()
+    write_bundle(out, HEADER, io.BytesIO(payload), **options)
+    return out.getvalue()
+
+
+# -- happy paths ----------------------------------------------------------------------------
+
+
+def test_pack_inspect_verify_unpack(tmp_path: Path, model: Path, packed: Path) -> None:
+    onnx_bytes = model.read_bytes()
+    md5 = hashlib.md5(onnx_bytes).hexdigest()
+    sha256 = hashlib.sha256(onnx_bytes).hexdigest()
+
+    # The bundle is plain JSON that the seed's own recipe can read.
+    doc = json.loads(packed.read_bytes())
+    assert base64.b64decode(doc["model"]["onnx_model_base64"]) == onnx_bytes
+    assert doc["format_version"] == "1.1.0"
+    assert doc["model"]["model_name"] == "m"
+    assert doc["model"]["onnx_opset"] == 14
+
+    proc = heimdall("inspect", "m.heimdall", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout.decode()
+    assert "1.1.0" in text and md5 in text and "m" in text
+
+    proc = heimdall("inspect", "--json", "m.heimdall", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["format_version"] == "1.1.0"
+    assert info["compression"] == "none"
+    assert info["payload"]["size_bytes"] == len(onnx_bytes)
+    assert (info["payload"]["md5"], info["payload"]["sha256"]) == (md5, sha256)
+    assert info["document"]["model"]["model_name"] == "m"
+    assert "onnx_model_base64" not in info["document"]["model"]
+
+    proc = heimdall("verify", "m.heimdall", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.decode().startswith("OK")
+
+    proc = heimdall("verify", "--json", "m.heimdall", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["ok"] is True
+    assert result["checks"] == {"structure": True, "checksums": True, "onnx": True}
+    assert result["payload"]["md5"] == md5
+
+    proc = heimdall("unpack", "m.heimdall", "-o", "back.onnx", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "back.onnx").read_bytes() == onnx_bytes
+    assert leftovers(tmp_path, "back.onnx") == ["back.onnx"]
+
+
+def test_pack_with_metadata_options(tmp_path: Path, model: Path) -> None:
+    (tmp_path / "train.json").write_text(json.dumps({"epochs": 7, "optimizer": "SGD"}))
+    (tmp_path / "metrics.json").write_text(json.dumps({"train_loss": [0.5, 0.25]}))
+    proc = heimdall(
+        "pack",
+        "m.onnx",
+        "-o",
+        "meta.heimdall",
+        "--name",
+        "Localizer ü",
+        "--version",
+        "4",
+        "--architecture",
+        "LocalizationNet",
+        "--description",
+        "for the field",
+        "--training-config",
+        "train.json",
+        "--metrics",
+        "metrics.json",
+        "--zstd",
+        "--level",
+        "9",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    proc = heimdall("inspect", "--json", "meta.heimdall", cwd=tmp_path)
+    info = json.loads(proc.stdout)
+    doc = info["document"]
+    assert info["compression"] == "zstd"
+    assert doc["model"]["model_name"] == "Localizer ü"
+    assert doc["model"]["version"] == 4
+    assert doc["model"]["architecture"] == "LocalizationNet"
+    assert doc["bundle_metadata"]["description"] == "for the field"
+    assert doc["training_config"] == {"epochs": 7, "optimizer": "SGD"}
+    assert doc["performance_metrics"] == {"train_loss": [0.5, 0.25]}
+    assert info["payload"]["md5"] == hashlib.md5((tmp_path / "m.onnx").read_bytes()).hexdigest()
+
+
+def test_pipe_pack_to_unpack(tmp_path: Path, model: Path) -> None:
+    """heimdall pack m.onnx -o - | heimdall unpack - -o m2.onnx"""
+    cmd = [sys.executable, "-m", "heimdall_io"]
+    pack = subprocess.Popen(
+        [*cmd, "pack", "m.onnx", "-o", "-"],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    unpack = subprocess.Popen(
+        [*cmd, "unpack", "-", "-o", "m2.onnx"],
+        cwd=tmp_path,
+        env=ENV,
+        stdin=pack.stdout,
+        stderr=subprocess.PIPE,
+    )
+    assert pack.stdout is not None
+    pack.stdout.close()
+    _, unpack_err = unpack.communicate(timeout=120)
+    pack_err = pack.stderr.read() if pack.stderr else b""
+    assert pack.wait(timeout=120) == 0, pack_err
+    assert unpack.returncode == 0, unpack_err
+    assert b"Traceback" not in pack_err + unpack_err
+    assert (tmp_path / "m2.onnx").read_bytes() == model.read_bytes()
+
+
+@pytest.mark.skipif(shutil.which("heimdall") is None, reason="console script not installed")
+def test_pipe_with_the_console_script(tmp_path: Path, model: Path) -> None:
+    proc = subprocess.run(
+        "heimdall pack m.onnx -o - | heimdall unpack - -o m2.onnx",
+        shell=True,
+        cwd=tmp_path,
+        capture_output=True,
+        env=ENV,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "m2.onnx").read_bytes() == model.read_bytes()
+
+
+def test_stdin_to_stdout(tmp_path: Path, model: Path, packed: Path) -> None:
+    proc = heimdall(
+        "pack", "-", "-o", "-", "--name", "from-stdin", cwd=tmp_path, stdin=model.read_bytes()
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["model"]["model_name"] == "from-stdin"
+    proc = heimdall("unpack", "-", "-o", "-", cwd=tmp_path, stdin=proc.stdout)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == model.read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd"])
+def test_compressed_bundles_need_no_flag(
+    tmp_path: Path, model: Path, packed: Path, kind: str
+) -> None:
+    """gzip as the seed's manual workaround (Python's gzip module); zstd from any tool."""
+    plain = packed.read_bytes()
+    name = f"m.heimdall.{kind}"
+    data = (
+        gzip.compress(plain)
+        if kind == "gzip"
+        else zstandard.ZstdCompressor(level=19).compress(plain)
+    )
+    (tmp_path / name).write_bytes(data)
+    proc = heimdall("inspect", "--json", name, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["compression"] == kind
+    assert info["payload"]["md5"] == hashlib.md5(model.read_bytes()).hexdigest()
+    proc = heimdall("verify", name, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    proc = heimdall("unpack", name, "-o", "out.onnx", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out.onnx").read_bytes() == model.read_bytes()
+
+
+def test_inspect_1_0_0_bundle_computes_checksums(tmp_path: Path, model: Path) -> None:
+    onnx_bytes = model.read_bytes()
+    doc = {
+        "format_version": "1.0.0",
+        "bundle_metadata": {"bundle_id": "b", "created_at": "t", "exported_by": "Heimdall"},
+        "model": {
+            "model_name": "old",
+            "version": 1,
+            "onnx_model_base64": base64.b64encode(onnx_bytes).decode(),
+        },
+    }
+    (tmp_path / "old.heimdall").write_text(json.dumps(doc, indent=2))
+    proc = heimdall("inspect", "--json", "old.heimdall", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["payload"]["md5"] == hashlib.md5(onnx_bytes).hexdigest()
+    assert info["payload"]["checksums"] == "verified"
+    assert heimdall("verify", "old.heimdall", cwd=tmp_path).returncode == 0
+
+
+# -- refusing -------------------------------------------------------------------------------
+
+
+def test_unpack_refuses_to_overwrite(tmp_path: Path, packed: Path, model: Path) -> None:
+    out = tmp_path / "out.onnx"
+    out.write_bytes(b"precious")
+    proc = heimdall("unpack", "m.heimdall", "-o", "out.onnx", cwd=tmp_path)
+    assert_one_error_line(proc, "File exists", "out.onnx", "Pass --force")
+    assert out.read_bytes() == b"precious"
+    assert leftovers(tmp_path, "out.onnx") == ["out.onnx"]
+    proc = heimdall("unpack", "m.heimdall", "-o", "out.onnx", "--force", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes() == model.read_bytes()
+    # pack refuses the same way.
+    proc = heimdall("pack", "m.onnx", "-o", "m.heimdall", cwd=tmp_path)
+    assert_one_error_line(proc, "File exists", "Pass --force")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["unpack", "missing.heimdall", "-o", "x.onnx"],
+        ["inspect", "missing.heimdall"],
+        ["verify", "missing.heimdall"],
+    ],
+)
+def test_missing_input(tmp_path: Path, command: list[str]) -> None:
+    proc = heimdall(*command, cwd=tmp_path)
+    line = assert_one_error_line(proc)
+    assert line == "Error: Bundle file not found: missing.heimdall"
+    assert leftovers(tmp_path, "x.onnx") == []
+
+
+def test_missing_model_and_output_directory(tmp_path: Path, packed: Path) -> None:
+    assert_one_error_line(
+        heimdall("pack", "nope.onnx", "-o", "x.heimdall", cwd=tmp_path),
+        "Model file not found: nope.onnx",
+    )
+    assert_one_error_line(
+        heimdall("unpack", "m.heimdall", "-o", "no/such/dir/x.onnx", cwd=tmp_path), "not found"
+    )
+
+
+def test_verify_fails_for_a_payload_that_is_not_onnx(tmp_path: Path) -> None:
+    (tmp_path / "junk.heimdall").write_bytes(bundle_bytes(b"definitely not a protobuf model"))
+    proc = heimdall("verify", "junk.heimdall", cwd=tmp_path)
+    assert_one_error_line(proc, "junk.heimdall", "invalid ONNX model")
+    proc = heimdall("verify", "--json", "junk.heimdall", cwd=tmp_path)
+    assert proc.returncode == 1
+    result = json.loads(proc.stdout)
+    assert result["ok"] is False
+    assert result["checks"] == {"structure": True, "checksums": True, "onnx": False}
+    assert "invalid ONNX model" in result["error"]
+    # The checksums were fine: inspect and unpack have nothing to complain about.
+    assert heimdall("unpack", "junk.heimdall", "-o", "junk.onnx", cwd=tmp_path).returncode == 0
+
+
+# -- bad bundles ----------------------------------------------------------------------------
+
+GOOD = bundle_bytes(b"\x08\x07" * 3000)
+B64 = base64.b64encode(b"\x08\x07" * 3000)
+
+
+def _zstd_cut() -> bytes:
+    data = zstandard.ZstdCompressor(write_checksum=True).compress(GOOD)
+    return data[:-2]
+
+
+def _deep() -> bytes:
+    return b'{"format_version":"1.1.0","training_config":' + b"[" * 100_000
+
+
+def _big_section() -> bytes:
+    return (
+        b'{"format_version":"1.1.0","bundle_metadata":{"bundle_id":"b","created_at":"t"},'
+        b'"model":{"model_name":"m","version":1,"onnx_model_base64":"QUJD"},'
+        b'"training_config":{"notes":"' + b"n" * (65 << 20) + b'"}}'
+    )
+
+
+BAD: dict[str, Callable[[], bytes]] = {
+    "not_json": lambda: b"this is not json\n",
+    "empty": lambda: b"",
+    "truncated_in_payload": lambda: GOOD[: len(GOOD) // 2],
+    "truncated_after_payload": lambda: GOOD[:-5],
+    "zstd_truncated": _zstd_cut,
+    "gzip_truncated": lambda: gzip.compress(GOOD)[:-3],
+    "invalid_base64": lambda: GOOD.replace(B64[100:104], b"!!!!"),
+    "padding_in_the_middle": lambda: GOOD.replace(B64[100:104], b"AA=="),
+    "checksum_mismatch": lambda: GOOD.replace(b'"onnx_size_bytes":6000', b'"onnx_size_bytes":6001'),
+    "md5_mismatch": lambda: re.sub(
+        rb'"onnx_md5":"[0-9a-f]{32}"', b'"onnx_md5":"' + b"0" * 32 + b'"', GOOD
+    ),
+    "missing_model_name": lambda: GOOD.replace(b'"model_name":"m",', b""),
+    "version_as_list": lambda: GOOD.replace(b'"version":1', b'"version":[1]'),
+    "duplicate_payload": lambda: GOOD.replace(
+        b'"onnx_model_base64":"', b'"onnx_model_base64":"QUJD","onnx_model_base64":"'
+    ),
+    "duplicate_model": lambda: GOOD[:-3] + b'},"model":{"model_name":"x","version":1}}\n',
+    "deep_nesting": _deep,
+    "unsupported_version": lambda: GOOD.replace(
+        b'"format_version":"1.1.0"', b'"format_version":"2.0.0"'
+    ),
+    "trailing_garbage": lambda: GOOD + b"garbage",
+    "key_with_newline": lambda: GOOD.replace(b'"model_name"', b'"a\\nb":tru,"model_name"'),
+    "metadata_over_64_mib": _big_section,
+}
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_unpack_bad_bundle(tmp_path: Path, name: str) -> None:
+    data = BAD[name]()
+    assert data != GOOD
+    (tmp_path / "bad.heimdall").write_bytes(data)
+    proc = heimdall("unpack", "bad.heimdall", "-o", "out.onnx", cwd=tmp_path)
+    assert_one_error_line(proc)
+    assert leftovers(tmp_path, "out.onnx") == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "not_json",
+        "truncated_in_payload",
+        "zstd_truncated",
+        "checksum_mismatch",
+        "duplicate_payload",
+        "key_with_newline",
+    ],
+)
+def test_verify_and_inspect_bad_bundle(tmp_path: Path, name: str) -> None:
+    (tmp_path / "bad.heimdall").write_bytes(BAD[name]())
+    assert_one_error_line(heimdall("verify", "bad.heimdall", cwd=tmp_path))
+    if name != "checksum_mismatch":  # inspect reports declared checksums without decoding
+        assert_one_error_line(heimdall("inspect", "bad.heimdall", cwd=tmp_path))
+
+
+def test_unpack_bad_bundle_from_stdin_leaves_nothing(tmp_path: Path) -> None:
+    proc = heimdall("unpack", "-", "-o", "out.onnx", cwd=tmp_path, stdin=BAD["md5_mismatch"]())
+    assert_one_error_line(proc, "MD5")
+    assert leftovers(tmp_path, "out.onnx") == []
