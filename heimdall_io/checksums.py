@@ -11,6 +11,7 @@ import hashlib
 import queue
 import threading
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from .errors import ChecksumMismatchError
 
@@ -123,7 +124,7 @@ class Hasher:
         self.close()
 
 
-def digest_stream(stream, chunk_size: int = 4 << 20) -> Digests:  # type: ignore[no-untyped-def]
+def digest_stream(stream: BinaryIO, chunk_size: int = 4 << 20) -> Digests:
     """Size, MD5 and SHA-256 of everything ``stream.read`` returns."""
     with Hasher() as h:
         while chunk := stream.read(chunk_size):

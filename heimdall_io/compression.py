@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import io
 import zlib
-from collections.abc import Iterator
-from typing import BinaryIO
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
 
 from .errors import DecompressionBombError, MalformedBundleError, TruncatedBundleError
 
@@ -139,7 +139,7 @@ class _Counting(io.RawIOBase):
             self._frames.feed(data)
         return data
 
-    def readinto(self, b) -> int:  # type: ignore[no-untyped-def, override]
+    def readinto(self, b: Any) -> int:
         data = self.read(len(b))
         b[: len(data)] = data
         return len(data)
@@ -158,8 +158,10 @@ class Decompressed(io.RawIOBase):
             import zstandard
 
             dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
-            self._inner: BinaryIO = dctx.stream_reader(  # type: ignore[assignment]
-                self._counting, read_size=1 << 20, read_across_frames=True
+            self._inner: BinaryIO = dctx.stream_reader(
+                self._counting,  # type: ignore[arg-type]
+                read_size=1 << 20,
+                read_across_frames=True,
             )
         else:
             import gzip
@@ -199,7 +201,7 @@ class Decompressed(io.RawIOBase):
             )
         return data
 
-    def readinto(self, b) -> int:  # type: ignore[no-untyped-def, override]
+    def readinto(self, b: Any) -> int:
         data = self.read(len(b))
         b[: len(data)] = data
         return len(data)
@@ -222,7 +224,8 @@ def compress_iter(chunks: Iterator[bytes], kind: str, level: int = 3) -> Iterato
         if level not in ZSTD_LEVELS:
             raise ValueError(f"zstd level must be 1..19, got {level}")
         cobj = zstandard.ZstdCompressor(level=level, write_checksum=True).compressobj()
-        compress, flush = cobj.compress, cobj.flush
+        compress: Callable[[bytes], bytes] = cobj.compress
+        flush: Callable[[], bytes] = cobj.flush
     elif kind == GZIP:
         zobj = zlib.compressobj(level if 1 <= level <= 9 else 6, zlib.DEFLATED, 31)
         compress, flush = zobj.compress, zobj.flush

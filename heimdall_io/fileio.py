@@ -92,7 +92,7 @@ def spooled_copy(src: BinaryIO, chunk_size: int = 4 << 20) -> Iterator[BinaryIO]
         while chunk := src.read(chunk_size):
             tmp.write(chunk)
         tmp.seek(0)
-        yield tmp  # type: ignore[misc]
+        yield tmp
 
 
 def is_seekable(f: BinaryIO) -> bool:

@@ -299,7 +299,7 @@ class BundleReader:
     @property
     def payload(self) -> BinaryIO:
         """The decoded payload as a readable stream (EOF only after full validation)."""
-        return io.BufferedReader(_IterStream(self.iter_payload()), 1 << 20)  # type: ignore[return-value]
+        return io.BufferedReader(_IterStream(self.iter_payload()), 1 << 20)
 
     def skip_payload(self) -> BundleInfo:
         """Move past the payload without decoding it (for inspect).

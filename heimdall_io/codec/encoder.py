@@ -12,7 +12,7 @@ registry) are written before the payload; otherwise they follow it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -102,7 +102,11 @@ class BundleEncoder:
             raise ValueError(f"zstd level must be 1..19, got {level}")
         self.document = header_document(header)
         self.payload = payload
-        self.known = {"onnx_size_bytes": size, "onnx_md5": md5, "onnx_sha256": sha256}
+        self.known: dict[str, Any] = {
+            "onnx_size_bytes": size,
+            "onnx_md5": md5,
+            "onnx_sha256": sha256,
+        }
         self.compression = compression
         self.level = level
         self.chunk_size = chunk_size
@@ -133,7 +137,7 @@ class BundleEncoder:
         after = {k: v for k, v in computed.items() if k not in before}
         yield b'"' + (b"," + _members(after) if after else b"") + b"}}\n"
 
-    def _payload(self) -> Iterator[bytes]:  # type: ignore[misc]
+    def _payload(self) -> Generator[bytes, None, Digests]:
         read, encode, n = self.payload.read, pybase64.b64encode, self.chunk_size
         progress = self.progress
         carry = b""

@@ -154,7 +154,7 @@ class Scanner:
                 raise self._truncated(where)
         key = loads(self.buf[self.pos : m.end()], where)
         self._consume(m.end() - self.pos)
-        return key  # type: ignore[no-any-return]
+        return key
 
     def members(self, where: str) -> Iterator[str]:
         """Keys of an object whose ``{`` was consumed; each value must be read by the caller."""
