@@ -80,9 +80,28 @@ def atomic_output(path: str, *, force: bool = False) -> Iterator[BinaryIO]:
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process umask, read without changing it.
+
+    ``os.umask`` can only be read by setting it: two threads doing that at once (the API
+    server exports in a thread pool) can leave the process with umask 0 for good.
+    """
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return _UMASK_AT_IMPORT
+
+
+def _umask_at_import() -> int:
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+_UMASK_AT_IMPORT = _umask_at_import()
 
 
 @contextlib.contextmanager
