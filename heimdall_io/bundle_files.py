@@ -138,7 +138,8 @@ def verify(
         try:
             check_model_file(model_path)
         except InvalidModelError as e:
-            return VerifyResult(info, str(e))
+            # onnx names the file it was given: a temporary path, gone when we report it.
+            return VerifyResult(info, str(e).replace(model_path, "the decoded payload"))
         return VerifyResult(info, None)
 
 

@@ -290,6 +290,21 @@ def test_inspect_1_0_0_bundle_computes_checksums(tmp_path: Path, model: Path) ->
 # -- refusing -------------------------------------------------------------------------------
 
 
+def test_outputs_get_the_umask_permissions(tmp_path: Path, packed: Path) -> None:
+    for umask in (0o022, 0o077):
+        out = f"out-{umask:o}.onnx"
+        proc = subprocess.run(
+            [sys.executable, "-m", "heimdall_io", "unpack", "m.heimdall", "-o", out],
+            cwd=tmp_path,
+            capture_output=True,
+            env=ENV,
+            timeout=120,
+            preexec_fn=lambda umask=umask: os.umask(umask),  # type: ignore[misc]
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert (tmp_path / out).stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_unpack_refuses_to_overwrite(tmp_path: Path, packed: Path, model: Path) -> None:
     out = tmp_path / "out.onnx"
     out.write_bytes(b"precious")
@@ -333,7 +348,8 @@ def test_missing_model_and_output_directory(tmp_path: Path, packed: Path) -> Non
 def test_verify_fails_for_a_payload_that_is_not_onnx(tmp_path: Path) -> None:
     (tmp_path / "junk.heimdall").write_bytes(bundle_bytes(b"definitely not a protobuf model"))
     proc = heimdall("verify", "junk.heimdall", cwd=tmp_path)
-    assert_one_error_line(proc, "junk.heimdall", "invalid ONNX model")
+    line = assert_one_error_line(proc, "junk.heimdall", "invalid ONNX model")
+    assert "/tmp" not in line and "model.onnx" not in line  # no temporary path
     proc = heimdall("verify", "--json", "junk.heimdall", cwd=tmp_path)
     assert proc.returncode == 1
     result = json.loads(proc.stdout)
