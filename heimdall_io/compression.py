@@ -172,6 +172,13 @@ class Decompressed(io.RawIOBase):
         return True
 
     def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            # Never ask the decompressor for everything at once: a bomb would be expanded
+            # in memory before the ratio is looked at. Read in steps, each one checked.
+            parts = []
+            while chunk := self.read(1 << 20):
+                parts.append(chunk)
+            return b"".join(parts)
         try:
             data = self._inner.read(n)
         except EOFError as e:
