@@ -254,6 +254,17 @@ def test_expansion_ratio_guard(kind: str, small_floor: None) -> None:
     assert decompress_all(data, max_ratio=100_000) == zeros
 
 
+@pytest.mark.parametrize("kind", [ZSTD, GZIP])
+def test_read_all_is_guarded_step_by_step(kind: str, small_floor: None) -> None:
+    """``read()`` must not expand a bomb in memory before the ratio is checked."""
+    data = b"".join(compress_iter(iter([bytes(32 << 20)]), kind, 9 if kind == GZIP else 3))
+    # gzip cannot expand much past 1024x: a lower allowance makes its guard bite early too.
+    stream = Decompressed(io.BytesIO(data[4:]), data[:4], kind, max_ratio=64)
+    with pytest.raises(DecompressionBombError):
+        stream.read()
+    assert stream.produced <= (1 << 20) + (2 << 20)  # the floor plus one step
+
+
 def test_ratio_guard_ignores_small_outputs() -> None:
     """Below BOMB_FLOOR any ratio is fine: a small, very compressible model is no bomb."""
     zeros = bytes(8 << 20)

@@ -32,6 +32,7 @@ from heimdall_io.errors import (
     InvalidBase64Error,
     LimitExceededError,
     MalformedBundleError,
+    PayloadTooLargeError,
     SchemaError,
     TruncatedBundleError,
     UnsupportedVersionError,
@@ -537,6 +538,15 @@ def test_metadata_bound_on_a_long_scalar() -> None:
     limits = Limits(max_metadata_bytes=4096)
     raw = b'{"format_version":"1.1.0","training_config":{"epochs":' + b"1" * 100_000 + b"}}"
     assert_error(raw, LimitExceededError, limits=limits)
+
+
+def test_payload_over_max_payload_bytes() -> None:
+    limits = Limits(max_payload_bytes=len(PAYLOAD) - 1)
+    with pytest.raises(PayloadTooLargeError):
+        read_bundle(io.BytesIO(good_bundle()), io.BytesIO(), limits=limits)
+    read_bundle(
+        io.BytesIO(good_bundle()), io.BytesIO(), limits=Limits(max_payload_bytes=len(PAYLOAD))
+    )
 
 
 CHILD = textwrap.dedent(
