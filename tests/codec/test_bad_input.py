@@ -569,7 +569,17 @@ CHILD = textwrap.dedent(
         result = "OTHER " + type(e).__name__ + ": " + str(e)
     print(result)
     print(time.perf_counter() - t)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
+    # Peak RSS of this process image. ru_maxrss would also count the parent's RSS at
+    # fork time (Linux keeps it across execve), so prefer VmHWM.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    peak = int(line.split()[1])
+    except OSError:
+        pass
+    print(peak)
     """
 )
 
