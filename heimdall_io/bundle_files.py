@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -99,9 +100,20 @@ def unpack(
     limits: Limits | None = None,
     progress: Progress = None,
 ) -> BundleInfo:
-    """Write a bundle's ONNX model to ``out_path`` once it is fully read and verified."""
+    """Write a bundle's ONNX model to ``out_path`` once it is fully read and verified.
+
+    ``-`` (stdout) cannot be renamed into place, so the model is held in a temporary file
+    until verified: a damaged bundle writes nothing to stdout.
+    """
     with open_input(bundle_path) as src:
         reader = BundleReader(src, limits=limits)
+        if out_path == STDIO:
+            with tempfile.TemporaryFile() as held:
+                info = reader.copy_payload(held, progress)
+                held.seek(0)
+                with atomic_output(STDIO) as out:
+                    shutil.copyfileobj(held, out, 1 << 20)
+            return info
         with atomic_output(out_path, force=force) as out:
             return reader.copy_payload(out, progress)
 

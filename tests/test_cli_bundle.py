@@ -440,6 +440,15 @@ def test_verify_and_inspect_bad_bundle(tmp_path: Path, name: str) -> None:
         assert_one_error_line(heimdall("inspect", "bad.heimdall", cwd=tmp_path))
 
 
+def test_unpack_to_stdout_writes_nothing_for_a_bad_bundle(tmp_path: Path) -> None:
+    """stdout cannot be renamed into place: the model must be held back until verified."""
+    for name in ("md5_mismatch", "truncated_after_payload", "trailing_garbage"):
+        (tmp_path / "bad.heimdall").write_bytes(BAD[name]())
+        proc = heimdall("unpack", "bad.heimdall", "-o", "-", cwd=tmp_path)
+        assert_one_error_line(proc)
+        assert proc.stdout == b"", name
+
+
 def test_unpack_bad_bundle_from_stdin_leaves_nothing(tmp_path: Path) -> None:
     proc = heimdall("unpack", "-", "-o", "out.onnx", cwd=tmp_path, stdin=BAD["md5_mismatch"]())
     assert_one_error_line(proc, "MD5")
