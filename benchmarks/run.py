@@ -1,0 +1,736 @@
+"""End-to-end benchmarks of the `heimdall` CLI against md5sum, zstd and a seed-style peer.
+
+    python benchmarks/run.py                          # 64MiB and 512MiB, 5 runs each
+    python benchmarks/run.py --sizes 64MiB,512MiB,2GiB --runs 3
+    python benchmarks/run.py --quick --runs 1 --out /tmp/RESULTS.md   # CI smoke
+
+Synthetic ONNX models are written to the work dir (default bench-data/, gitignored) and
+reused while their size matches (they are deterministic). Every command runs as its own
+subprocess, timed wall-clock; peak RSS is the child's ru_maxrss (see harness.py). Outputs
+are deleted before every run. The page cache is never dropped: all numbers are warm.
+
+Adding rows: write a function ``section(bench, model)`` that calls ``bench.run(...)`` and
+append it to SIZE_SECTIONS (or ``section(bench)`` to GLOBAL_SECTIONS); its rows appear in
+the tables. Targets are functions ``(bench, models) -> list[Check]`` in TARGETS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from harness import (  # noqa: E402 - after the path set-up, so it runs as a script
+    RSS_METHOD,
+    Result,
+    Spec,
+    fmt_size,
+    idle_gate,
+    machine_info,
+    markdown_table,
+    measure_interleaved,
+    remove,
+    run_once,
+    tool_versions,
+)
+
+DEFAULT_SIZES = "64MiB,512MiB"
+QUICK_SIZES = "1MiB,4MiB"
+PACKAGES = ("heimdall-io", "pybase64", "zstandard", "msgspec", "orjson", "click", "onnx", "numpy")
+ZSTD_LEVEL = 3
+_PY_ZSTD = (
+    "import sys, zstandard\n"
+    "with open(sys.argv[1], 'rb') as i, open(sys.argv[2], 'wb') as o:\n"
+    f"    zstandard.ZstdCompressor(level={ZSTD_LEVEL}).copy_stream(i, o)\n"
+)
+
+
+def parse_size(text: str) -> int:
+    units = {"": 1, "b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
+    t = text.strip().lower()
+    num = t.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = t[len(num) :]
+    if unit not in units or not num:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}: use e.g. 64MiB, 2GiB")
+    return int(float(num) * units[unit])
+
+
+# -- data model ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Model:
+    """One synthetic ONNX model and the directory for its outputs."""
+
+    size: int
+    path: Path
+    dir: Path
+
+    @property
+    def label(self) -> str:
+        return fmt_size(self.size)
+
+
+@dataclass
+class Measurement:
+    op: str
+    group: str
+    cmd: list[str]
+    result: Result
+    size: int  # model size, 0 for size-independent rows
+    output_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A command a section wants measured; the jobs of one size are run interleaved."""
+
+    op: str
+    group: str
+    cmd: list[str]
+    #: Deleted before every run; its size after the last run is reported.
+    output: Path | None = None
+    runs: int | None = None
+    env: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    target: str
+    size: str
+    measured: str
+    limit: str
+    ok: bool | None  # None: reported, not judged
+
+
+@dataclass
+class Bench:
+    """What a section needs: the settings, the commands, and where results go."""
+
+    workdir: Path
+    runs: int
+    warmup: int
+    quick: bool
+    python: str
+    heimdall: list[str]
+    zstd: list[str]
+    zstd_note: str
+    #: Before each measured run, wait up to idle_timeout s for this idle fraction (0: off).
+    min_idle: float = 0.0
+    idle_timeout: float = 0.0
+    results: dict[tuple[str, int], Measurement] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def run(
+        self,
+        op: str,
+        group: str,
+        cmd: list[str],
+        model: Model | None = None,
+        output: Path | None = None,
+        runs: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Measurement:
+        """Measure one command now, on its own (not interleaved), and record it as a row."""
+        job = Job(op, group, cmd, output, runs, env)
+        return self.run_jobs([job], model)[0]
+
+    def run_jobs(self, jobs: list[Job], model: Model | None = None) -> list[Measurement]:
+        """Measure ``jobs`` round-robin (see harness.measure_interleaved); record the rows."""
+        specs = [
+            Spec(j.cmd, j.env, remove(j.output) if j.output is not None else None, j.runs)
+            for j in jobs
+        ]
+        size = model.size if model else 0
+        where = f"[{model.label}] " if model else ""
+
+        def done(i: int, result: Result) -> None:
+            print(
+                f"  {where}{jobs[i].op}: median {result.median_s:.3f} s "
+                f"(runs {', '.join(f'{s:.3f}' for s in result.runs_s)}), "
+                f"peak RSS {result.peak_rss_mib:.1f} MiB",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        gate = idle_gate(self.min_idle, self.idle_timeout) if self.min_idle > 0 else None
+        results = measure_interleaved(
+            specs, self.runs, warmup=self.warmup, on_result=done, gate=gate
+        )
+        out = []
+        for job, result in zip(jobs, results, strict=True):
+            m = Measurement(job.op, job.group, job.cmd, result, size)
+            if job.output is not None:
+                m.output_bytes = job.output.stat().st_size
+            self.results[(job.op, size)] = m
+            out.append(m)
+        return out
+
+    def get(self, op: str, size: int = 0) -> Measurement | None:
+        return self.results.get((op, size))
+
+    def ops(self, sized: bool) -> list[str]:
+        """Row names in the order first measured."""
+        seen: dict[str, None] = {}
+        for (op, size), _ in self.results.items():
+            if (size != 0) == sized:
+                seen.setdefault(op)
+        return list(seen)
+
+    def display(self, cmd: list[str]) -> str:
+        """A command as a reader would type it: short names, paths relative to the work dir."""
+        out: list[str] = []
+        for i, part in enumerate(cmd):
+            if part == self.python:
+                out.append("python")
+            elif i == 0 and os.path.isabs(part):
+                out.append(os.path.basename(part))
+            elif part == str(HERE / "seed_peer.py"):
+                out.append("benchmarks/seed_peer.py")
+            elif part.startswith(str(self.workdir) + "/"):
+                out.append("$WORK/" + shlex.quote(part[len(str(self.workdir)) + 1 :]))
+            else:
+                out.append(shlex.quote(part))
+        return " ".join(out)
+
+
+# -- set-up -------------------------------------------------------------------------------
+
+
+def find_heimdall(python: str) -> list[str]:
+    beside = Path(python).parent / "heimdall"
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("heimdall")
+    return [found] if found else [python, "-m", "heimdall_io"]
+
+
+def find_zstd(python: str) -> tuple[list[str], str]:
+    """(command prefix taking ``SRC -o DST``-like args, note) for the zstd floor."""
+    found = shutil.which("zstd")
+    if found:
+        return [found, f"-{ZSTD_LEVEL}", "-q", "-f"], ""
+    return [python, "-c", _PY_ZSTD], (
+        "The zstd CLI was not found: the zstd floor is python-zstandard's "
+        f"ZstdCompressor(level={ZSTD_LEVEL}).copy_stream, not `zstd -{ZSTD_LEVEL}`."
+    )
+
+
+def zstd_cmd(bench: Bench, src: Path, dst: Path) -> list[str]:
+    if bench.zstd[:2] == [bench.python, "-c"]:
+        return [*bench.zstd, str(src), str(dst)]
+    return [*bench.zstd, str(src), "-o", str(dst)]
+
+
+def make_model(workdir: Path, size: int, seed: int) -> Model:
+    """The synthetic model of ``size`` bytes, written unless a file of that size exists."""
+    label = fmt_size(size)
+    mdir = workdir / label
+    (mdir / "out").mkdir(parents=True, exist_ok=True)
+    path = mdir / f"model-{label}-seed{seed}.onnx"
+    if not (path.exists() and path.stat().st_size == size):
+        from heimdall_io.synthetic import write_synthetic_model
+
+        print(f"writing {path} ...", file=sys.stderr, flush=True)
+        tmp = path.with_suffix(".part")
+        with open(tmp, "wb") as f:
+            write_synthetic_model(f, size, seed=seed)
+        tmp.replace(path)
+    return Model(size, path, mdir)
+
+
+def git_state() -> str:
+    """HEAD of the repo and whether the code measured differs from it."""
+    import subprocess
+
+    root = HERE.parent
+
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                             check=False)  # fmt: skip
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    head = git("log", "-1", "--format=%h %s")
+    if not head:
+        return "not a git checkout"
+    dirty = git("status", "--porcelain", "--", "heimdall_io", "cli")
+    changed = len(dirty.splitlines())
+    return head + (f" (+ {changed} uncommitted file(s) in heimdall_io/ or cli/)" if changed else "")
+
+
+def _prepare(bench: Bench, cmd: list[str]) -> None:
+    """Run a set-up command once (not measured)."""
+    run_once(cmd)
+
+
+# -- sections: each adds rows -------------------------------------------------------------
+
+
+def floors(bench: Bench, model: Model) -> list[Job]:
+    """md5sum (the floor for pack/unpack) and zstd (the floor for --zstd)."""
+    out = model.dir / "out" / "floor.zst"
+    return [
+        Job("md5sum", "floor", ["md5sum", str(model.path)]),
+        Job(f"zstd -{ZSTD_LEVEL}", "floor", zstd_cmd(bench, model.path, out), out),
+    ]
+
+
+def heimdall_ops(bench: Bench, model: Model) -> list[Job]:
+    """pack, pack --zstd, unpack (both bundles), inspect (both), verify."""
+    h = bench.heimdall
+    m, out = str(model.path), model.dir / "out"
+    plain, packed = model.dir / "bundle.heimdall", model.dir / "bundle.zst.heimdall"
+    _prepare(bench, [*h, "pack", m, "-o", str(plain), "-q", "-f"])
+    _prepare(bench, [*h, "pack", m, "-o", str(packed), "-q", "-f", "--zstd"])
+    o = {name: out / name for name in ("pack.heimdall", "pack.zst.heimdall", "unpack.onnx",
+                                        "unpack-zst.onnx")}  # fmt: skip
+    return [
+        Job("heimdall pack", "heimdall",
+            [*h, "pack", m, "-o", str(o["pack.heimdall"]), "-q", "-f"], o["pack.heimdall"]),
+        Job("heimdall pack --zstd", "heimdall",
+            [*h, "pack", m, "-o", str(o["pack.zst.heimdall"]), "-q", "-f", "--zstd"],
+            o["pack.zst.heimdall"]),
+        Job("heimdall unpack", "heimdall",
+            [*h, "unpack", str(plain), "-o", str(o["unpack.onnx"]), "-q", "-f"], o["unpack.onnx"]),
+        Job("heimdall unpack (zstd bundle)", "heimdall",
+            [*h, "unpack", str(packed), "-o", str(o["unpack-zst.onnx"]), "-q", "-f"],
+            o["unpack-zst.onnx"]),
+        Job("heimdall inspect", "heimdall", [*h, "inspect", str(plain)]),
+        Job("heimdall inspect (zstd bundle)", "heimdall", [*h, "inspect", str(packed)]),
+        Job("heimdall verify", "heimdall", [*h, "verify", str(plain), "-q"]),
+    ]  # fmt: skip
+
+
+def seed_peer_ops(bench: Bench, model: Model) -> list[Job]:
+    """The seed-style whole-buffer peer on the same model."""
+    peer = [bench.python, str(HERE / "seed_peer.py")]
+    m, out = str(model.path), model.dir / "out"
+    seed_bundle = model.dir / "seed.heimdall"
+    _prepare(bench, [*peer, "pack", m, "-o", str(seed_bundle)])
+    o1, o2 = out / "seed.heimdall", out / "seed.onnx"
+    return [
+        Job("seed peer pack", "seed peer", [*peer, "pack", m, "-o", str(o1)], o1),
+        Job("seed peer unpack", "seed peer", [*peer, "unpack", str(seed_bundle), "-o", str(o2)],
+            o2),
+    ]  # fmt: skip
+
+
+def startup(bench: Bench) -> list[Job]:
+    """`heimdall --help` against the import of click alone."""
+    runs = max(3 * bench.runs, 5)
+    return [
+        Job("python -c 'import click'", "startup", [bench.python, "-c", "import click"],
+            runs=runs),
+        Job("heimdall --help", "startup", [*bench.heimdall, "--help"], runs=runs),
+    ]  # fmt: skip
+
+
+# A section returns Jobs (measured interleaved with every other section's jobs of the same
+# size, after all sections have set up) or None if it measured its rows itself (bench.run).
+SIZE_SECTIONS: dict[str, Callable[[Bench, Model], list[Job] | None]] = {
+    "floors": floors,
+    "heimdall": heimdall_ops,
+    "seed": seed_peer_ops,
+}
+GLOBAL_SECTIONS: dict[str, Callable[[Bench], list[Job] | None]] = {"startup": startup}
+
+
+# -- targets ------------------------------------------------------------------------------
+
+
+def _ratio(a: Measurement | None, b: Measurement | None) -> float | None:
+    if a is None or b is None or b.result.median_s <= 0:
+        return None
+    return a.result.median_s / b.result.median_s
+
+
+def _best_ratio(a: Measurement | None, b: Measurement | None) -> str:
+    """Fastest run over fastest run: what the machine allows when nothing else runs."""
+    if a is None or b is None or b.result.min_s <= 0:
+        return ""
+    return f" (fastest runs: {a.result.min_s / b.result.min_s:.2f}x)"
+
+
+def speed_targets(bench: Bench, models: list[Model]) -> list[Check]:
+    checks = []
+    limits = [
+        ("heimdall pack", 1.25),
+        ("heimdall unpack", 1.25),
+        ("heimdall pack --zstd", 2.0),
+        ("heimdall unpack (zstd bundle)", 2.0),
+    ]
+    for model in models:
+        floor = bench.get("md5sum", model.size)
+        for op, limit in limits:
+            m = bench.get(op, model.size)
+            r = _ratio(m, floor)
+            if r is not None:
+                checks.append(Check(f"{op} time vs md5sum", model.label,
+                                    f"{r:.2f}x{_best_ratio(m, floor)}", f"<= {limit}x",
+                                    r <= limit))  # fmt: skip
+        for op in ("heimdall verify",):
+            r = _ratio(bench.get(op, model.size), floor)
+            if r is not None:
+                m = bench.get(op, model.size)
+                assert m is not None
+                checks.append(Check(f"{op} time vs md5sum (onnx.checker: exempt)", model.label,
+                                    f"{r:.2f}x, {m.result.median_s:.2f} s", "-", None))  # fmt: skip
+    return checks
+
+
+def size_targets(bench: Bench, models: list[Model]) -> list[Check]:
+    checks = []
+    for model in models:
+        m = bench.get("heimdall pack --zstd", model.size)
+        if m is not None and m.output_bytes is not None:
+            r = m.output_bytes / model.size
+            checks.append(Check("pack --zstd output size vs ONNX", model.label, f"{r:.4f}x",
+                                "<= 1.01x", r <= 1.01))  # fmt: skip
+        m = bench.get("heimdall inspect", model.size)
+        if m is not None:
+            s = m.result.median_s
+            checks.append(Check("inspect (uncompressed) time", model.label, f"{s:.3f} s",
+                                "<= 0.2 s", s <= 0.2))  # fmt: skip
+    return checks
+
+
+def memory_targets(bench: Bench, models: list[Model]) -> list[Check]:
+    checks = []
+    judged = ("heimdall pack", "heimdall pack --zstd", "heimdall unpack",
+              "heimdall unpack (zstd bundle)", "heimdall inspect",
+              "heimdall inspect (zstd bundle)")  # fmt: skip
+    for model in models:
+        for op in judged:
+            m = bench.get(op, model.size)
+            if m is not None:
+                rss = m.result.peak_rss_mib
+                checks.append(Check(f"{op} peak RSS", model.label, f"{rss:.1f} MiB",
+                                    "<= 80 MiB", rss <= 80))  # fmt: skip
+        m = bench.get("heimdall verify", model.size)
+        if m is not None:
+            rss = m.result.peak_rss_mib
+            checks.append(Check("heimdall verify peak RSS (onnx.checker: exempt)", model.label,
+                                f"{rss:.1f} MiB", "-", None))  # fmt: skip
+    return checks
+
+
+def peer_targets(bench: Bench, models: list[Model]) -> list[Check]:
+    checks = []
+    for model in models:
+        for op in ("pack", "unpack"):
+            ours, peer = (
+                bench.get(f"heimdall {op}", model.size),
+                bench.get(f"seed peer {op}", model.size),
+            )
+            if ours is None or peer is None:
+                continue
+            speed = peer.result.median_s / ours.result.median_s
+            best = peer.result.min_s / ours.result.min_s
+            mem = peer.result.peak_rss_mib / ours.result.peak_rss_mib
+            checks.append(Check(f"{op}: seed peer time / ours", model.label,
+                                f"{speed:.1f}x (fastest runs: {best:.1f}x)", ">= 5x",
+                                speed >= 5))  # fmt: skip
+            checks.append(Check(f"{op}: seed peer peak RSS / ours", model.label, f"{mem:.1f}x",
+                                ">= 10x", mem >= 10))  # fmt: skip
+    return checks
+
+
+def startup_targets(bench: Bench, models: list[Model]) -> list[Check]:
+    r = _ratio(bench.get("heimdall --help"), bench.get("python -c 'import click'"))
+    if r is None:
+        return []
+    return [Check("heimdall --help vs python -c 'import click'", "-", f"{r:.2f}x", "<= 2x",
+                  r <= 2)]  # fmt: skip
+
+
+TARGETS: list[Callable[[Bench, list[Model]], list[Check]]] = [
+    speed_targets,
+    size_targets,
+    memory_targets,
+    peer_targets,
+    startup_targets,
+]
+
+
+# -- report -------------------------------------------------------------------------------
+
+
+def main_table(bench: Bench, models: list[Model]) -> str:
+    headers = ["operation"]
+    for model in models:
+        headers += [f"{model.label} median s", "x md5sum", "CPU s", "peak RSS MiB"]
+    rows = []
+    for op in bench.ops(sized=True):
+        row: list[object] = [op]
+        for model in models:
+            m = bench.get(op, model.size)
+            if m is None:
+                row += ["-", "-", "-", "-"]
+                continue
+            r = _ratio(m, bench.get("md5sum", model.size))
+            row += [
+                f"{m.result.median_s:.3f}",
+                f"{r:.2f}x" if r is not None else "-",
+                f"{m.result.cpu_median_s:.2f}",
+                f"{m.result.peak_rss_mib:.1f}",
+            ]
+        rows.append(row)
+    return markdown_table(headers, rows)
+
+
+def startup_table(bench: Bench, models: list[Model]) -> str:
+    rows = []
+    for op in bench.ops(sized=False):
+        m = bench.get(op)
+        assert m is not None
+        rows.append([op, f"{m.result.median_s:.3f}", f"{m.result.min_s:.3f}", len(m.result.runs_s),
+                     f"{m.result.peak_rss_mib:.1f}"])  # fmt: skip
+    return markdown_table(["command", "median s", "min s", "runs", "peak RSS MiB"], rows)
+
+
+def output_table(bench: Bench, models: list[Model]) -> str:
+    headers = ["output"]
+    for model in models:
+        headers += [f"{model.label} bytes", "x ONNX"]
+    first: list[object] = ["ONNX model (input)"]
+    for model in models:
+        first += [f"{model.size:,}", "1.0000x"]
+    rows = [first]
+    for op in bench.ops(sized=True):
+        if all(
+            (m := bench.get(op, model.size)) is None or m.output_bytes is None for model in models
+        ):
+            continue
+        row: list[object] = [op]
+        for model in models:
+            m = bench.get(op, model.size)
+            if m is None or m.output_bytes is None:
+                row += ["-", "-"]
+            else:
+                row += [f"{m.output_bytes:,}", f"{m.output_bytes / model.size:.4f}x"]
+        rows.append(row)
+    return markdown_table(headers, rows)
+
+
+def targets_table(checks: list[Check]) -> str:
+    verdict = {True: "PASS", False: "**FAIL**", None: "info"}
+    rows = [[c.target, c.size, c.measured, c.limit, verdict[c.ok]] for c in checks]
+    return markdown_table(["target", "size", "measured", "limit", "result"], rows)
+
+
+def runs_table(bench: Bench) -> str:
+    rows = []
+    for m in bench.results.values():
+        rows.append([
+            m.op, fmt_size(m.size) if m.size else "-",
+            " ".join(f"{s:.3f}" for s in m.result.runs_s),
+            " ".join(f"{s:.2f}" for s in m.result.cpu_runs_s),
+            " ".join(f"{s:.1f}" for s in m.result.rss_runs_mib),
+            " ".join(f"{s:.2f}" for s in m.result.idle_before) or "-",
+        ])  # fmt: skip
+    return markdown_table(["operation", "size", "wall s per run", "CPU s per run",
+                           "peak RSS MiB per run", "CPU idle before each run"],
+                          rows)  # fmt: skip
+
+
+def commands_list(bench: Bench) -> str:
+    seen: dict[str, str] = {}
+    for m in bench.results.values():
+        seen.setdefault(m.op, bench.display(m.cmd))
+    return "\n".join(f"- {op}: `{cmd}`" for op, cmd in seen.items())
+
+
+def render(
+    bench: Bench, models: list[Model], checks: list[Check], info: dict[str, str],
+    command: str, elapsed: float,
+) -> str:  # fmt: skip
+    failed = [c for c in checks if c.ok is False]
+    passed = [c for c in checks if c.ok is True]
+    parts = [
+        "# heimdall-io benchmarks",
+        "",
+        "Written by `benchmarks/run.py`: rerun it rather than editing numbers by hand.",
+        "",
+        f"Command: `{command}`",
+        "",
+        (
+            f"Method: each command is a fresh subprocess (interpreter start-up included); "
+            f"median of {bench.runs} run(s) after {bench.warmup} unmeasured warm-up run(s); "
+            "the commands of one model size run interleaved (round-robin: A B C A B C ...) "
+            "so that drifting load on this shared machine hits all of them alike; "
+            "peak RSS is the highest `ru_maxrss` of the measured runs (see Notes); "
+            "outputs are deleted before every run (so every run creates its file); the "
+            "page cache is **not** dropped, so reads are warm (the models fit in RAM). "
+            "Models are synthetic ONNX files (`heimdall_io.synthetic`, seed 0: random "
+            "float32 weights, i.e. incompressible). `x md5sum` is the ratio of medians to "
+            f"`md5sum` on the same ONNX file. Total benchmark time {elapsed:.0f} s."
+        ),
+        "",
+        "## Machine",
+        "",
+        markdown_table(["", ""], list(info.items())),
+        "",
+        "## Results",
+        "",
+        main_table(bench, models),
+        "",
+        "CPU s: user + system CPU seconds of the process (median); more than the wall "
+        "time means work ran on both cores. Wall time above CPU time (for a "
+        "single-threaded command such as md5sum) is time spent waiting, mostly for a core "
+        "taken by other processes on this shared machine.",
+        "",
+        startup_table(bench, models),
+        "",
+        "## Output sizes",
+        "",
+        output_table(bench, models),
+        "",
+        f"## Targets: {len(passed)} pass, {len(failed)} fail",
+        "",
+        targets_table(checks),
+    ]
+    notes = list(bench.notes)
+    if bench.min_idle > 0:
+        idles = [x for m in bench.results.values() for x in m.result.idle_before]
+        busy = sum(1 for x in idles if x < bench.min_idle)
+        notes.append(
+            f"Idle gate: before each measured run the benchmark waited (at most "
+            f"{bench.idle_timeout:g} s) for both CPUs to be at least {bench.min_idle:.0%} idle "
+            f"over 0.5 s; {busy} of {len(idles)} runs started without reaching that (the "
+            "machine is shared with other sessions), see the last column of All runs."
+        )
+    else:
+        notes.append("Idle gate off: runs started whatever else the machine was doing.")
+    if bench.quick:
+        notes.insert(0, "Quick mode (CI smoke): tiny models, so every ratio mostly measures "
+                        "interpreter start-up; the targets are not meaningful here.")  # fmt: skip
+    if notes:
+        parts += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    parts += ["", "## All runs", "", runs_table(bench), "", "## Commands", "",
+              "`$WORK` is the work dir; `heimdall` the console script of this environment.", "",
+              commands_list(bench), ""]  # fmt: skip
+    return "\n".join(parts)
+
+
+# -- main ---------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", help=f"comma-separated model sizes (default {DEFAULT_SIZES})")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"tiny models ({QUICK_SIZES}), no warm-up: CI smoke"
+    )
+    parser.add_argument("--runs", type=int, default=5, help="measured runs per command")
+    parser.add_argument("--warmup", type=int, help="unmeasured runs first (default 1, quick 0)")
+    parser.add_argument("--workdir", type=Path, default=Path("bench-data"))
+    parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--seed", type=int, default=0, help="synthetic model seed")
+    parser.add_argument(
+        "--sections", default=",".join([*SIZE_SECTIONS, *GLOBAL_SECTIONS]),
+        help="comma-separated sections to run (default: all)",
+    )  # fmt: skip
+    parser.add_argument("--strict", action="store_true", help="exit 1 if a target fails")
+    parser.add_argument(
+        "--idle-gate",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="before each run wait for the CPUs to be this idle (default 0.85, quick: off; 0 off)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=20.0,
+        metavar="S",
+        help="longest wait for --idle-gate before running anyway (default 20)",
+    )
+    args = parser.parse_args(argv)
+
+    sizes_text = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    sizes = [parse_size(s) for s in sizes_text.split(",") if s.strip()]
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = set(sections) - set(SIZE_SECTIONS) - set(GLOBAL_SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    workdir = args.workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    python = sys.executable
+    zstd, zstd_note = find_zstd(python)
+    bench = Bench(
+        workdir=workdir,
+        runs=args.runs,
+        warmup=args.warmup if args.warmup is not None else (0 if args.quick else 1),
+        quick=args.quick,
+        python=python,
+        heimdall=find_heimdall(python),
+        zstd=zstd,
+        zstd_note=zstd_note,
+        min_idle=args.idle_gate if args.idle_gate is not None else (0.0 if args.quick else 0.85),
+        idle_timeout=args.idle_timeout,
+    )
+    if zstd_note:
+        bench.notes.append(zstd_note)
+    floor_rss = run_once(["true"])[1]
+    bench.notes.append(
+        f"Peak RSS taken via {'GNU time' if RSS_METHOD == 'gnu-time' else 'a fork launcher'} "
+        f"(`harness.RSS_METHOD = {RSS_METHOD!r}`): the smallest value it can report (for "
+        f"`true`) is {floor_rss:.1f} MiB."
+    )
+    info = machine_info(workdir, PACKAGES)
+    try:
+        import pybase64
+
+        info["pybase64"] = pybase64.get_version()
+    except ImportError:
+        pass
+    info["heimdall-io commit"] = git_state()
+    info.update(tool_versions({"zstd CLI": ["zstd", "--version"],
+                               "md5sum": ["md5sum", "--version"]}))  # fmt: skip
+
+    start = time.perf_counter()
+    models = [make_model(workdir, size, args.seed) for size in sizes]
+    for model in models:
+        print(f"== {model.label}: {model.path}", file=sys.stderr, flush=True)
+        jobs: list[Job] = []
+        for name, section in SIZE_SECTIONS.items():
+            if name in sections:
+                jobs += section(bench, model) or []
+        bench.run_jobs(jobs, model)
+    jobs = []
+    for name, gsection in GLOBAL_SECTIONS.items():
+        if name in sections:
+            jobs += gsection(bench) or []
+    bench.run_jobs(jobs)
+    elapsed = time.perf_counter() - start
+    info["Load average at start"] = info.pop("Load average at start")
+    info["Load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+    checks = [c for target in TARGETS for c in target(bench, models)]
+    command = "python benchmarks/run.py" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
+    if argv is not None:
+        command = "python benchmarks/run.py " + shlex.join(argv)
+    text = render(bench, models, checks, info, command, elapsed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(args.out.name + ".part")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(args.out)
+    failed = [c for c in checks if c.ok is False]
+    print(f"wrote {args.out}: {len(checks) - len(failed)} checks ok or info, "
+          f"{len(failed)} failed", file=sys.stderr)  # fmt: skip
+    for c in failed:
+        print(f"  FAIL {c.target} [{c.size}]: {c.measured} (limit {c.limit})", file=sys.stderr)
+    return 1 if args.strict and failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
