@@ -650,9 +650,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--idle-timeout",
         type=float,
-        default=20.0,
+        default=10.0,
         metavar="S",
-        help="longest wait for --idle-gate before running anyway (default 20)",
+        help="longest wait for --idle-gate before running anyway (default 10)",
     )
     args = parser.parse_args(argv)
 
