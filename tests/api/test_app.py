@@ -85,7 +85,7 @@ def test_round_trip_compressed_bodies(heimdall_server: HeimdallServer, model_id:
         assert br.status_code == 415
 
 
-def test_selectiveexport_ok(heimdall_server: HeimdallServer, model_id: str) -> None:
+def test_selective_export(heimdall_server: HeimdallServer, model_id: str) -> None:
     with client(heimdall_server) as http:
         r = export_ok(http, model_id, include_config="false", include_samples="0",
                     include_metrics="true", description="Production model v1.2")  # fmt: skip
@@ -387,7 +387,7 @@ def test_healthz_503_names_the_failing_part(heimdall_server_factory: Any) -> Non
     server.stop()
 
 
-def test_client_disconnect_midexport_ok(heimdall_server: HeimdallServer, tmp_path: Path) -> None:
+def test_client_disconnect_mid_export(heimdall_server: HeimdallServer, tmp_path: Path) -> None:
     """A client that stops reading and goes away ends the export (audited as such)."""
     path = tmp_path / "big.onnx"
     path.write_bytes(synthetic_model_bytes(24 << 20, seed=9))
