@@ -106,6 +106,8 @@ def pack(
 
     from .progress import Progress
 
+    if level != 3 and not use_zstd:
+        raise click.UsageError("--level applies to --zstd; pass --zstd --level N")
     if name is None:
         base = os.path.basename(model) if model != "-" else "model"
         name = base[:-5] if base.endswith(".onnx") else base
@@ -383,6 +385,8 @@ def export(
 
     from .progress import Progress
 
+    if level != 3 and not use_zstd:
+        raise click.UsageError("--level applies to --zstd; pass --zstd --level N")
     options = ExportOptions(
         include_config=not no_config,
         include_metrics=not no_metrics,

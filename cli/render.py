@@ -13,26 +13,42 @@ def mib(n: int | None) -> str:
     return f"{n:,} bytes ({n / 2**20:,.2f} MiB)"
 
 
-def echo_json(obj: Any) -> None:
+def _dumps(obj: Any, indent: bool) -> str:
     import orjson
 
-    click.echo(orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+    try:
+        option = orjson.OPT_NON_STR_KEYS | (orjson.OPT_INDENT_2 if indent else 0)
+        return orjson.dumps(obj, option=option, default=str).decode()
+    except TypeError:
+        # orjson refuses what valid bundles may hold: integers over 64 bits, lone
+        # surrogates. The stdlib writes both (surrogates as \u escapes).
+        import json
+
+        return json.dumps(obj, indent=2 if indent else None, default=str)
+
+
+def echo_json(obj: Any) -> None:
+    click.echo(_dumps(obj, indent=True))
 
 
 def echo_json_line(obj: Any) -> None:
-    import orjson
+    click.echo(_dumps(obj, indent=False))
 
-    click.echo(orjson.dumps(obj).decode())
+
+def printable(text: str) -> str:
+    """``text`` safe for any terminal: lone surrogates and controls escaped."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _short(value: Any) -> str:
     if isinstance(value, list):
         if len(value) > 6 or any(isinstance(v, (dict, list)) for v in value):
             return f"[{len(value)} items]"
-        return "[" + ", ".join(str(v) for v in value) + "]"
+        return printable("[" + ", ".join(str(v) for v in value) + "]")
     if isinstance(value, dict):
         return f"{{{len(value)} fields}}"
-    return str(value)
+    return printable(str(value))
 
 
 def info_json(info: Any) -> dict[str, Any]:
@@ -56,16 +72,16 @@ def echo_info(info: Any, source: str) -> None:
     meta = doc.get("bundle_metadata", {})
     model = doc.get("model", {})
     w = click.echo
-    w(f"Bundle: {source}")
+    w(f"Bundle: {printable(source)}")
     packing = "uncompressed" if info.compression == "none" else info.compression
     w(f"  Format:       {info.format_version} ({packing})")
     for key, value in meta.items():
-        w(f"  {key + ':':<13} {_short(value)}")
+        w(f"  {printable(key) + ':':<13} {_short(value)}")
     w("Model:")
     for key, value in model.items():
         if key in ("onnx_size_bytes", "onnx_md5", "onnx_sha256"):
             continue
-        w(f"  {key + ':':<17} {_short(value)}")
+        w(f"  {printable(key) + ':':<17} {_short(value)}")
     w("Payload:")
     state = "verified" if info.verified else "declared"
     w(f"  Size:    {mib(info.payload_size)}")
@@ -74,10 +90,10 @@ def echo_info(info: Any, source: str) -> None:
     for name, value in doc.items():
         if name in ("format_version", "bundle_metadata", "model"):
             continue
-        w(f"{name}:")
+        w(f"{printable(name)}:")
         if isinstance(value, dict):
             for key, v in value.items():
-                w(f"  {key + ':':<26} {_short(v)}")
+                w(f"  {printable(key) + ':':<26} {_short(v)}")
         elif isinstance(value, list):
             w(f"  {len(value)} entries")
         else:

@@ -453,3 +453,19 @@ def test_unpack_bad_bundle_from_stdin_leaves_nothing(tmp_path: Path) -> None:
     proc = heimdall("unpack", "-", "-o", "out.onnx", cwd=tmp_path, stdin=BAD["md5_mismatch"]())
     assert_one_error_line(proc, "MD5")
     assert leftovers(tmp_path, "out.onnx") == []
+
+
+def test_inspect_prints_values_orjson_refuses(tmp_path: Path) -> None:
+    # Valid JSON that orjson cannot write back: a 100-bit integer and a lone surrogate.
+    path = tmp_path / "odd.heimdall"
+    path.write_text(
+        '{"format_version":"1.0.0","bundle_metadata":{"bundle_id":"b","created_at":"t",'
+        '"note":"\\ud800"},"x_big":123456789012345678901234567890,'
+        '"model":{"model_name":"m","version":1,"onnx_model_base64":"QUJD"}}'
+    )
+    for args in (["inspect", "--json"], ["inspect"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "heimdall_io", *args, str(path)], capture_output=True
+        )
+        assert out.returncode == 0, out.stderr
+        assert b"123456789012345678901234567890" in out.stdout
