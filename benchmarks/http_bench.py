@@ -1,0 +1,284 @@
+"""The REST API over loopback HTTP: export and import of a large model with curl, side by
+side with curl fetching the same bundle bytes from ``python -m http.server``.
+
+    python benchmarks/http_bench.py                    # 512MiB, median of 3; RESULTS-http.md
+    python benchmarks/http_bench.py --size 64MiB --runs 1 --out /tmp/RESULTS-http.md
+
+One run: a synthetic model is registered in a fresh HEIMDALL_HOME, ``heimdall serve`` and
+``python -m http.server`` start on free loopback ports, and these curl commands are
+measured round-robin (harness.measure_interleaved), each a fresh subprocess:
+
+* ``GET http.server``: the exported bundle file, served by the standard library (floor);
+* ``GET export``: the API encoding the same bundle from the stored ONNX on the fly;
+* ``POST import (validate=false)``: the bundle streamed in (curl -T), decoded, hashed and
+  stored; ``POST import``: the same with onnx.checker (the API's default).
+
+Each server's peak RSS is its VmHWM, reset (``/proc/<pid>/clear_refs``) before every run
+and read before the next, so the figure belongs to the command in its row. Models created
+by imports are deleted between runs. The function :func:`http_benchmark` returns the
+markdown section; ``main`` writes it to ``benchmarks/RESULTS-http.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from harness import (  # noqa: E402 - after the path set-up, so it runs as a script
+    Result,
+    Spec,
+    fmt_size,
+    machine_info,
+    markdown_table,
+    measure_interleaved,
+    package_version,
+    remove,
+    tool_versions,
+)
+
+MODELS = "/api/v1/training/models"
+PACKAGES = ("heimdall-io", "starlette", "uvicorn", "h11", "httptools", "uvloop", "pybase64")
+
+
+def parse_size(text: str) -> int:
+    units = {"": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
+    t = text.strip().lower()
+    num = t.rstrip("abcdefghijklmnopqrstuvwxyz")
+    return int(num) * units[t[len(num) :]]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer in {timeout:.0f} s")
+
+
+class Peak:
+    """A process's peak RSS (VmHWM), reset on demand."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def read_mib(self) -> float:
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmHWM")
+
+    def reset(self) -> None:
+        with open(f"/proc/{self.pid}/clear_refs", "w") as f:
+            f.write("5")  # "reset the peak resident set size"
+
+
+def http_benchmark(workdir: Path, size: int, runs: int = 3, warmup: int = 1) -> str:
+    """Measure, and return the markdown section for RESULTS-http.md."""
+    python = sys.executable
+    work = workdir / "http"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "serve").mkdir(parents=True)
+    home = work / "home"
+    model = work / "model.onnx"
+    bundle = work / "serve" / "bundle.heimdall"
+    from heimdall_io.synthetic import write_synthetic_model
+
+    with open(model, "wb") as f:
+        write_synthetic_model(f, size, seed=0)
+    env = {**os.environ, "HEIMDALL_HOME": str(home),
+           "HEIMDALL_MAX_IMPORT_BYTES": str(4 * size + (64 << 20))}  # fmt: skip
+    for name in ("HEIMDALL_DATABASE_URL", "HEIMDALL_STORAGE_URL", "HEIMDALL_API_KEYS",
+                 "HEIMDALL_API_KEYS_FILE"):  # fmt: skip
+        env.pop(name, None)
+    heimdall = [python, "-m", "heimdall_io"]
+    model_id = subprocess.run(
+        [*heimdall, "register", str(model), "--name", "Bench", "-q"],
+        env=env, check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    subprocess.run([*heimdall, "export", model_id, "-o", str(bundle), "-q"], env=env, check=True)
+
+    api_port, files_port = _free_port(), _free_port()
+    api = subprocess.Popen(
+        [*heimdall, "serve", "--port", str(api_port), "--log-level", "warning"],
+        env=env, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    files = subprocess.Popen(
+        [python, "-m", "http.server", str(files_port), "--bind", "127.0.0.1",
+         "--directory", str(work / "serve")],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        api_url, files_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{files_port}"
+        _wait_http(api_url + "/healthz", api)
+        _wait_http(files_url + "/", files)
+        peaks = {"api": Peak(api.pid), "files": Peak(files.pid)}
+
+        def delete_imports() -> None:
+            with urllib.request.urlopen(api_url + MODELS) as r:
+                models = json.load(r)
+            for m in models:
+                if m["model_id"] != model_id:
+                    req = urllib.request.Request(f"{api_url}{MODELS}/{m['model_id']}",
+                                                 method="DELETE")  # fmt: skip
+                    urllib.request.urlopen(req).close()
+
+        out = work / "out.heimdall"
+        curl = ["curl", "-sS", "-f", "-o"]
+        upload = ["curl", "-sS", "-f", "-o", os.devnull, "-X", "POST", "-T", str(bundle),
+                  "-H", "Content-Type: application/json", "-H", "Expect:"]  # fmt: skip
+        jobs: list[tuple[str, str, list[str], Callable[[], object] | None]] = [
+            ("GET http.server (same bytes)", "files",
+             [*curl, str(out), f"{files_url}/bundle.heimdall"], remove(out)),
+            ("GET export", "api", [*curl, str(out), f"{api_url}{MODELS}/{model_id}/export"],
+             remove(out)),
+            ("POST import (validate=false)", "api",
+             [*upload, f"{api_url}{MODELS}/import?validate=false"], delete_imports),
+            ("POST import (onnx.checker)", "api",
+             [*upload, f"{api_url}{MODELS}/import"], delete_imports),
+        ]  # fmt: skip
+        server_peak: dict[int, float] = {}
+        last: list[int | None] = [None]
+
+        def before_for(i: int, extra: Callable[[], object] | None) -> Callable[[], None]:
+            def before() -> None:
+                j = last[0]
+                if j is not None:
+                    server_peak[j] = max(server_peak.get(j, 0.0), peaks[jobs[j][1]].read_mib())
+                if extra is not None:
+                    extra()
+                peaks[jobs[i][1]].reset()
+                last[0] = i
+
+            return before
+
+        specs = [Spec(cmd, before=before_for(i, extra)) for i, (_, _, cmd, extra) in
+                 enumerate(jobs)]  # fmt: skip
+        started = time.monotonic()
+        results = measure_interleaved(specs, runs, warmup=warmup, cwd=work)
+        j = last[0]
+        if j is not None:
+            server_peak[j] = max(server_peak.get(j, 0.0), peaks[jobs[j][1]].read_mib())
+        elapsed = time.monotonic() - started
+        delete_imports()
+    finally:
+        for proc in (api, files):
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    bundle_size = bundle.stat().st_size
+    shutil.rmtree(work, ignore_errors=True)
+    return _render(jobs, results, server_peak, size, bundle_size, runs, warmup, elapsed, workdir)
+
+
+def _render(
+    jobs: list[tuple[str, str, list[str], Callable[[], object] | None]],
+    results: list[Result],
+    server_peak: dict[int, float],
+    size: int,
+    bundle_size: int,
+    runs: int,
+    warmup: int,
+    elapsed: float,
+    workdir: Path,
+) -> str:
+    floor = results[0].median_s
+    rows = []
+    for i, ((label, server, _, _), r) in enumerate(zip(jobs, results, strict=True)):
+        rows.append([
+            label,
+            "python -m http.server" if server == "files" else "heimdall serve",
+            f"{r.median_s:.3f}",
+            f"{r.min_s:.3f}",
+            f"{bundle_size / r.median_s / 2**20:.0f}",
+            f"{size / r.median_s / 2**20:.0f}",
+            f"{r.median_s / floor:.2f}x",
+            f"{server_peak.get(i, float('nan')):.0f}",
+            f"{r.peak_rss_mib:.0f}",
+        ])  # fmt: skip
+    info = machine_info(workdir, PACKAGES)
+    info.update(tool_versions({"curl": ["curl", "--version"]}))
+    info["uvicorn HTTP implementation"] = (
+        "httptools" if package_version("httptools") != "not installed" else "h11 (pure Python)"
+    )
+    machine = markdown_table(["", ""], [[k, v] for k, v in info.items()])
+    table = markdown_table(
+        ["operation", "server", "median s", "min s", "bundle MiB/s", "model MiB/s",
+         "x http.server", "server peak RSS MiB", "curl peak RSS MiB"],
+        rows,
+    )  # fmt: skip
+    return f"""## REST API over loopback HTTP ({fmt_size(size)} model)
+
+Written by `benchmarks/http_bench.py` (`python benchmarks/http_bench.py`): rerun it rather
+than editing numbers by hand.
+
+Method: a synthetic {fmt_size(size)} ONNX model (incompressible float32 weights) is
+registered in a fresh SQLite + local-directory HEIMDALL_HOME; its uncompressed bundle is
+{bundle_size:,} bytes. `heimdall serve` and `python -m http.server` run side by side on
+loopback; each row is `curl` as a fresh subprocess, median of {runs} run(s) after {warmup}
+warm-up round(s), all rows interleaved round-robin. `GET http.server` fetches the exported
+bundle file itself: the same bytes, with no encoding work, as a floor for moving them over
+loopback HTTP in Python. `GET export` encodes the bundle from the stored ONNX while
+sending it (base64, MD5 + SHA-256 verified against the registry). Imports stream the
+bundle in with `curl -T` (Content-Length known), decode, hash and store it, and register
+a new model (deleted before the next run). Server peak RSS is the serving process's
+VmHWM, reset before each run. Throughput in MiB/s of the bundle (bytes on the wire) and of
+the model. Page cache warm. Total {elapsed:.0f} s.
+
+### Machine
+
+{machine}
+
+### Results
+
+{table}
+
+`x http.server`: median time over that of `GET http.server`. The onnx.checker row shows
+what validating an import costs: `onnx.checker.check_model` loads the model (about twice its
+size in memory); the API runs at most one at a time (HEIMDALL_MAX_CONCURRENT_VALIDATIONS).
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="512MiB")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--workdir", type=Path, default=HERE.parent / "bench-data")
+    parser.add_argument("--out", type=Path, default=HERE / "RESULTS-http.md")
+    args = parser.parse_args(argv)
+    if shutil.which("curl") is None:
+        parser.error("curl is not installed")
+    text = http_benchmark(args.workdir, parse_size(args.size), args.runs, args.warmup)
+    args.out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
