@@ -99,6 +99,7 @@ class Peak:
 def http_benchmark(workdir: Path, size: int, runs: int = 3, warmup: int = 1) -> str:
     """Measure, and return the markdown section for RESULTS-http.md."""
     python = sys.executable
+    info = machine_info(workdir, PACKAGES)  # before the run: its load average is "at start"
     work = workdir / "http"
     shutil.rmtree(work, ignore_errors=True)
     (work / "serve").mkdir(parents=True)
@@ -193,7 +194,8 @@ def http_benchmark(workdir: Path, size: int, runs: int = 3, warmup: int = 1) -> 
                 proc.kill()
     bundle_size = bundle.stat().st_size
     shutil.rmtree(work, ignore_errors=True)
-    return _render(jobs, results, server_peak, size, bundle_size, runs, warmup, elapsed, workdir)
+    info["Load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return _render(jobs, results, server_peak, size, bundle_size, runs, warmup, elapsed, info)
 
 
 def _render(
@@ -205,7 +207,7 @@ def _render(
     runs: int,
     warmup: int,
     elapsed: float,
-    workdir: Path,
+    info: dict[str, str],
 ) -> str:
     floor = results[0].median_s
     rows = []
@@ -221,7 +223,6 @@ def _render(
             f"{server_peak.get(i, float('nan')):.0f}",
             f"{r.peak_rss_mib:.0f}",
         ])  # fmt: skip
-    info = machine_info(workdir, PACKAGES)
     info.update(tool_versions({"curl": ["curl", "--version"]}))
     info["uvicorn HTTP implementation"] = (
         "httptools" if package_version("httptools") != "not installed" else "h11 (pure Python)"

@@ -435,7 +435,7 @@ async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Res
     except ApiError as err:
         if isinstance(err.__cause__, UploadAbortedError):
             log.info("import by %s aborted: %s", who.actor, err.__cause__)
-        if reader.bytes_read < (length or 0) or length is None:
+        if not reader.complete:
             # Part of the body is still unread: do not keep the connection.
             err.headers.setdefault("Connection", "close")
         raise

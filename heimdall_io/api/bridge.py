@@ -114,6 +114,11 @@ class RequestBodyReader:
     def readable(self) -> bool:
         return True
 
+    @property
+    def complete(self) -> bool:
+        """Whether the whole body has been received (nothing left on the connection)."""
+        return not self._more
+
     def _check_magic(self, final: bool) -> None:
         magic = self._magic
         if magic is None or len(self._head) >= len(magic):

@@ -136,7 +136,7 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
 async def _heimdall_error(request: Request, exc: Exception) -> Response:
     # Handlers map errors with operation(); this catches a call made outside one.
     assert isinstance(exc, HeimdallError)
-    err = map_error(exc, "lookup" if request.method == "GET" else "import")
+    err = map_error(exc, "lookup")
     return json_error(err.status, err.detail, err.headers)
 
 
