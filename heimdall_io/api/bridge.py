@@ -59,7 +59,8 @@ class RequestBodyReader:
         self._piece = b""
         self._pos = 0
         self._head = b""
-        self._more = True
+        self._more = True  # False once the body ended or reading it was given up
+        self._complete = False  # True once the last body message arrived
         self.bytes_read = 0
 
     # -- the event-loop side -------------------------------------------------------------
@@ -80,6 +81,7 @@ class RequestBodyReader:
                 continue
             body = message.get("body") or b""
             self._more = bool(message.get("more_body", False))
+            self._complete = not self._more
             if body:
                 parts.append(bytes(body))
                 size += len(body)
@@ -117,7 +119,7 @@ class RequestBodyReader:
     @property
     def complete(self) -> bool:
         """Whether the whole body has been received (nothing left on the connection)."""
-        return not self._more
+        return self._complete
 
     def _check_magic(self, final: bool) -> None:
         magic = self._magic

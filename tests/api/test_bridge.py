@@ -91,3 +91,13 @@ def test_content_encoding_must_match_the_magic(encoding: str) -> None:
         data = gzip.compress(b'{"a": 1}')
         ok = RequestBodyReader(make_receive(body(data[:1], data[1:]), []), encoding="gzip")
         assert run_in_thread(lambda: read_all(ok)) == data
+
+
+def test_complete_only_when_the_body_ended() -> None:
+    whole = RequestBodyReader(make_receive(body(b"abc"), []))
+    run_in_thread(lambda: read_all(whole))
+    assert whole.complete
+    cut = RequestBodyReader(make_receive(body(b"x" * 60, b"x" * 60), []), limit=100)
+    with pytest.raises(PayloadTooLargeError):
+        run_in_thread(lambda: read_all(cut, 1000))
+    assert not cut.complete  # the rest is still on the connection: the server must close it
