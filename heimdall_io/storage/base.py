@@ -64,6 +64,20 @@ class AuditEntry(msgspec.Struct, kw_only=True):
     id: int | None = None  # assigned by the registry
 
 
+#: Columns of the ``models`` table: the seed's, then this project's (both SQL dialects).
+MODEL_COLUMNS = (
+    "model_id", "model_name", "version", "status", "architecture", "framework", "onnx_path",
+    "onnx_opset", "input_shape", "output_shape", "parameters_count", "training_metrics",
+    "created_at", "updated_at",
+    "extra", "description", "onnx_size_bytes", "onnx_md5", "onnx_sha256", "source_model_id",
+)  # fmt: skip
+#: Columns of ``audit_log`` besides its generated ``id``.
+AUDIT_COLUMNS = (
+    "at", "action", "result", "model_id", "source_model_id", "bytes", "onnx_md5",
+    "onnx_sha256", "actor", "detail",
+)  # fmt: skip
+
+
 class ObjectInfo(msgspec.Struct, kw_only=True):
     key: str
     size: int

@@ -30,7 +30,7 @@ from psycopg.types.json import Jsonb, set_json_loads
 
 from heimdall_io.errors import NotFoundError, RegistryError
 from heimdall_io.storage import migrations
-from heimdall_io.storage.base import AuditEntry, ModelRecord, utcnow
+from heimdall_io.storage.base import AUDIT_COLUMNS, MODEL_COLUMNS, AuditEntry, ModelRecord, utcnow
 
 __all__ = ["PostgresRegistry", "redact_url"]
 
@@ -38,28 +38,6 @@ _UTC = dt.timezone.utc
 #: Key of the advisory lock serialising migrations ("heimdall" in ASCII).
 MIGRATION_LOCK_KEY = 0x68_65_69_6D_64_61_6C_6C
 
-_MODEL_COLUMNS = (
-    "model_id",
-    "model_name",
-    "version",
-    "status",
-    "architecture",
-    "framework",
-    "onnx_path",
-    "onnx_opset",
-    "input_shape",
-    "output_shape",
-    "parameters_count",
-    "training_metrics",
-    "created_at",
-    "updated_at",
-    "extra",
-    "description",
-    "onnx_size_bytes",
-    "onnx_md5",
-    "onnx_sha256",
-    "source_model_id",
-)
 # Placeholders with explicit casts, so the parameter types never depend on Python's.
 _MODEL_CASTS = {
     "model_id": "%s::uuid",
@@ -71,30 +49,18 @@ _MODEL_CASTS = {
     "updated_at": "%s::timestamptz",
     "source_model_id": "%s::uuid",
 }
-_AUDIT_COLUMNS = (
-    "at",
-    "action",
-    "result",
-    "model_id",
-    "source_model_id",
-    "bytes",
-    "onnx_md5",
-    "onnx_sha256",
-    "actor",
-    "detail",
-)
 _AUDIT_CASTS = {"at": "%s::timestamptz", "model_id": "%s::uuid", "source_model_id": "%s::uuid"}
 
 _INSERT_MODEL = (
-    f"INSERT INTO models ({', '.join(_MODEL_COLUMNS)}) "
-    f"VALUES ({', '.join(_MODEL_CASTS.get(c, '%s') for c in _MODEL_COLUMNS)})"
+    f"INSERT INTO models ({', '.join(MODEL_COLUMNS)}) "
+    f"VALUES ({', '.join(_MODEL_CASTS.get(c, '%s') for c in MODEL_COLUMNS)})"
 )
 _INSERT_AUDIT = (
-    f"INSERT INTO audit_log ({', '.join(_AUDIT_COLUMNS)}) "
-    f"VALUES ({', '.join(_AUDIT_CASTS.get(c, '%s') for c in _AUDIT_COLUMNS)})"
+    f"INSERT INTO audit_log ({', '.join(AUDIT_COLUMNS)}) "
+    f"VALUES ({', '.join(_AUDIT_CASTS.get(c, '%s') for c in AUDIT_COLUMNS)})"
 )
-_SELECT_MODEL = f"SELECT {', '.join(_MODEL_COLUMNS)} FROM models"
-_SELECT_AUDIT = f"SELECT id, {', '.join(_AUDIT_COLUMNS)} FROM audit_log"
+_SELECT_MODEL = f"SELECT {', '.join(MODEL_COLUMNS)} FROM models"
+_SELECT_AUDIT = f"SELECT id, {', '.join(AUDIT_COLUMNS)} FROM audit_log"
 
 _json_encoder = msgspec.json.Encoder()
 
@@ -283,7 +249,7 @@ class PostgresRegistry:
         audit_values = None if audit is None else self._audit_values(audit)
         with self._transaction() as cur:
             cur.execute(
-                f"DELETE FROM models WHERE model_id = %s RETURNING {', '.join(_MODEL_COLUMNS)}",
+                f"DELETE FROM models WHERE model_id = %s RETURNING {', '.join(MODEL_COLUMNS)}",
                 (key,),
             )
             row = cur.fetchone()
@@ -342,7 +308,7 @@ class PostgresRegistry:
 
     @staticmethod
     def _model_values(record: ModelRecord) -> tuple[Any, ...]:
-        values = {name: getattr(record, name) for name in _MODEL_COLUMNS}
+        values = {name: getattr(record, name) for name in MODEL_COLUMNS}
         values["model_id"] = _uuid(record.model_id, "model_id")
         values["source_model_id"] = _uuid(record.source_model_id, "source_model_id")
         for name in ("training_metrics", "extra"):
@@ -353,19 +319,19 @@ class PostgresRegistry:
         for name in ("input_shape", "output_shape"):
             if values[name] is not None:
                 values[name] = [int(v) for v in values[name]]
-        return tuple(values[name] for name in _MODEL_COLUMNS)
+        return tuple(values[name] for name in MODEL_COLUMNS)
 
     @staticmethod
     def _audit_values(entry: AuditEntry) -> tuple[Any, ...]:
-        values = {name: getattr(entry, name) for name in _AUDIT_COLUMNS}
+        values = {name: getattr(entry, name) for name in AUDIT_COLUMNS}
         values["model_id"] = _uuid(entry.model_id, "audit model_id")
         values["source_model_id"] = _uuid(entry.source_model_id, "audit source_model_id")
         values["at"] = _aware(entry.at)
-        return tuple(values[name] for name in _AUDIT_COLUMNS)
+        return tuple(values[name] for name in AUDIT_COLUMNS)
 
     @staticmethod
     def _record(row: tuple[Any, ...]) -> ModelRecord:
-        fields = dict(zip(_MODEL_COLUMNS, row, strict=True))
+        fields = dict(zip(MODEL_COLUMNS, row, strict=True))
         fields["model_id"] = _text_uuid(fields["model_id"])
         fields["source_model_id"] = _text_uuid(fields["source_model_id"])
         fields["version"] = int(fields["version"])
@@ -375,7 +341,7 @@ class PostgresRegistry:
 
     @staticmethod
     def _audit_entry(row: tuple[Any, ...]) -> AuditEntry:
-        fields = dict(zip(("id", *_AUDIT_COLUMNS), row, strict=True))
+        fields = dict(zip(("id", *AUDIT_COLUMNS), row, strict=True))
         fields["model_id"] = _text_uuid(fields["model_id"])
         fields["source_model_id"] = _text_uuid(fields["source_model_id"])
         fields["at"] = _utc(fields["at"])

@@ -23,47 +23,12 @@ import msgspec
 
 from heimdall_io.errors import NotFoundError, RegistryError
 from heimdall_io.storage import migrations
-from heimdall_io.storage.base import AuditEntry, ModelRecord, utcnow
+from heimdall_io.storage.base import AUDIT_COLUMNS, MODEL_COLUMNS, AuditEntry, ModelRecord, utcnow
 
 __all__ = ["SqliteRegistry"]
 
 _UTC = dt.timezone.utc
 
-#: Columns of ``models``, in the order of :class:`ModelRecord`'s fields.
-MODEL_COLUMNS = (
-    "model_id",
-    "model_name",
-    "version",
-    "status",
-    "architecture",
-    "framework",
-    "onnx_path",
-    "onnx_opset",
-    "input_shape",
-    "output_shape",
-    "parameters_count",
-    "training_metrics",
-    "created_at",
-    "updated_at",
-    "extra",
-    "description",
-    "onnx_size_bytes",
-    "onnx_md5",
-    "onnx_sha256",
-    "source_model_id",
-)
-AUDIT_COLUMNS = (
-    "at",
-    "action",
-    "result",
-    "model_id",
-    "source_model_id",
-    "bytes",
-    "onnx_md5",
-    "onnx_sha256",
-    "actor",
-    "detail",
-)
 _JSON_COLUMNS = frozenset({"input_shape", "output_shape", "training_metrics", "extra"})
 _TIME_COLUMNS = frozenset({"created_at", "updated_at", "at"})
 
