@@ -39,9 +39,11 @@ Streaming, both ways, never holds a bundle in memory:
 Each request gets its own ``Service(registry, store, actor=...)`` over the app's shared
 (thread-safe) adapters, so the audit history names the API key that exported or imported.
 onnx.checker holds about twice the model in memory, so at most
-``max_concurrent_validations`` imports validate at once; at most
-``max_concurrent_imports`` imports run at once (the others wait, unread), each in its own
-worker thread, apart from the pool that serves everything else.
+``max_concurrent_validations`` (HEIMDALL_MAX_CONCURRENT_VALIDATIONS, default 1) imports
+validate at once; at most ``max_concurrent_imports`` (HEIMDALL_MAX_CONCURRENT_IMPORTS,
+default 16) imports run at once (the others wait, unread), each in its own worker thread,
+apart from the pool that serves everything else. ``heimdall serve`` also fixes glibc's
+mmap threshold (:func:`tune_malloc`) so that peak RSS does not ratchet up with concurrency.
 """
 
 from __future__ import annotations
