@@ -11,7 +11,7 @@ import hashlib
 import queue
 import threading
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .errors import ChecksumMismatchError
 
@@ -48,9 +48,9 @@ class Digests:
 
 
 class _HashThread(threading.Thread):
-    def __init__(self, name: str) -> None:
-        super().__init__(name=f"heimdall-{name}", daemon=True)
-        self.hash = hashlib.new(name)
+    def __init__(self, hash_object: Any) -> None:
+        super().__init__(name=f"heimdall-{hash_object.name}", daemon=True)
+        self.hash = hash_object
         self.chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
 
     def run(self) -> None:
@@ -62,7 +62,9 @@ class _HashThread(threading.Thread):
 class Hasher:
     """Incremental size + MD5 + SHA-256. Use as a context manager or call :meth:`close`.
 
-    ``update`` takes immutable ``bytes`` (they are handed to other threads).
+    MD5, the slowest step of the whole codec, runs on its own thread; SHA-256 (hardware
+    accelerated, about 3x faster) runs inline, beside it. ``update`` takes immutable
+    ``bytes`` (they are handed to another thread).
 
         with Hasher() as h:
             for chunk in chunks:
@@ -72,35 +74,26 @@ class Hasher:
 
     def __init__(self, threaded: bool = True) -> None:
         self.size = 0
-        self._threads: list[_HashThread] = []
+        self._thread: _HashThread | None = None
         self._md5 = hashlib.md5()
         self._sha256 = hashlib.sha256()
         self._threaded = threaded
         self._done: Digests | None = None
-
-    def _start(self) -> None:
-        self._threads = [_HashThread("md5"), _HashThread("sha256")]
-        # Hash what was already seen inline, then continue on the threads.
-        self._threads[0].hash = self._md5
-        self._threads[1].hash = self._sha256
-        for t in self._threads:
-            t.start()
 
     def update(self, chunk: bytes) -> None:
         n = len(chunk)
         if not n:
             return
         self.size += n
-        if self._threads:
-            for t in self._threads:
-                t.chunks.put(chunk)
-        elif self._threaded and n >= _SMALL:
-            self._start()
-            for t in self._threads:
-                t.chunks.put(chunk)
+        if self._thread is None and self._threaded and n >= _SMALL:
+            # What was hashed inline so far continues on the thread.
+            self._thread = _HashThread(self._md5)
+            self._thread.start()
+        if self._thread is not None:
+            self._thread.chunks.put(chunk)
         else:
             self._md5.update(chunk)
-            self._sha256.update(chunk)
+        self._sha256.update(chunk)
 
     def digests(self) -> Digests:
         """Finish (idempotent) and return the digests."""
@@ -110,12 +103,11 @@ class Hasher:
         return self._done
 
     def close(self) -> None:
-        """Stop the threads; safe to call twice and after an error."""
-        threads, self._threads = self._threads, []
-        for t in threads:
-            t.chunks.put(None)
-        for t in threads:
-            t.join()
+        """Stop the thread; safe to call twice and after an error."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.chunks.put(None)
+            thread.join()
 
     def __enter__(self) -> Hasher:
         return self

@@ -33,7 +33,8 @@ from ..errors import (
 from ..types import PAYLOAD_KEY, BundleHeader
 from .scanner import Limits, Scanner
 
-READ_SIZE = 4 << 20
+#: Bytes read per payload step; 1 MiB beat 4 MiB (fewer page faults, half the RSS).
+READ_SIZE = 1 << 20
 # Sections checked as soon as they are parsed, so a bad one fails before the payload.
 _SECTION_TYPES: dict[str, Any] = {
     f.name: f.type
