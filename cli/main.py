@@ -50,6 +50,16 @@ def _sections_from_files(**paths: str | None) -> dict[str, Any]:
     }
 
 
+def _parse_shape(text: str | None, option: str) -> list[int | str] | None:
+    """``1,3,224,224`` -> [1, 3, 224, 224]; names (``batch``) stay strings."""
+    if text is None:
+        return None
+    dims = [d.strip() for d in text.strip("[]() ").split(",")]
+    if not all(dims):
+        raise click.BadParameter(f"{text!r} is not a comma-separated shape", param_hint=option)
+    return [int(d) if d.lstrip("-").isdigit() else d for d in dims]
+
+
 def _model_metadata_options(f: Any) -> Any:
     for decorator in reversed(
         [
@@ -72,6 +82,8 @@ def _model_metadata_options(f: Any) -> Any:
 @click.option("--name", help="Model name (default: the file name without .onnx).")
 @_model_metadata_options
 @click.option("--opset", type=int, help="Override the opset read from the model.")
+@click.option("--input-shape", help="Override the input shape, e.g. 1,3,224,224 or batch,16.")
+@click.option("--output-shape", help="Override the output shape, e.g. 1,2.")
 @click.option("--parameters", type=int, help="Override the parameter count.")
 @click.option("--zstd", "use_zstd", is_flag=True, help="Compress the whole bundle with zstd.")
 @click.option("--level", **_SIZE_OPTS, help="zstd level (1-19).")
@@ -89,6 +101,8 @@ def pack(
     normalization: str | None,
     samples: str | None,
     opset: int | None,
+    input_shape: str | None,
+    output_shape: str | None,
     parameters: int | None,
     use_zstd: bool,
     level: int,
@@ -128,6 +142,8 @@ def pack(
                 "version": model_version,
                 "architecture": architecture,
                 "onnx_opset": opset,
+                "input_shape": _parse_shape(input_shape, "--input-shape"),
+                "output_shape": _parse_shape(output_shape, "--output-shape"),
                 "parameters_count": parameters,
             },
             sections=sections,

@@ -469,3 +469,23 @@ def test_inspect_prints_values_orjson_refuses(tmp_path: Path) -> None:
         )
         assert out.returncode == 0, out.stderr
         assert b"123456789012345678901234567890" in out.stdout
+
+
+def test_pack_from_stdin_with_shape_overrides(tmp_path: Path, model: Path) -> None:
+    out = tmp_path / "s.heimdall"
+    proc = subprocess.run(
+        [sys.executable, "-m", "heimdall_io", "pack", "-", "-o", str(out), "--name", "piped",
+         "--input-shape", "batch,16", "--output-shape", "batch,2", "-q"],
+        input=model.read_bytes(), capture_output=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_bytes())
+    assert doc["model"]["input_shape"] == ["batch", 16]
+    assert doc["model"]["output_shape"] == ["batch", 2]
+    assert doc["model"]["onnx_size_bytes"] == model.stat().st_size
+    bad = subprocess.run(
+        [sys.executable, "-m", "heimdall_io", "pack", str(model), "-o", str(tmp_path / "x"),
+         "--input-shape", "1,,2"],
+        capture_output=True,
+    )  # fmt: skip
+    assert bad.returncode == 2 and b"--input-shape" in bad.stderr
