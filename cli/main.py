@@ -276,7 +276,9 @@ def _record_json(record: Any) -> dict[str, Any]:
 
 
 def _accuracy(record: Any) -> str:
-    metrics = (record.training_metrics or {}).get("performance_metrics") or {}
+    from heimdall_io.service import sections_of
+
+    metrics = sections_of(record.training_metrics).get("performance_metrics") or {}
     value = metrics.get("final_val_accuracy")
     if value is None and metrics.get("val_rmse"):
         values = [v for v in metrics["val_rmse"] if isinstance(v, (int, float))]

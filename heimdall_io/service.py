@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+import msgspec
+
 from .checksums import Digests, Hasher
 from .codec import BundleEncoder, BundleInfo, BundleReader, Limits
 from .compression import NONE
@@ -385,7 +387,7 @@ class Service:
         model.update(extra.get("model") or {})
         model = {k: v for k, v in model.items()
                  if v is not None and k != PAYLOAD_KEY and k not in CHECKSUM_KEYS}  # fmt: skip
-        metrics = record.training_metrics or {}
+        metrics = sections_of(record.training_metrics)
         wanted = {
             "training_config": options.include_config,
             "performance_metrics": options.include_metrics,
@@ -521,6 +523,35 @@ class _PayloadStream:
         else:
             out, self._rest = self._rest[:n], self._rest[n:]
         return out
+
+
+def sections_of(training_metrics: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The bundle sections held in a ``training_metrics`` column.
+
+    Rows written by heimdall-io keep one key per section. A row of the original Heimdall
+    service holds config, metrics and normalization flat in one object: its fields are
+    sorted into sections by the format's types (the rest counts as metrics).
+    """
+    if not training_metrics:
+        return {}
+    if any(name in training_metrics for name in SECTIONS):
+        return dict(training_metrics)
+    from .types import NormalizationStats, TrainingConfig
+
+    def names(struct: Any) -> set[str]:
+        return {f.name for f in msgspec.structs.fields(struct)}
+
+    config_fields, norm_fields = names(TrainingConfig), names(NormalizationStats)
+    sections: dict[str, dict[str, Any]] = {}
+    for key, value in training_metrics.items():
+        if key in config_fields:
+            section = "training_config"
+        elif key in norm_fields:
+            section = "normalization_stats"
+        else:
+            section = "performance_metrics"
+        sections.setdefault(section, {})[key] = value
+    return dict(sections)
 
 
 def _raw_shapes(model: Mapping[str, Any]) -> dict[str, Any]:

@@ -248,3 +248,40 @@ def test_import_spools_payload_first_bundle(service: Service, model_bytes: bytes
     sink = io.BytesIO()
     read_bundle(io.BytesIO(export_bytes(service, record.model_id)), sink)
     assert sink.getvalue() == model_bytes
+
+
+def test_export_from_a_seed_database(pg_url: str, tmp_path: Path, model_bytes: bytes) -> None:
+    """A `models` table made by the original Heimdall service, rows and all, exports."""
+    import psycopg
+
+    from heimdall_io.storage.localdir import LocalObjectStore
+    from heimdall_io.storage.postgres import PostgresRegistry
+
+    seed_schema = """CREATE TABLE models (
+        model_id UUID PRIMARY KEY, model_name VARCHAR(255) NOT NULL, version INTEGER NOT NULL,
+        status VARCHAR(50) NOT NULL, architecture VARCHAR(100), framework VARCHAR(50),
+        onnx_path TEXT, onnx_opset INTEGER, input_shape INTEGER[], output_shape INTEGER[],
+        parameters_count BIGINT, training_metrics JSONB,
+        created_at TIMESTAMPTZ DEFAULT NOW(), updated_at TIMESTAMPTZ DEFAULT NOW())"""
+    flat = {"epochs": 100, "batch_size": 32, "train_loss": [0.5, 0.2], "best_epoch": 42,
+            "feature_means": [0.1], "feature_stds": [1.0]}  # fmt: skip
+    model_id = "e3ae8499-64e0-4da7-ae48-db76fe17a382"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(seed_schema)
+        conn.execute(
+            "INSERT INTO models (model_id, model_name, version, status, architecture, framework,"
+            " onnx_path, onnx_opset, input_shape, output_shape, parameters_count,"
+            " training_metrics) VALUES (%s, 'seed_model', 1, 'completed', 'LocalizationNet',"
+            " 'onnx', 'models/model_abc.onnx', 14, '{1,16}', '{1,2}', 34, %s::jsonb)",
+            (model_id, json.dumps(flat)),
+        )
+    store = LocalObjectStore(tmp_path / "objects")
+    store.put("models/model_abc.onnx", io.BytesIO(model_bytes))
+    with PostgresRegistry(pg_url) as registry:  # migrations add this project's columns
+        service = Service(registry, store)
+        doc = json.loads(export_bytes(service, model_id))
+    assert doc["training_config"] == {"epochs": 100, "batch_size": 32}
+    assert doc["performance_metrics"] == {"train_loss": [0.5, 0.2], "best_epoch": 42}
+    assert doc["normalization_stats"] == {"feature_means": [0.1], "feature_stds": [1.0]}
+    assert doc["model"]["onnx_md5"] == hashlib.md5(model_bytes).hexdigest()
+    assert doc["model"]["onnx_opset"] == 14
