@@ -293,7 +293,7 @@ class Service:
             if named:
                 assert isinstance(model, dict)
                 key = object_key(IMPORTED_PREFIX, model["model_name"], model["version"], unique)
-                self.store.put(key, _PayloadStream(reader, progress))  # type: ignore[arg-type]
+                self.store.put(key, reader.open_payload(progress))
                 info = reader.finish()
                 if validate:
                     self._validate_object(key)
@@ -503,26 +503,6 @@ class Service:
                 self.store.delete(obj.key)
             self.incomplete_purged = self.store.purge_incomplete(cutoff)
         return orphans
-
-
-class _PayloadStream:
-    """The reader's payload as ``read(n)`` for the store; EOF only after verification."""
-
-    def __init__(self, reader: BundleReader, progress: Progress) -> None:
-        self._chunks = reader.iter_payload(progress)
-        self._rest = b""
-
-    def read(self, n: int = -1) -> bytes:
-        while not self._rest:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return b""
-            self._rest = chunk
-        if n is None or n < 0 or n >= len(self._rest):
-            out, self._rest = self._rest, b""
-        else:
-            out, self._rest = self._rest[:n], self._rest[n:]
-        return out
 
 
 def sections_of(training_metrics: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -300,7 +300,11 @@ class BundleReader:
     @property
     def payload(self) -> BinaryIO:
         """The decoded payload as a readable stream (EOF only after full validation)."""
-        return io.BufferedReader(_IterStream(self.iter_payload()), 1 << 20)
+        return self.open_payload()
+
+    def open_payload(self, progress: Any = None) -> BinaryIO:
+        """:attr:`payload`, reporting decoded byte counts to ``progress``."""
+        return io.BufferedReader(_IterStream(self.iter_payload(progress)), 1 << 20)
 
     def skip_payload(self) -> BundleInfo:
         """Move past the payload without decoding it (for inspect).
