@@ -1,8 +1,8 @@
 """The REST API over loopback HTTP: export and import of a large model with curl, side by
 side with curl fetching the same bundle bytes from ``python -m http.server``.
 
-    python benchmarks/http_bench.py                    # 512MiB, median of 3; RESULTS-http.md
-    python benchmarks/http_bench.py --size 64MiB --runs 1 --out /tmp/RESULTS-http.md
+    python benchmarks/run.py --sections http           # as a section of RESULTS.md
+    python benchmarks/http_bench.py --size 64MiB --runs 1 --out /tmp/http.md   # on its own
 
 One run: a synthetic model is registered in a fresh HEIMDALL_HOME, ``heimdall serve`` and
 ``python -m http.server`` start on free loopback ports, and these curl commands are
@@ -16,7 +16,8 @@ measured round-robin (harness.measure_interleaved), each a fresh subprocess:
 Each server's peak RSS is its VmHWM, reset (``/proc/<pid>/clear_refs``) before every run
 and read before the next, so the figure belongs to the command in its row. Models created
 by imports are deleted between runs. The function :func:`http_benchmark` returns the
-markdown section; ``main`` writes it to ``benchmarks/RESULTS-http.md``.
+markdown section: ``run.py``'s ``http`` section puts it into ``benchmarks/RESULTS.md``;
+``main`` here prints it (and writes ``--out``).
 """
 
 from __future__ import annotations
@@ -96,20 +97,41 @@ class Peak:
             f.write("5")  # "reset the peak resident set size"
 
 
-def http_benchmark(workdir: Path, size: int, runs: int = 3, warmup: int = 1) -> str:
-    """Measure, and return the markdown section for RESULTS-http.md."""
+def http_benchmark(
+    workdir: Path,
+    size: int,
+    runs: int = 3,
+    warmup: int = 1,
+    *,
+    gate: Callable[[], float] | None = None,
+    min_idle: float = 0.0,
+    model_path: Path | None = None,
+    heading: str = "##",
+    full_machine: bool = True,
+) -> str:
+    """Measure, and return the markdown section (its title at level ``heading``).
+
+    ``gate`` (harness.idle_gate, for ``min_idle``) runs before every measured run;
+    ``model_path``: an existing synthetic model of ``size`` bytes (else one is written);
+    ``full_machine=False``: the machine table lists only what a report's own machine table
+    lacks (server packages, curl, load averages of this part).
+    """
     python = sys.executable
     info = machine_info(workdir, PACKAGES)  # before the run: its load average is "at start"
+    if not full_machine:
+        keep = ("Date (UTC)", "Load average at start", *PACKAGES[1:-1])
+        info = {k: v for k, v in info.items() if k in keep}
     work = workdir / "http"
     shutil.rmtree(work, ignore_errors=True)
     (work / "serve").mkdir(parents=True)
     home = work / "home"
-    model = work / "model.onnx"
+    model = model_path or work / "model.onnx"
     bundle = work / "serve" / "bundle.heimdall"
-    from heimdall_io.synthetic import write_synthetic_model
+    if model_path is None:
+        from heimdall_io.synthetic import write_synthetic_model
 
-    with open(model, "wb") as f:
-        write_synthetic_model(f, size, seed=0)
+        with open(model, "wb") as f:
+            write_synthetic_model(f, size, seed=0)
     env = {**os.environ, "HEIMDALL_HOME": str(home),
            "HEIMDALL_MAX_IMPORT_BYTES": str(4 * size + (64 << 20))}  # fmt: skip
     for name in ("HEIMDALL_DATABASE_URL", "HEIMDALL_STORAGE_URL", "HEIMDALL_API_KEYS",
@@ -179,7 +201,7 @@ def http_benchmark(workdir: Path, size: int, runs: int = 3, warmup: int = 1) -> 
         specs = [Spec(cmd, before=before_for(i, extra)) for i, (_, _, cmd, extra) in
                  enumerate(jobs)]  # fmt: skip
         started = time.monotonic()
-        results = measure_interleaved(specs, runs, warmup=warmup, cwd=work)
+        results = measure_interleaved(specs, runs, warmup=warmup, cwd=work, gate=gate)
         j = last[0]
         if j is not None:
             server_peak[j] = max(server_peak.get(j, 0.0), peaks[jobs[j][1]].read_mib())
@@ -195,7 +217,8 @@ def http_benchmark(workdir: Path, size: int, runs: int = 3, warmup: int = 1) -> 
     bundle_size = bundle.stat().st_size
     shutil.rmtree(work, ignore_errors=True)
     info["Load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return _render(jobs, results, server_peak, size, bundle_size, runs, warmup, elapsed, info)
+    return _render(jobs, results, server_peak, size, bundle_size, runs, warmup, elapsed, info,
+                   min_idle, heading)  # fmt: skip
 
 
 def _render(
@@ -208,6 +231,8 @@ def _render(
     warmup: int,
     elapsed: float,
     info: dict[str, str],
+    min_idle: float = 0.0,
+    heading: str = "##",
 ) -> str:
     floor = results[0].median_s
     rows = []
@@ -228,15 +253,29 @@ def _render(
         "httptools" if package_version("httptools") != "not installed" else "h11 (pure Python)"
     )
     machine = markdown_table(["", ""], [[k, v] for k, v in info.items()])
+    runs_rows = [[label, " ".join(f"{x:.3f}" for x in r.runs_s),
+                  " ".join(f"{x:.2f}" for x in r.idle_before) or "-"]
+                 for (label, _, _, _), r in zip(jobs, results, strict=True)]  # fmt: skip
+    all_runs = markdown_table(["operation", "wall s per run", "CPU idle before each run"],
+                              runs_rows)  # fmt: skip
+    if min_idle > 0:
+        idles = [x for r in results for x in r.idle_before]
+        busy = sum(1 for x in idles if x < min_idle)
+        gating = (f"Idle gate: before each measured run, a wait (bounded) for both CPUs to be "
+                  f"at least {min_idle:.0%} idle over 0.5 s; {busy} of {len(idles)} runs "
+                  "started without reaching that.")  # fmt: skip
+    else:
+        gating = "Idle gate off: runs started whatever else the machine was doing."
+    sub = heading + "#"
     table = markdown_table(
         ["operation", "server", "median s", "min s", "bundle MiB/s", "model MiB/s",
          "x http.server", "server peak RSS MiB", "curl peak RSS MiB"],
         rows,
     )  # fmt: skip
-    return f"""## REST API over loopback HTTP ({fmt_size(size)} model)
+    return f"""{heading} REST API over loopback HTTP ({fmt_size(size)} model)
 
-Written by `benchmarks/http_bench.py` (`python benchmarks/http_bench.py`): rerun it rather
-than editing numbers by hand.
+Written by `benchmarks/http_bench.py` (the `http` section of `benchmarks/run.py`): rerun
+it rather than editing numbers by hand.
 
 Method: a synthetic {fmt_size(size)} ONNX model (incompressible float32 weights) is
 registered in a fresh SQLite + local-directory HEIMDALL_HOME; its uncompressed bundle is
@@ -249,19 +288,24 @@ sending it (base64, MD5 + SHA-256 verified against the registry). Imports stream
 bundle in with `curl -T` (Content-Length known), decode, hash and store it, and register
 a new model (deleted before the next run). Server peak RSS is the serving process's
 VmHWM, reset before each run. Throughput in MiB/s of the bundle (bytes on the wire) and of
-the model. Page cache warm. Total {elapsed:.0f} s.
+the model. Page cache warm. {gating} Total {elapsed:.0f} s.
 
-### Machine
+{sub} Machine (HTTP part)
 
 {machine}
 
-### Results
+{sub} Results
 
 {table}
 
 `x http.server`: median time over that of `GET http.server`. The onnx.checker row shows
-what validating an import costs: `onnx.checker.check_model` loads the model (about twice its
-size in memory); the API runs at most one at a time (HEIMDALL_MAX_CONCURRENT_VALIDATIONS).
+what validating an import costs (`heimdall_io.onnx_check`: models over 8 MiB are checked as a
+skeleton, so its memory does not grow with the model, but the stored object is read again);
+the API runs at most one at a time (HEIMDALL_MAX_CONCURRENT_VALIDATIONS).
+
+{sub} All HTTP runs
+
+{all_runs}
 """
 
 
@@ -271,12 +315,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=HERE.parent / "bench-data")
-    parser.add_argument("--out", type=Path, default=HERE / "RESULTS-http.md")
+    parser.add_argument("--out", type=Path, help="also write the markdown here")
     args = parser.parse_args(argv)
     if shutil.which("curl") is None:
         parser.error("curl is not installed")
     text = http_benchmark(args.workdir, parse_size(args.size), args.runs, args.warmup)
-    args.out.write_text(text)
+    if args.out is not None:
+        args.out.write_text(text)
     print(text)
     return 0
 

@@ -1,8 +1,10 @@
-"""End-to-end benchmarks of the `heimdall` CLI against md5sum, zstd and a seed-style peer.
+"""End-to-end benchmarks of the `heimdall` CLI against md5sum, zstd and a seed-style peer,
+registry export/import (embedded; PostgreSQL + S3) and the REST API, into one RESULTS.md.
 
     python benchmarks/run.py                          # 64MiB and 512MiB, 5 runs each
     python benchmarks/run.py --sizes 64MiB,512MiB,2GiB --runs 3
     python benchmarks/run.py --quick --runs 1 --out /tmp/RESULTS.md   # CI smoke
+    python benchmarks/run.py --sections floors,registry --registry-backends embedded
 
 Synthetic ONNX models are written to the work dir (default bench-data/, gitignored) and
 reused while their size matches (they are deterministic). Every command runs as its own
@@ -17,9 +19,12 @@ the tables. Targets are functions ``(bench, models) -> list[Check]`` in TARGETS.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import os
 import shlex
 import shutil
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -38,6 +43,7 @@ from harness import (  # noqa: E402 - after the path set-up, so it runs as a scr
     machine_info,
     markdown_table,
     measure_interleaved,
+    package_version,
     remove,
     run_once,
     tool_versions,
@@ -101,6 +107,8 @@ class Job:
     output: Path | None = None
     runs: int | None = None
     env: dict[str, str] | None = None
+    #: Called before every run (after ``output`` is deleted), outside the timing.
+    before: Callable[[], object] | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,28 @@ class Bench:
     idle_timeout: float = 0.0
     results: dict[tuple[str, int], Measurement] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Called with the op about to run before every run (None after the last), e.g. to
+    #: attribute a server's CPU time to the command it served.
+    run_hooks: list[Callable[[str | None], None]] = field(default_factory=list)
+    #: Called (and then cleared) after the jobs of a model size ran: snapshots, clean-up.
+    after_size: list[Callable[[Model], None]] = field(default_factory=list)
+    #: Called at the very end even after an error (servers, databases); LIFO.
+    teardown: list[Callable[[], None]] = field(default_factory=list)
+    #: Sections that render themselves: name -> markdown, appended to RESULTS.md.
+    extra_markdown: dict[str, str] = field(default_factory=dict)
+    #: Registry rows: op -> (backend label, operation); see the registry section.
+    registry_ops: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: Registry storage after each size's runs: (size label, backend label, facts).
+    registry_usage: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    #: The S3 server's share: "op|size" -> (its CPU s per measured run, its peak RSS MiB).
+    server_stats: dict[str, tuple[list[float], float]] = field(default_factory=dict)
+    #: Which registry back-ends to measure (registry_bench.BACKENDS).
+    registry_backends: tuple[str, ...] = ()
+    #: Descriptions of the registry back-ends measured (for the notes).
+    registry_backend_notes: list[str] = field(default_factory=list)
+    #: Model size for the HTTP section (0: the largest of --sizes), and the model seed.
+    http_size: int = 0
+    seed: int = 0
 
     def run(
         self,
@@ -144,12 +174,27 @@ class Bench:
         job = Job(op, group, cmd, output, runs, env)
         return self.run_jobs([job], model)[0]
 
+    def _before(self, job: Job) -> Callable[[], None] | None:
+        steps: list[Callable[[], object]] = []
+        if job.output is not None:
+            steps.append(remove(job.output))
+        if job.before is not None:
+            steps.append(job.before)
+        hooks = list(self.run_hooks)
+        if not steps and not hooks:
+            return None
+
+        def before() -> None:
+            for hook in hooks:
+                hook(job.op)
+            for step in steps:
+                step()
+
+        return before
+
     def run_jobs(self, jobs: list[Job], model: Model | None = None) -> list[Measurement]:
         """Measure ``jobs`` round-robin (see harness.measure_interleaved); record the rows."""
-        specs = [
-            Spec(j.cmd, j.env, remove(j.output) if j.output is not None else None, j.runs)
-            for j in jobs
-        ]
+        specs = [Spec(j.cmd, j.env, self._before(j), j.runs) for j in jobs]
         size = model.size if model else 0
         where = f"[{model.label}] " if model else ""
 
@@ -163,9 +208,13 @@ class Bench:
             )
 
         gate = idle_gate(self.min_idle, self.idle_timeout) if self.min_idle > 0 else None
-        results = measure_interleaved(
-            specs, self.runs, warmup=self.warmup, on_result=done, gate=gate
-        )
+        try:
+            results = measure_interleaved(
+                specs, self.runs, warmup=self.warmup, on_result=done, gate=gate
+            )
+        finally:
+            for hook in self.run_hooks:
+                hook(None)
         out = []
         for job, result in zip(jobs, results, strict=True):
             m = Measurement(job.op, job.group, job.cmd, result, size)
@@ -178,26 +227,31 @@ class Bench:
     def get(self, op: str, size: int = 0) -> Measurement | None:
         return self.results.get((op, size))
 
-    def ops(self, sized: bool) -> list[str]:
-        """Row names in the order first measured."""
+    def ops(self, sized: bool, registry: bool | None = None) -> list[str]:
+        """Row names in the order first measured (``registry``: only / no registry rows)."""
         seen: dict[str, None] = {}
         for (op, size), _ in self.results.items():
-            if (size != 0) == sized:
+            if (size != 0) == sized and (registry is None or
+                                         (op in self.registry_ops) == registry):  # fmt: skip
                 seen.setdefault(op)
         return list(seen)
 
     def display(self, cmd: list[str]) -> str:
         """A command as a reader would type it: short names, paths relative to the work dir."""
         out: list[str] = []
+        work = str(self.workdir) + "/"
         for i, part in enumerate(cmd):
+            key, eq, value = part.partition("=")  # dd's if=PATH of=PATH
             if part == self.python:
                 out.append("python")
             elif i == 0 and os.path.isabs(part):
                 out.append(os.path.basename(part))
             elif part == str(HERE / "seed_peer.py"):
                 out.append("benchmarks/seed_peer.py")
-            elif part.startswith(str(self.workdir) + "/"):
-                out.append("$WORK/" + shlex.quote(part[len(str(self.workdir)) + 1 :]))
+            elif part.startswith(work):
+                out.append("$WORK/" + shlex.quote(part[len(work) :]))
+            elif eq and value.startswith(work):
+                out.append(f"{key}=$WORK/" + shlex.quote(value[len(work) :]))
             else:
                 out.append(shlex.quote(part))
         return " ".join(out)
@@ -246,6 +300,26 @@ def make_model(workdir: Path, size: int, seed: int) -> Model:
             write_synthetic_model(f, size, seed=seed)
         tmp.replace(path)
     return Model(size, path, mdir)
+
+
+def registry_versions(backends: tuple[str, ...]) -> dict[str, str]:
+    """Versions of what the registry back-ends run on (servers included)."""
+    info = {name: package_version(name) for name in ("psycopg", "minio")}
+    if "postgres-s3" in backends:
+        import registry_bench as rb
+
+        try:
+            import psycopg
+
+            with psycopg.connect(rb.PG_ADMIN_URL, connect_timeout=5) as conn:
+                row = conn.execute("SHOW server_version").fetchone()
+            info["PostgreSQL server"] = str(row[0]) if row else "?"
+        except Exception as exc:  # reported; the section then fails loudly
+            info["PostgreSQL server"] = f"unreachable ({type(exc).__name__})"
+        weed = rb.weed_binary()
+        info["SeaweedFS"] = (tool_versions({"w": [weed, "version"]})["w"] if weed
+                             else "not found")  # fmt: skip
+    return info
 
 
 def git_state() -> str:
@@ -334,14 +408,131 @@ def startup(bench: Bench) -> list[Job]:
     ]  # fmt: skip
 
 
+def registry_ops(bench: Bench, model: Model) -> list[Job]:
+    """`heimdall export` and `heimdall import` (with and without onnx.checker) on each
+    registry back-end (registry_bench.py), interleaved with md5sum on the same ONNX file.
+
+    Per size and back-end: a fresh registry and store, the model registered (not measured),
+    one bundle exported from the embedded registry as the input of every import. Imports
+    make a new model each; the models they made are deleted before the next import (not
+    measured). After the runs: what is stored, then everything is removed again.
+    """
+    import registry_bench as rb
+
+    h = bench.heimdall
+    root = bench.workdir / "registry" / model.label
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    backends: list[rb.Backend] = []
+
+    def close_all() -> None:
+        while backends:
+            backends.pop().close()
+
+    bench.teardown.append(close_all)
+    meter: rb.ServerMeter | None = None
+    for key in bench.registry_backends:
+        if key == "embedded":
+            backends.append(rb.embedded_backend(root / "embedded"))
+        elif key == "postgres-s3":
+            backend, weed = rb.postgres_s3_backend(root / "postgres-s3")
+            backends.append(backend)
+            meter = rb.ServerMeter(weed.pid)
+        else:
+            raise ValueError(f"unknown registry back-end {key!r}: {', '.join(rb.BACKENDS)}")
+    bundle = root / "import-input.heimdall"
+    jobs: list[Job] = []
+    exports: list[Path] = []
+    if "embedded" in bench.registry_backends:
+        # What a durable write of the model costs on this disk: the embedded store fsyncs
+        # every object it writes (md5sum only reads, from the page cache).
+        copy = root / "dd-floor.onnx"
+        op = "dd bs=4M conv=fsync (copy + fsync: write floor)"
+        bench.registry_ops[op] = ("-", op)
+        jobs.append(Job(op, "registry", ["dd", f"if={model.path}", f"of={copy}", "bs=4M",
+                                         "conv=fsync", "status=none"], copy))  # fmt: skip
+    for backend in backends:
+        model_id = rb.register(h, backend, model.path)
+        if not bundle.exists():
+            rb.export(h, backend, model_id, bundle)
+        out = model.dir / "out" / f"registry-{backend.key}.heimdall"
+        exports.append(out)
+        rows = [
+            ("export", Job("", "registry", [*h, "export", model_id, "-o", str(out), "-f", "-q"],
+                           out, env=backend.env)),
+            ("import --no-validate",
+             Job("", "registry", [*h, "import", str(bundle), "--no-validate", "-q"],
+                 env=backend.env, before=backend.delete_models_except)),
+            ("import (onnx.checker)",
+             Job("", "registry", [*h, "import", str(bundle), "-q"],
+                 env=backend.env, before=backend.delete_models_except)),
+        ]  # fmt: skip
+        for what, job in rows:
+            op = f"heimdall {what} [{backend.label}]"
+            bench.registry_ops[op] = (backend.label, f"heimdall {what}")
+            jobs.append(dataclasses.replace(job, op=op))
+
+    if meter is not None:
+        server_meter = meter
+        bench.run_hooks.append(server_meter.switch)
+
+    def after(model: Model) -> None:
+        if meter is not None:
+            bench.run_hooks.remove(server_meter.switch)
+            skip = bench.warmup
+            for op, cpu in server_meter.cpu_s.items():
+                if op in bench.registry_ops and "S3" in bench.registry_ops[op][0]:
+                    key = f"{op}|{model.size}"
+                    bench.server_stats[key] = (cpu[skip:], server_meter.peak_mib.get(op, 0.0))
+        for backend in backends:
+            count, onnx_bytes = backend.stored()
+            backend.compact()
+            db_bytes, object_bytes = backend.usage()
+            facts = {"models": str(count), "their ONNX bytes": f"{onnx_bytes:,}",
+                     "registry bytes": f"{db_bytes:,}", "objects on disk": f"{object_bytes:,}",
+                     "x ONNX bytes": f"{object_bytes / max(onnx_bytes, 1):.4f}x"}  # fmt: skip
+            bench.registry_usage.append((model.label, backend.label, facts))
+            if backend.describe not in bench.registry_backend_notes:
+                bench.registry_backend_notes.append(backend.describe)
+        close_all()
+        bench.teardown.remove(close_all)
+        shutil.rmtree(root, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            root.parent.rmdir()  # only if no other size's directory is left
+        for out in exports:  # their sizes are recorded (Output sizes)
+            out.unlink(missing_ok=True)
+
+    bench.after_size.append(after)
+    return jobs
+
+
+def http(bench: Bench) -> None:
+    """The REST API over loopback HTTP vs curl from `python -m http.server` (http_bench.py)."""
+    import http_bench
+
+    size = bench.http_size
+    model = make_model(bench.workdir, size, bench.seed)
+    gate = idle_gate(bench.min_idle, bench.idle_timeout) if bench.min_idle > 0 else None
+    bench.extra_markdown["http"] = http_bench.http_benchmark(
+        bench.workdir, size, bench.runs, bench.warmup, gate=gate, model_path=model.path,
+        min_idle=bench.min_idle, heading="##", full_machine=False,
+    )  # fmt: skip
+
+
 # A section returns Jobs (measured interleaved with every other section's jobs of the same
 # size, after all sections have set up) or None if it measured its rows itself (bench.run).
 SIZE_SECTIONS: dict[str, Callable[[Bench, Model], list[Job] | None]] = {
     "floors": floors,
     "heimdall": heimdall_ops,
     "seed": seed_peer_ops,
+    "registry": registry_ops,
 }
-GLOBAL_SECTIONS: dict[str, Callable[[Bench], list[Job] | None]] = {"startup": startup}
+GLOBAL_SECTIONS: dict[str, Callable[[Bench], list[Job] | None]] = {
+    "startup": startup,
+    "http": http,
+}
+#: Sections --quick leaves out unless --sections names them (they start servers).
+NOT_QUICK = ("http",)
 
 
 # -- targets ------------------------------------------------------------------------------
@@ -360,6 +551,12 @@ def _best_ratio(a: Measurement | None, b: Measurement | None) -> str:
     return f" (fastest runs: {a.result.min_s / b.result.min_s:.2f}x)"
 
 
+#: The issues state the time limits (x md5sum) for a 512 MiB model; below that size
+#: interpreter start-up (~0.1 s) weighs on every ratio, and they are reported, not judged.
+TIME_TARGET_SIZE = 512 << 20
+_AT_TARGET_SIZE = "(<= {}x at 512MiB)"
+
+
 def speed_targets(bench: Bench, models: list[Model]) -> list[Check]:
     checks = []
     limits = [
@@ -370,13 +567,15 @@ def speed_targets(bench: Bench, models: list[Model]) -> list[Check]:
     ]
     for model in models:
         floor = bench.get("md5sum", model.size)
+        judged = model.size >= TIME_TARGET_SIZE
         for op, limit in limits:
             m = bench.get(op, model.size)
             r = _ratio(m, floor)
             if r is not None:
                 checks.append(Check(f"{op} time vs md5sum", model.label,
-                                    f"{r:.2f}x{_best_ratio(m, floor)}", f"<= {limit}x",
-                                    r <= limit))  # fmt: skip
+                                    f"{r:.2f}x{_best_ratio(m, floor)}",
+                                    f"<= {limit}x" if judged else _AT_TARGET_SIZE.format(limit),
+                                    r <= limit if judged else None))  # fmt: skip
         for op in ("heimdall verify",):
             r = _ratio(bench.get(op, model.size), floor)
             if r is not None:
@@ -452,12 +651,49 @@ def startup_targets(bench: Bench, models: list[Model]) -> list[Check]:
                   r <= 2)]  # fmt: skip
 
 
+def registry_targets(bench: Bench, models: list[Model]) -> list[Check]:
+    """Export and import stream: peak RSS <= 80 MiB (onnx.checker exempt) on every back-end;
+    on the embedded default, each takes <= 1.5 x md5sum at 512 MiB."""
+    checks = []
+    labels = dict.fromkeys(label for label, _ in bench.registry_ops.values() if label != "-")
+    for model in models:
+        floor = bench.get("md5sum", model.size)
+        for label in labels:
+            for what in ("export", "import --no-validate", "import (onnx.checker)"):
+                op = f"heimdall {what} [{label}]"
+                m = bench.get(op, model.size)
+                if m is None:
+                    continue
+                rss = m.result.peak_rss_mib
+                if "onnx.checker" in what:
+                    checks.append(Check(f"{op} peak RSS (onnx.checker: exempt)", model.label,
+                                        f"{rss:.1f} MiB", "-", None))  # fmt: skip
+                else:
+                    checks.append(Check(f"{op} peak RSS", model.label, f"{rss:.1f} MiB",
+                                        "<= 80 MiB", rss <= 80))  # fmt: skip
+                r = _ratio(m, floor)
+                if r is None:
+                    continue
+                measured = f"{r:.2f}x{_best_ratio(m, floor)}, {m.result.median_s:.2f} s"
+                if label == "embedded" and model.size >= TIME_TARGET_SIZE:
+                    checks.append(Check(f"{op} time vs md5sum", model.label, measured,
+                                        "<= 1.5x", r <= 1.5))  # fmt: skip
+                elif label == "embedded":
+                    checks.append(Check(f"{op} time vs md5sum", model.label, measured,
+                                        _AT_TARGET_SIZE.format(1.5), None))  # fmt: skip
+                else:
+                    checks.append(Check(f"{op} time vs md5sum", model.label, measured,
+                                        "- (target: embedded only)", None))  # fmt: skip
+    return checks
+
+
 TARGETS: list[Callable[[Bench, list[Model]], list[Check]]] = [
     speed_targets,
     size_targets,
     memory_targets,
     peer_targets,
     startup_targets,
+    registry_targets,
 ]
 
 
@@ -469,7 +705,7 @@ def main_table(bench: Bench, models: list[Model]) -> str:
     for model in models:
         headers += [f"{model.label} median s", "x md5sum", "CPU s", "peak RSS MiB"]
     rows = []
-    for op in bench.ops(sized=True):
+    for op in bench.ops(sized=True, registry=False):
         row: list[object] = [op]
         for model in models:
             m = bench.get(op, model.size)
@@ -485,6 +721,127 @@ def main_table(bench: Bench, models: list[Model]) -> str:
             ]
         rows.append(row)
     return markdown_table(headers, rows)
+
+
+def registry_table(bench: Bench, models: list[Model]) -> str:
+    headers = ["operation", "back-end"]
+    for model in models:
+        headers += [f"{model.label} median s", "x md5sum", "CPU s", "peak RSS MiB"]
+    rows: list[list[object]] = []
+    floor_row: list[object] = ["md5sum (same ONNX file)", "-"]
+    for model in models:
+        m = bench.get("md5sum", model.size)
+        floor_row += ([f"{m.result.median_s:.3f}", "1.00x", f"{m.result.cpu_median_s:.2f}",
+                       f"{m.result.peak_rss_mib:.1f}"] if m else ["-"] * 4)  # fmt: skip
+    rows.append(floor_row)
+    for op in bench.ops(sized=True, registry=True):
+        label, what = bench.registry_ops[op]
+        row: list[object] = [what, label]
+        for model in models:
+            m = bench.get(op, model.size)
+            if m is None:
+                row += ["-", "-", "-", "-"]
+                continue
+            r = _ratio(m, bench.get("md5sum", model.size))
+            row += [f"{m.result.median_s:.3f}", f"{r:.2f}x" if r is not None else "-",
+                    f"{m.result.cpu_median_s:.2f}", f"{m.result.peak_rss_mib:.1f}"]  # fmt: skip
+        rows.append(row)
+    return markdown_table(headers, rows)
+
+
+def registry_server_table(bench: Bench, models: list[Model]) -> str:
+    rows = []
+    for op in bench.ops(sized=True, registry=True):
+        label, what = bench.registry_ops[op]
+        for model in models:
+            stats = bench.server_stats.get(f"{op}|{model.size}")
+            m = bench.get(op, model.size)
+            if stats is None or m is None or not stats[0]:
+                continue
+            cpu, peak = stats
+            rows.append([what, label, model.label, f"{m.result.median_s:.3f}",
+                         f"{m.result.cpu_median_s:.2f}", f"{statistics.median(cpu):.2f}",
+                         f"{peak:.0f}"])  # fmt: skip
+    if not rows:
+        return ""
+    return markdown_table(["operation", "back-end", "size", "median s", "heimdall CPU s",
+                           "S3 server CPU s", "S3 server peak RSS MiB"], rows)  # fmt: skip
+
+
+def checker_cost_table(bench: Bench, models: list[Model]) -> str:
+    """What validation adds to an import: median with onnx.checker minus without."""
+    rows = []
+    labels = dict.fromkeys(label for label, _ in bench.registry_ops.values() if label != "-")
+    for model in models:
+        floor = bench.get("md5sum", model.size)
+        for label in labels:
+            on = bench.get(f"heimdall import (onnx.checker) [{label}]", model.size)
+            off = bench.get(f"heimdall import --no-validate [{label}]", model.size)
+            if on is None or off is None or floor is None:
+                continue
+            extra = on.result.median_s - off.result.median_s
+            rows.append([model.label, label, f"{off.result.median_s:.3f}",
+                         f"{on.result.median_s:.3f}", f"{extra:+.3f}",
+                         f"{extra / floor.result.median_s:+.2f}x",
+                         f"{on.result.cpu_median_s - off.result.cpu_median_s:+.2f}",
+                         f"{off.result.peak_rss_mib:.1f}",
+                         f"{on.result.peak_rss_mib:.1f}"])  # fmt: skip
+    return markdown_table(["size", "back-end", "--no-validate s", "validated s", "checker s",
+                           "checker x md5sum", "checker CPU s", "RSS without MiB",
+                           "RSS with MiB"], rows)  # fmt: skip
+
+
+def registry_usage_table(bench: Bench) -> str:
+    keys = ["models", "their ONNX bytes", "registry bytes", "objects on disk", "x ONNX bytes"]
+    rows = [[size, label, *(facts.get(k, "-") for k in keys)]
+            for size, label, facts in bench.registry_usage]  # fmt: skip
+    return markdown_table(["size", "back-end", "models at the end", "their ONNX bytes",
+                           "registry bytes", "objects on disk, bytes", "objects / ONNX"],
+                          rows)  # fmt: skip
+
+
+def registry_section(bench: Bench, models: list[Model]) -> list[str]:
+    if not bench.registry_ops:
+        return []
+    parts = [
+        "## Registry: export and import",
+        "",
+        "`heimdall export ID -o OUT -f -q` and `heimdall import BUNDLE [--no-validate] -q` on "
+        "each back-end, interleaved in the same rounds as every row above (md5sum included). "
+        "Per size and back-end: a fresh registry and store; the model is registered once "
+        "(not measured); every import reads the same bundle, exported once from the "
+        "embedded registry (not measured), and makes a new model (the previous imports are "
+        "deleted before each import, outside the timing); every export writes a fresh file. "
+        "Import without `--no-validate` runs onnx.checker (`heimdall_io.onnx_check`: a "
+        "skeleton of the model, its weights as external data) after storing the object. "
+        "The `dd` row copies the ONNX file on the same filesystem and fsyncs it: the floor "
+        "for a durable write, which the embedded store makes of every object it stores "
+        "(an export's output is renamed into place, not fsynced).",
+        "",
+        registry_table(bench, models),
+        "",
+        "CPU s is the `heimdall` process only. Back-ends:",
+        "",
+        *[f"- {d}" for d in bench.registry_backend_notes],
+    ]
+    parts += ["", "### What onnx.checker costs an import", "",
+              "Median of the validated import minus that of `--no-validate` (same back-end, "
+              "same rounds): the checker's import, the skeleton, the check, and whatever "
+              "the store makes it read again.", "", checker_cost_table(bench, models)]  # fmt: skip
+    server = registry_server_table(bench, models)
+    if server:
+        parts += ["", "### The S3 server's share", "",
+                  "SeaweedFS runs on the same 2 cores: its CPU seconds per run (median) and "
+                  "its peak RSS (VmHWM, reset before each run), attributed to the command "
+                  "that ran meanwhile. PostgreSQL's share (a few small statements) is not "
+                  "metered.", "", server]  # fmt: skip
+    parts += ["", "### Stored bytes", "",
+              "After each size's runs: the registered model plus the last import. "
+              "Objects are stored as plain ONNX (no base64): the object store holds about "
+              "1.0x the ONNX bytes; the exported bundle (1.3333x, base64) is in Output "
+              "sizes. Everything listed here is deleted after the size's runs.", "",
+              registry_usage_table(bench)]  # fmt: skip
+    return parts
 
 
 def startup_table(bench: Bench, models: list[Model]) -> str:
@@ -590,10 +947,13 @@ def render(
         "",
         startup_table(bench, models),
         "",
+        *registry_section(bench, models),
+        "",
         "## Output sizes",
         "",
         output_table(bench, models),
         "",
+        *[p for md in bench.extra_markdown.values() for p in (md.rstrip("\n"), "")],
         f"## Targets: {len(passed)} pass, {len(failed)} fail",
         "",
         targets_table(checks),
@@ -610,6 +970,11 @@ def render(
         )
     else:
         notes.append("Idle gate off: runs started whatever else the machine was doing.")
+    notes.append(
+        "Time targets (x md5sum) are judged at 512 MiB, the size the issues state them for; "
+        "at smaller sizes interpreter start-up (~0.1 s, see `heimdall --help`) weighs on "
+        "every ratio and they are reported as info. Memory targets are judged at every size."
+    )
     if bench.quick:
         notes.insert(0, "Quick mode (CI smoke): tiny models, so every ratio mostly measures "
                         "interpreter start-up; the targets are not meaningful here.")  # fmt: skip
@@ -636,9 +1001,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--seed", type=int, default=0, help="synthetic model seed")
     parser.add_argument(
-        "--sections", default=",".join([*SIZE_SECTIONS, *GLOBAL_SECTIONS]),
-        help="comma-separated sections to run (default: all)",
-    )  # fmt: skip
+        "--sections",
+        help=f"comma-separated sections to run (default: all, i.e. "
+        f"{','.join([*SIZE_SECTIONS, *GLOBAL_SECTIONS])}; --quick: all but {','.join(NOT_QUICK)})",
+    )
+    parser.add_argument(
+        "--registry-backends",
+        help="registry back-ends for the registry section (default embedded,postgres-s3; "
+        "--quick: embedded, no servers)",
+    )
+    parser.add_argument(
+        "--http-size", help="model size for the http section (default: the largest of --sizes)"
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target fails")
     parser.add_argument(
         "--idle-gate",
@@ -658,7 +1032,13 @@ def main(argv: list[str] | None = None) -> int:
 
     sizes_text = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
     sizes = [parse_size(s) for s in sizes_text.split(",") if s.strip()]
-    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    all_sections = [*SIZE_SECTIONS, *GLOBAL_SECTIONS]
+    default_sections = [s for s in all_sections if not (args.quick and s in NOT_QUICK)]
+    sections_text = args.sections or ",".join(default_sections)
+    sections = [s.strip() for s in sections_text.split(",") if s.strip()]
+    backends_text = args.registry_backends or ("embedded" if args.quick else
+                                               "embedded,postgres-s3")  # fmt: skip
+    registry_backends = tuple(b.strip() for b in backends_text.split(",") if b.strip())
     unknown = set(sections) - set(SIZE_SECTIONS) - set(GLOBAL_SECTIONS)
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
@@ -677,6 +1057,9 @@ def main(argv: list[str] | None = None) -> int:
         zstd_note=zstd_note,
         min_idle=args.idle_gate if args.idle_gate is not None else (0.0 if args.quick else 0.85),
         idle_timeout=args.idle_timeout,
+        registry_backends=registry_backends,
+        http_size=parse_size(args.http_size) if args.http_size else max(sizes),
+        seed=args.seed,
     )
     if zstd_note:
         bench.notes.append(zstd_note)
@@ -696,21 +1079,30 @@ def main(argv: list[str] | None = None) -> int:
     info["heimdall-io commit"] = git_state()
     info.update(tool_versions({"zstd CLI": ["zstd", "--version"],
                                "md5sum": ["md5sum", "--version"]}))  # fmt: skip
+    if "registry" in sections:
+        info.update(registry_versions(registry_backends))
 
     start = time.perf_counter()
     models = [make_model(workdir, size, args.seed) for size in sizes]
-    for model in models:
-        print(f"== {model.label}: {model.path}", file=sys.stderr, flush=True)
-        jobs: list[Job] = []
-        for name, section in SIZE_SECTIONS.items():
+    try:
+        for model in models:
+            print(f"== {model.label}: {model.path}", file=sys.stderr, flush=True)
+            jobs: list[Job] = []
+            for name, section in SIZE_SECTIONS.items():
+                if name in sections:
+                    jobs += section(bench, model) or []
+            bench.run_jobs(jobs, model)
+            while bench.after_size:
+                bench.after_size.pop(0)(model)
+        jobs = []
+        for name, gsection in GLOBAL_SECTIONS.items():
             if name in sections:
-                jobs += section(bench, model) or []
-        bench.run_jobs(jobs, model)
-    jobs = []
-    for name, gsection in GLOBAL_SECTIONS.items():
-        if name in sections:
-            jobs += gsection(bench) or []
-    bench.run_jobs(jobs)
+                print(f"== {name}", file=sys.stderr, flush=True)
+                jobs += gsection(bench) or []
+        bench.run_jobs(jobs)
+    finally:
+        while bench.teardown:
+            bench.teardown.pop()()
     elapsed = time.perf_counter() - start
     info["Load average at start"] = info.pop("Load average at start")
     info["Load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -1,8 +1,9 @@
 """CI smoke test of benchmarks/: the runner and the micro-benchmarks still work.
 
 It does not judge performance: `benchmarks/run.py --quick` measures 1 MiB and 4 MiB models
-once each (where interpreter start-up dominates), and the micro-benchmarks run once each
-with pytest-benchmark disabled. About 15 s on the 2-core machine.
+once each (where interpreter start-up dominates), the registry section on the embedded
+default only (no PostgreSQL or S3 server), and the micro-benchmarks run once each with
+pytest-benchmark disabled. About 15 s on the 2-core machine.
 """
 
 from __future__ import annotations
@@ -50,6 +51,18 @@ def test_run_quick_writes_results(tmp_path: Path) -> None:
     for row in ("| md5sum |", "| heimdall pack |", "| heimdall unpack |", "| heimdall inspect |",
                 "| heimdall verify |", "| seed peer pack |", "| heimdall --help |"):  # fmt: skip
         assert row in text
+    # The registry section, quick mode: the embedded default only (no servers).
+    assert "## Registry: export and import" in text
+    for row in (
+        "| heimdall export | embedded |",
+        "| heimdall import --no-validate | embedded |",
+        "| heimdall import (onnx.checker) | embedded |",
+        "| 4MiB | embedded | 2 |",
+    ):
+        assert row in text
+    assert "PostgreSQL + S3" not in text
+    assert "REST API over loopback HTTP" not in text  # --quick leaves the http section out
+    assert not (tmp_path / "bench-data" / "registry" / "1MiB").exists()  # cleaned up
     # The committed results stay untouched.
     assert out.resolve() != (BENCH / "RESULTS.md").resolve()
 
