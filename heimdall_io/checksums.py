@@ -63,7 +63,8 @@ class Hasher:
     """Incremental size + MD5 + SHA-256. Use as a context manager or call :meth:`close`.
 
     MD5, the slowest step of the whole codec, runs on its own thread; SHA-256 (hardware
-    accelerated, about 3x faster) runs inline, beside it. ``update`` takes immutable
+    accelerated, about 3x faster) runs inline beside it, or on a second thread when the
+    caller is busy compressing. ``update`` takes immutable
     ``bytes`` (they are handed to another thread).
 
         with Hasher() as h:
@@ -72,12 +73,15 @@ class Hasher:
         print(h.digests().md5)
     """
 
-    def __init__(self, threaded: bool = True) -> None:
+    def __init__(self, threaded: bool = True, *, busy_caller: bool = False) -> None:
+        """``busy_caller``: the caller has heavy work of its own (zstd), so SHA-256 gets a
+        thread too instead of running inline."""
         self.size = 0
-        self._thread: _HashThread | None = None
+        self._threads: list[_HashThread] = []
         self._md5 = hashlib.md5()
         self._sha256 = hashlib.sha256()
         self._threaded = threaded
+        self._busy_caller = busy_caller
         self._done: Digests | None = None
 
     def update(self, chunk: bytes) -> None:
@@ -85,12 +89,18 @@ class Hasher:
         if not n:
             return
         self.size += n
-        if self._thread is None and self._threaded and n >= _SMALL:
-            # What was hashed inline so far continues on the thread.
-            self._thread = _HashThread(self._md5)
-            self._thread.start()
-        if self._thread is not None:
-            self._thread.chunks.put(chunk)
+        if not self._threads and self._threaded and n >= _SMALL:
+            # What was hashed inline so far continues on the threads.
+            self._threads.append(_HashThread(self._md5))
+            if self._busy_caller:
+                self._threads.append(_HashThread(self._sha256))
+            for t in self._threads:
+                t.start()
+        if self._threads:
+            for t in self._threads:
+                t.chunks.put(chunk)
+            if len(self._threads) == 2:
+                return
         else:
             self._md5.update(chunk)
         self._sha256.update(chunk)
@@ -103,11 +113,12 @@ class Hasher:
         return self._done
 
     def close(self) -> None:
-        """Stop the thread; safe to call twice and after an error."""
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.chunks.put(None)
-            thread.join()
+        """Stop the threads; safe to call twice and after an error."""
+        threads, self._threads = self._threads, []
+        for t in threads:
+            t.chunks.put(None)
+        for t in threads:
+            t.join()
 
     def __enter__(self) -> Hasher:
         return self

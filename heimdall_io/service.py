@@ -320,8 +320,7 @@ class Service:
         return ImportResult(record, info)
 
     def _validate_object(self, key: str) -> None:
-        local = getattr(self.store, "local_path", None)
-        path = local(key) if local is not None else None
+        path = self.store.local_path(key)
         if path is not None:
             check_model_file(path)
             return

@@ -157,3 +157,15 @@ def test_encoder_digests_match_hashlib() -> None:
     encoder = BundleEncoder(HEADER, io.BytesIO(payload), chunk_size=3 * 333_333)
     b"".join(encoder)
     assert encoder.result.digests == reference(payload)
+
+
+def test_busy_caller_hashes_both_on_threads() -> None:
+    data = random.Random(9).randbytes(5 << 20)
+    before = hash_threads()
+    with Hasher(busy_caller=True) as h:
+        h.update(data[:100])  # small: inline
+        for i in range(100, len(data), 1 << 20):
+            h.update(data[i : i + (1 << 20)])
+            assert hash_threads() == before + 2
+        assert h.digests() == reference(data)
+    assert hash_threads() == before

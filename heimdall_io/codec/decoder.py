@@ -241,7 +241,8 @@ class BundleReader:
         decode = pybase64.b64decode
         carry = b""
         padded = False
-        with Hasher() as hasher:
+        # Decompression keeps the main thread busy: both digests then get threads.
+        with Hasher(busy_caller=self.compression != compression.NONE) as hasher:
             for seg in self._scan.iter_string(READ_SIZE, where):
                 if padded and len(seg):
                     raise InvalidBase64Error(f"invalid base64 in {where}: data after padding")

@@ -143,7 +143,8 @@ class BundleEncoder:
         read, encode, n = self.payload.read, pybase64.b64encode, self.chunk_size
         progress = self.progress
         carry = b""
-        with Hasher() as hasher:
+        # With zstd the main thread compresses; both digests then get threads.
+        with Hasher(busy_caller=self.compression != _compression.NONE) as hasher:
             while True:
                 chunk = read(n)
                 if not chunk:

@@ -142,6 +142,10 @@ class ObjectStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def local_path(self, key: str) -> str | None:
+        """A local file holding the object, if the store has one (else None)."""
+        ...
+
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
 
     def purge_incomplete(self, older_than: dt.datetime) -> int:

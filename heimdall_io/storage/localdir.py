@@ -166,6 +166,13 @@ class LocalObjectStore:
         except OSError as exc:
             raise ObjectStoreError(self._message(f"cannot delete {key}", exc)) from exc
 
+    def local_path(self, key: str) -> str | None:
+        """The file holding ``key``, for tools that need a path (onnx.checker)."""
+        path = self._path(key)
+        if not path.is_file():
+            raise NotFoundError(f"object not found: {key}")
+        return str(path)
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 

@@ -40,8 +40,9 @@ from heimdall_io.storage.localdir import check_key, check_prefix
 __all__ = ["DEFAULT_BUCKET", "PART_SIZE", "S3ObjectStore"]
 
 DEFAULT_BUCKET = "heimdall-models"
-#: Size of each multipart upload part (the most a put holds in memory, about twice).
-PART_SIZE = 8 * 1024 * 1024
+#: Size of each multipart upload part: S3's minimum. minio holds about three copies of a
+#: part while it uploads, so this sets an upload's memory (objects up to 48.8 GiB).
+PART_SIZE = 5 * 1024 * 1024
 _MISSING_KEY = frozenset({"NoSuchKey", "NoSuchObject", "NotFound", "ResourceNotFound"})
 _MISSING_BUCKET = frozenset({"NoSuchBucket"})
 _BUCKET_EXISTS = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
@@ -335,6 +336,10 @@ class S3ObjectStore:
             raise self._error(f"cannot delete {key}", exc) from exc
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._error(f"cannot delete {key}", exc) from exc
+
+    def local_path(self, key: str) -> str | None:
+        """None: objects have no local file (callers download them)."""
+        return None
 
     def exists(self, key: str) -> bool:
         check_key(key)
