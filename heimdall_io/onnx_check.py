@@ -29,12 +29,14 @@ those cost at most about twice that in memory.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import os
 import re
 import stat
 import tempfile
+import threading
 from collections.abc import Callable
 from types import ModuleType
 from typing import BinaryIO
@@ -136,6 +138,23 @@ def check_model_file(
         _check_skeleton(checker, path, min_external_bytes)
     except SkeletonUnsupported:
         _check(checker, path)
+
+
+def preload() -> threading.Thread:
+    """Import onnx and probe its rules on a thread, while the caller streams a model in.
+
+    Importing onnx takes 0.1-0.3 s of mostly Python work; an import's decoding runs in C
+    with the GIL released, so the two overlap. Errors are left for check_model_file.
+    """
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            _import_checker()
+            _rules_match_checker()
+
+    thread = threading.Thread(target=load, name="heimdall-onnx-preload", daemon=True)
+    thread.start()
+    return thread
 
 
 @functools.cache

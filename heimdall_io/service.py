@@ -279,6 +279,10 @@ class Service:
             raise
 
     def _import(self, src: BinaryIO, validate: bool, progress: Progress) -> ImportResult:
+        if validate:
+            from .onnx_check import preload
+
+            preload()
         reader = BundleReader(src, limits=self.limits)
         model_id = str(uuid.uuid4())
         unique = model_id[:8]

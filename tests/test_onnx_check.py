@@ -593,3 +593,14 @@ def test_peak_rss_of_a_256_mib_model(tmp_path: Path) -> None:
     )  # fmt: skip
     peak_kib = int(result.stdout.split()[-1])
     assert peak_kib < 80 << 10, f"peak RSS {peak_kib} KiB"
+
+
+def test_preload_imports_the_checker() -> None:
+    import sys
+
+    from heimdall_io.onnx_check import preload
+
+    thread = preload()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert "onnx.checker" in sys.modules
