@@ -635,11 +635,16 @@ def peer_targets(bench: Bench, models: list[Model]) -> list[Check]:
             speed = peer.result.median_s / ours.result.median_s
             best = peer.result.min_s / ours.result.min_s
             mem = peer.result.peak_rss_mib / ours.result.peak_rss_mib
+            # The issue states its targets for the 512 MiB model; smaller sizes are shown.
+            judged = model.size >= TIME_TARGET_SIZE
+            label = _AT_TARGET_SIZE.replace("<=", ">=")
             checks.append(Check(f"{op}: seed peer time / ours", model.label,
-                                f"{speed:.1f}x (fastest runs: {best:.1f}x)", ">= 5x",
-                                speed >= 5))  # fmt: skip
+                                f"{speed:.1f}x (fastest runs: {best:.1f}x)",
+                                ">= 5x" if judged else label.format(5),
+                                speed >= 5 if judged else None))  # fmt: skip
             checks.append(Check(f"{op}: seed peer peak RSS / ours", model.label, f"{mem:.1f}x",
-                                ">= 10x", mem >= 10))  # fmt: skip
+                                ">= 10x" if judged else label.format(10),
+                                mem >= 10 if judged else None))  # fmt: skip
     return checks
 
 
