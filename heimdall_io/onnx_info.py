@@ -630,11 +630,11 @@ class _Planner:
             piece: _Piece | None
             if child == _TENSOR:
                 may_rewrite = rewrite_t if kind == _ATTRIBUTE and number == 5 else rewrite
-                piece = self.tensor(_len_key(number), payload_end, may_rewrite=may_rewrite)
+                piece = self.tensor(len_key(number), payload_end, may_rewrite=may_rewrite)
             else:
                 may_rewrite = rewrite and child != _SPARSE
                 sub = self.message(child, payload_end, depth + 1, rewrite=may_rewrite)
-                piece = None if sub is None else _Framed(_len_key(number), sub)
+                piece = None if sub is None else _Framed(len_key(number), sub)
             if piece is None:
                 continue
             if field_start > copied_to:
@@ -712,7 +712,8 @@ def _varint_size(value: int) -> int:
     return max(1, (value.bit_length() + 6) // 7)
 
 
-def _encode_varint(value: int) -> bytes:
+def encode_varint(value: int) -> bytes:
+    """A protobuf varint (for writers of the wire format: skeletons, synthetic models)."""
     out = bytearray()
     while value > 0x7F:
         out.append(value & 0x7F | 0x80)
@@ -721,8 +722,9 @@ def _encode_varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _len_key(number: int) -> bytes:
-    return _encode_varint(number << 3 | _LEN)
+def len_key(number: int) -> bytes:
+    """The tag of length-delimited field ``number``."""
+    return encode_varint(number << 3 | _LEN)
 
 
 @dataclass(frozen=True)
@@ -773,7 +775,7 @@ def _emit(reader: _Reader, pieces: list[tuple[int, int] | bytes | _Sized]) -> It
         if isinstance(piece, bytes):
             yield piece
         elif isinstance(piece, _Sized):
-            yield piece.key + _encode_varint(piece.size)
+            yield piece.key + encode_varint(piece.size)
             yield from _emit(reader, piece.pieces)
         else:
             position, end = piece

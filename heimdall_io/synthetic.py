@@ -29,9 +29,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .onnx_info import encode_varint, len_key
+
 __all__ = ["parse_size", "synthetic_model_bytes", "write_synthetic_model"]
 
-_LEN = 2
 _CHUNK_BYTES = 1 << 20
 # Each padding tensor stays far below protobuf's 2 GiB limit; the last one takes the rest
 # (so it is between 1x and 2x this).
@@ -86,19 +87,6 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * unit)
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _len_key(number: int) -> bytes:
-    return _varint(number << 3 | _LEN)
-
-
 @dataclass(frozen=True)
 class _Padding:
     """One padding initializer: its wire bytes up to raw_data's payload, then data_bytes."""
@@ -125,7 +113,7 @@ class _Plan:
 
     @property
     def size(self) -> int:
-        graph_field = len(_len_key(7)) + len(_varint(self.graph_size)) + self.graph_size
+        graph_field = len(len_key(7)) + len(encode_varint(self.graph_size)) + self.graph_size
         return len(self.model_head) + graph_field + len(self.model_tail)
 
 
@@ -134,8 +122,8 @@ def _padding(index: int, name_width: int, floats: int) -> _Padding:
     name = f"padding_{index:0{name_width}d}"
     head = onnx.TensorProto(dims=[floats], data_type=onnx.TensorProto.FLOAT, name=name)
     data_bytes = 4 * floats
-    tensor_head = head.SerializeToString() + _len_key(9) + _varint(data_bytes)
-    header = _len_key(5) + _varint(len(tensor_head) + data_bytes) + tensor_head
+    tensor_head = head.SerializeToString() + len_key(9) + encode_varint(data_bytes)
+    header = len_key(5) + encode_varint(len(tensor_head) + data_bytes) + tensor_head
     return _Padding(header, data_bytes)
 
 
@@ -221,7 +209,7 @@ def _plan(size_bytes: int, seed: int, opset: int, input_shape: Shape, output_sha
 
 
 def _write(plan: _Plan, fileobj: SupportsWrite, seed: int, compressible: bool) -> None:
-    fileobj.write(plan.model_head + _len_key(7) + _varint(plan.graph_size) + plan.graph_head)
+    fileobj.write(plan.model_head + len_key(7) + encode_varint(plan.graph_size) + plan.graph_head)
     # A separate stream from the one that made W and B, so the planning order does not matter.
     rng = np.random.default_rng([seed, 1])
     palette = rng.standard_normal(_PALETTE_SIZE).astype("<f4")
