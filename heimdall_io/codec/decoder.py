@@ -305,7 +305,7 @@ class BundleReader:
 
     def open_payload(self, progress: Any = None) -> BinaryIO:
         """:attr:`payload`, reporting decoded byte counts to ``progress``."""
-        return io.BufferedReader(_IterStream(self.iter_payload(progress)), 1 << 20)
+        return _IterStream(self.iter_payload(progress))  # type: ignore[return-value]
 
     def skip_payload(self) -> BundleInfo:
         """Move past the payload without decoding it (for inspect).
@@ -368,25 +368,44 @@ def _seekable(f: BinaryIO) -> bool:
 
 
 class _IterStream(io.RawIOBase):
-    """A raw readable stream over an iterator of byte chunks."""
+    """A raw readable stream over an iterator of byte chunks.
+
+    ``read`` hands out whole decoded chunks when the caller asks for as much (no copy);
+    like any raw stream it may return fewer bytes than asked, and b"" only at the end.
+    """
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
-        self._rest = memoryview(b"")
+        self._rest = b""
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b: Any) -> int:
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        if size == 0:
+            return b""
         while not self._rest:
             chunk = next(self._chunks, None)
             if chunk is None:
-                return 0
-            self._rest = memoryview(chunk)
-        n = min(len(b), len(self._rest))
-        b[:n] = self._rest[:n]
-        self._rest = self._rest[n:]
-        return n
+                return b""
+            self._rest = chunk
+        if size >= len(self._rest):
+            out, self._rest = self._rest, b""
+        else:
+            out, self._rest = self._rest[:size], self._rest[size:]
+        return out
+
+    def readall(self) -> bytes:
+        parts = [self._rest, *self._chunks]
+        self._rest = b""
+        return b"".join(parts)
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
 
 
 def read_bundle(src: BinaryIO, sink: BinaryIO, *, limits: Limits | None = None) -> BundleInfo:
