@@ -300,7 +300,7 @@ class Service:
                 self.store.put(key, reader.open_payload(progress))
                 info = reader.finish()
                 if validate:
-                    self._validate_object(key)
+                    self.validate_object(key)
             else:
                 # Metadata after the payload: spool to disk until the name is known.
                 with tempfile.TemporaryDirectory(prefix="heimdall-import-") as tmp:
@@ -308,7 +308,7 @@ class Service:
                     with open(path, "wb") as out:
                         info = reader.copy_payload(out, progress)
                     if validate:
-                        check_model_file(path)
+                        self.check_model(path)
                     m = info.header.model
                     key = object_key(IMPORTED_PREFIX, m.model_name, m.version, unique)
                     with open(path, "rb") as f:
@@ -323,17 +323,22 @@ class Service:
             raise
         return ImportResult(record, info)
 
-    def _validate_object(self, key: str) -> None:
+    def check_model(self, path: str) -> None:
+        """Run onnx.checker on a model file (a hook: the API bounds how many run at once)."""
+        check_model_file(path)
+
+    def validate_object(self, key: str) -> None:
+        """:meth:`check_model` on a stored object, in place when the store has a file."""
         path = self.store.local_path(key)
         if path is not None:
-            check_model_file(path)
+            self.check_model(path)
             return
         with tempfile.TemporaryDirectory(prefix="heimdall-check-") as tmp:
             path = os.path.join(tmp, "model.onnx")
             with self.store.open(key) as src, open(path, "wb") as out:
                 while chunk := src.read(4 << 20):
                     out.write(chunk)
-            check_model_file(path)
+            self.check_model(path)
 
     def _imported_record(self, info: BundleInfo, model_id: str, key: str) -> ModelRecord:
         doc = info.document

@@ -105,15 +105,16 @@ _JSON = msgspec.json.Encoder()
 
 
 class _ApiService(Service):
-    """A Service whose onnx.checker runs take a slot (each holds ~2x the model in memory)."""
+    """A Service whose onnx.checker runs take a slot (a model up to 8 MiB is checked whole,
+    in about twice its size of memory; larger ones as a skeleton)."""
 
     def __init__(self, *args: Any, validation_slots: threading.Semaphore, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self._validation_slots = validation_slots
 
-    def _validate_object(self, key: str) -> None:
+    def check_model(self, path: str) -> None:
         with self._validation_slots:
-            super()._validate_object(key)
+            super().check_model(path)
 
 
 @dataclass
