@@ -20,6 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 from heimdall_io import onnx_check
 from heimdall_io.errors import InvalidModelError
 from heimdall_io.onnx_check import check_model_file
+from heimdall_io.onnx_info import encode_varint
 from heimdall_io.synthetic import synthetic_model_bytes, write_synthetic_model
 
 OPSET = [helper.make_opsetid("", 17)]
@@ -175,16 +176,7 @@ def _replace_field(data: bytes, payload: bytes, new_payload: bytes) -> bytes:
         graph[: at - 1] + bytes([len(new_payload)]) + new_payload + graph[at + len(payload) :]
     )
     model_proto.ClearField("graph")
-    return model_proto.SerializeToString() + b"\x3a" + varint(len(new_graph)) + new_graph
-
-
-def varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    return model_proto.SerializeToString() + b"\x3a" + encode_varint(len(new_graph)) + new_graph
 
 
 def not_utf8_name(tensor: TensorProto) -> bytes:
@@ -219,22 +211,23 @@ def duplicated_attribute_tensor(second: TensorProto) -> bytes:
     node = constant("C", first)
     data = model([node, helper.make_node("Add", ["X", "C"], ["Y"])], []).SerializeToString()
     attribute = node.attribute[0].SerializeToString()
-    t_field = b"\x2a" + varint(first.ByteSize()) + first.SerializeToString()
+    t_field = b"\x2a" + encode_varint(first.ByteSize()) + first.SerializeToString()
     assert attribute.count(t_field) == 1
-    extra = b"\x2a" + varint(second.ByteSize()) + second.SerializeToString()
+    extra = b"\x2a" + encode_varint(second.ByteSize()) + second.SerializeToString()
     new_attribute = attribute + extra
     new_node = node.SerializeToString().replace(
-        b"\x2a" + varint(len(attribute)) + attribute,
-        b"\x2a" + varint(len(new_attribute)) + new_attribute,
+        b"\x2a" + encode_varint(len(attribute)) + attribute,
+        b"\x2a" + encode_varint(len(new_attribute)) + new_attribute,
     )
     graph = onnx.ModelProto.FromString(data).graph.SerializeToString()
     node_bytes = node.SerializeToString()
     new_graph = graph.replace(
-        b"\x0a" + varint(len(node_bytes)) + node_bytes, b"\x0a" + varint(len(new_node)) + new_node
+        b"\x0a" + encode_varint(len(node_bytes)) + node_bytes,
+        b"\x0a" + encode_varint(len(new_node)) + new_node,
     )
     model_proto = onnx.ModelProto.FromString(data)
     model_proto.ClearField("graph")
-    return model_proto.SerializeToString() + b"\x3a" + varint(len(new_graph)) + new_graph
+    return model_proto.SerializeToString() + b"\x3a" + encode_varint(len(new_graph)) + new_graph
 
 
 F6 = TensorProto.FLOAT6E2M3
@@ -411,7 +404,7 @@ def group_model() -> bytes:
     new_graph = graph + group
     model_proto = onnx.ModelProto.FromString(data)
     model_proto.ClearField("graph")
-    return model_proto.SerializeToString() + b"\x3a" + varint(len(new_graph)) + new_graph
+    return model_proto.SerializeToString() + b"\x3a" + encode_varint(len(new_graph)) + new_graph
 
 
 def test_unusual_encoding_is_checked_whole(tmp_path: Path, rewrites: list[str]) -> None:

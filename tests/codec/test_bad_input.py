@@ -38,28 +38,12 @@ from heimdall_io.errors import (
     UnsupportedVersionError,
 )
 
+from .streams import ShortReads
+
 PAYLOAD = bytes(range(256)) * 4 + b"\xff\xfe"  # 1026 bytes: base64 ends in '='
 B64 = base64.b64encode(PAYLOAD).decode()
 MD5 = hashlib.md5(PAYLOAD).hexdigest()
 SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
-
-
-class ShortReads(io.RawIOBase):
-    """A non-seekable stream returning exactly ``n`` bytes per read (fewer at the end)."""
-
-    def __init__(self, data: bytes, n: int) -> None:
-        self._data = memoryview(data)
-        self._pos = 0
-        self._n = n
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        k = min(len(b), self._n, len(self._data) - self._pos)
-        b[:k] = self._data[self._pos : self._pos + k]
-        self._pos += k
-        return k
 
 
 def document(**model_extra: Any) -> dict[str, Any]:
@@ -103,7 +87,7 @@ def assert_error(
     if match is not None:
         assert match in str(e), str(e)
     # The same through a pipe returning 3 bytes per read.
-    e2 = read_error(ShortReads(data, 3), **kw)
+    e2 = read_error(ShortReads(data, 3, fixed=True), **kw)
     assert type(e2) is type(e), f"{type(e2).__name__}: {e2}"
 
 
@@ -180,7 +164,7 @@ def test_truncation_with_checksums_before_the_payload_and_short_reads() -> None:
     write_bundle(out, header, io.BytesIO(PAYLOAD), size=len(PAYLOAD), md5=MD5, sha256=SHA256)
     data = out.getvalue()
     for cut in range(0, len(data) - 1, 3):
-        e = read_error(ShortReads(data[:cut], 5))
+        e = read_error(ShortReads(data[:cut], 5, fixed=True))
         assert isinstance(e, BundleError), (cut, e)
 
 
@@ -247,7 +231,7 @@ def test_invalid_base64(text: str) -> None:
     e = read_error(with_payload_text(text))
     assert isinstance(e, (InvalidBase64Error, MalformedBundleError)), f"{type(e).__name__}: {e}"
     for n in (1, 2, 3, 5, 7):
-        assert type(read_error(ShortReads(with_payload_text(text), n))) is type(e)
+        assert type(read_error(ShortReads(with_payload_text(text), n, fixed=True))) is type(e)
 
 
 def test_data_after_padding_across_chunk_boundaries() -> None:
@@ -256,7 +240,7 @@ def test_data_after_padding_across_chunk_boundaries() -> None:
         for rest in ("QUJD", "QQ==", "QUJDRA==", "Q", "=", "==", "=QUJD"):
             data = with_payload_text(first + rest)
             for n in range(1, 12):
-                e = read_error(ShortReads(data, n))
+                e = read_error(ShortReads(data, n, fixed=True))
                 assert isinstance(e, InvalidBase64Error), (first, rest, n, e)
             assert isinstance(read_error(data), InvalidBase64Error)
 

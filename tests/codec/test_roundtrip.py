@@ -28,41 +28,12 @@ from heimdall_io import (
 )
 from heimdall_io.types import CHECKSUM_KEYS, FORMAT_VERSION, PAYLOAD_KEY
 
+from .streams import ShortReads
+
 COMPRESSIONS = ["none", "zstd", "gzip"]
 
 
 # -- helpers ----------------------------------------------------------------------------
-
-
-class ShortReads(io.RawIOBase):
-    """A non-seekable stream returning at most 1..``most`` bytes per read (varying)."""
-
-    def __init__(self, data: bytes, most: int = 7, seed: int = 0) -> None:
-        self._data = memoryview(data)
-        self._pos = 0
-        self._rng = random.Random(seed)
-        self._most = most
-        self.reads = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def readinto(self, b: Any) -> int:
-        n = min(len(b), self._rng.randint(1, self._most), len(self._data) - self._pos)
-        b[:n] = self._data[self._pos : self._pos + n]
-        self._pos += n
-        self.reads += 1
-        return n
-
-    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
-        if n is None or n < 0:
-            n = len(self._data)
-        buf = bytearray(n)
-        got = self.readinto(buf)
-        return bytes(buf[:got])
 
 
 def seed_header(**extra_sections: Any) -> dict[str, Any]:

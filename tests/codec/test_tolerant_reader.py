@@ -26,26 +26,9 @@ from hypothesis import strategies as st
 from heimdall_io import BundleReader, inspect_bundle, read_bundle, write_bundle
 from heimdall_io.types import CHECKSUM_KEYS, PAYLOAD_KEY
 
+from .streams import ShortReads
+
 PLACEHOLDER = "@@PAYLOAD@@"
-
-
-class ShortReads(io.RawIOBase):
-    """A non-seekable stream returning at most ``most`` bytes per read."""
-
-    def __init__(self, data: bytes, most: int = 7, seed: int = 0) -> None:
-        self._data = memoryview(data)
-        self._pos = 0
-        self._rng = random.Random(seed)
-        self._most = most
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        n = min(len(b), self._rng.randint(1, self._most), len(self._data) - self._pos)
-        b[:n] = self._data[self._pos : self._pos + n]
-        self._pos += n
-        return n
 
 
 class CountingFile(io.RawIOBase):
