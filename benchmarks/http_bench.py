@@ -36,6 +36,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))  # tests.support: the fixtures tests and benchmarks share
 
 from harness import (  # noqa: E402 - after the path set-up, so it runs as a script
     Result,
@@ -128,7 +129,7 @@ def http_benchmark(
     model = model_path or work / "model.onnx"
     bundle = work / "serve" / "bundle.heimdall"
     if model_path is None:
-        from heimdall_io.synthetic import write_synthetic_model
+        from tests.support.synthetic import write_synthetic_model
 
         with open(model, "wb") as f:
             write_synthetic_model(f, size, seed=0)
@@ -299,7 +300,7 @@ the model. Page cache warm. {gating} Total {elapsed:.0f} s.
 {table}
 
 `x http.server`: median time over that of `GET http.server`. The onnx.checker row shows
-what validating an import costs (`heimdall_io.onnx_check`: models over 8 MiB are checked as a
+what validating an import costs (`heimdall_io.onnx.checker`: models over 8 MiB are checked as a
 skeleton, so its memory does not grow with the model, but the stored object is read again);
 the API runs at most one at a time (HEIMDALL_MAX_CONCURRENT_VALIDATIONS).
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))  # tests.support: the fixtures tests and benchmarks share
 
 from harness import (  # noqa: E402 - after the path set-up, so it runs as a script
     RSS_METHOD,
@@ -292,7 +293,7 @@ def make_model(workdir: Path, size: int, seed: int) -> Model:
     (mdir / "out").mkdir(parents=True, exist_ok=True)
     path = mdir / f"model-{label}-seed{seed}.onnx"
     if not (path.exists() and path.stat().st_size == size):
-        from heimdall_io.synthetic import write_synthetic_model
+        from tests.support.synthetic import write_synthetic_model
 
         print(f"writing {path} ...", file=sys.stderr, flush=True)
         tmp = path.with_suffix(".part")
@@ -817,7 +818,7 @@ def registry_section(bench: Bench, models: list[Model]) -> list[str]:
         "(not measured); every import reads the same bundle, exported once from the "
         "embedded registry (not measured), and makes a new model (the previous imports are "
         "deleted before each import, outside the timing); every export writes a fresh file. "
-        "Import without `--no-validate` runs onnx.checker (`heimdall_io.onnx_check`: a "
+        "Import without `--no-validate` runs onnx.checker (`heimdall_io.onnx.checker`: a "
         "skeleton of the model, its weights as external data) after storing the object. "
         "The `dd` row copies the ONNX file on the same filesystem and fsyncs it: the floor "
         "for a durable write, which the embedded store makes of every object it stores "
@@ -932,7 +933,7 @@ def render(
             "peak RSS is the highest `ru_maxrss` of the measured runs (see Notes); "
             "outputs are deleted before every run (so every run creates its file); the "
             "page cache is **not** dropped, so reads are warm (the models fit in RAM). "
-            "Models are synthetic ONNX files (`heimdall_io.synthetic`, seed 0: random "
+            "Models are synthetic ONNX files (`tests.support.synthetic`, seed 0: random "
             "float32 weights, i.e. incompressible). `x md5sum` is the ratio of medians to "
             f"`md5sum` on the same ONNX file. Total benchmark time {elapsed:.0f} s."
         ),

@@ -23,7 +23,7 @@ import pytest
 
 from heimdall_io import BundleReader, Hasher, inspect_bundle, read_bundle, write_bundle
 from heimdall_io.codec.encoder import CHUNK
-from heimdall_io.header import new_header
+from heimdall_io.format.header import new_header
 
 MIB = 1 << 20
 HASH_BYTES = 64 * MIB

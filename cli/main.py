@@ -37,7 +37,7 @@ def cli() -> None:
 
 
 def _sections_from_files(**paths: str | None) -> dict[str, Any]:
-    from heimdall_io.bundle_files import load_json_file
+    from heimdall_io.files.bundles import load_json_file
 
     names = {
         "training_config": "--training-config",
@@ -116,7 +116,7 @@ def pack(
     """
     import os
 
-    from heimdall_io import bundle_files
+    from heimdall_io.files import bundles as bundle_files
 
     from .progress import Progress
 
@@ -175,7 +175,7 @@ def unpack(bundle: str, output: str, force: bool, quiet: bool) -> None:
 
     The output appears only once the whole bundle has been read and checked.
     """
-    from heimdall_io import bundle_files
+    from heimdall_io.files import bundles as bundle_files
 
     from .progress import Progress
 
@@ -196,7 +196,7 @@ def inspect(bundle: str, as_json: bool) -> None:
 
     On an uncompressed bundle file written by heimdall-io this reads only the metadata.
     """
-    from heimdall_io import bundle_files
+    from heimdall_io.files import bundles as bundle_files
 
     from .render import echo_info, echo_json, info_json
 
@@ -216,7 +216,7 @@ def verify(bundle: str, as_json: bool, quiet: bool) -> None:
 
     Exit code 0 only when every check passes.
     """
-    from heimdall_io import bundle_files
+    from heimdall_io.files import bundles as bundle_files
 
     from .progress import Progress
     from .render import echo_json, info_json
@@ -333,7 +333,7 @@ def register(
     """Add a trained ONNX MODEL file (`-`: stdin) to the registry; print its new id."""
     import contextlib
 
-    from heimdall_io.fileio import is_seekable, open_input, spooled_copy
+    from heimdall_io.files.paths import is_seekable, open_input, spooled_copy
 
     from .progress import Progress
     from .render import echo_json_line
@@ -466,7 +466,7 @@ def import_(
     Each bundle is imported whole or not at all. With several bundles, a failure is
     reported and the rest still imported; the exit code is then 1.
     """
-    from heimdall_io.fileio import open_input
+    from heimdall_io.files.paths import open_input
 
     from .errors import message_for
     from .progress import Progress

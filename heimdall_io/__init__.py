@@ -19,7 +19,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .checksums import Digests, Hasher
+from .codec.checksums import Digests, Hasher
 from .codec import (
     BundleEncoder,
     BundleInfo,
@@ -30,7 +30,7 @@ from .codec import (
     write_bundle,
 )
 from .errors import *  # noqa: F403 - the hierarchy is public API
-from .types import FORMAT_VERSION, BundleHeader
+from .format.document import FORMAT_VERSION, BundleHeader
 
 __all__ = [
     "FORMAT_VERSION",

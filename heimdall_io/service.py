@@ -18,20 +18,20 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from .checksums import Digests, Hasher
+from .codec.checksums import Digests, Hasher
 from .codec import BundleEncoder, BundleInfo, BundleReader, Limits
-from .compression import NONE
+from .codec.compression import NONE
 from .errors import (
     HeimdallError,
     NotFoundError,
     ObjectStoreError,
     SchemaError,
 )
-from .fileio import atomic_output
-from .header import SECTIONS, new_header
-from .onnx_check import check_model_file
+from .files.paths import atomic_output
+from .format.header import SECTIONS, new_header
+from .onnx.checker import check_model_file
 from .storage.base import AuditEntry, ModelRecord, ObjectInfo, ObjectStore, Registry, utcnow
-from .types import CHECKSUM_KEYS, PAYLOAD_KEY
+from .format.document import CHECKSUM_KEYS, PAYLOAD_KEY
 
 IMPORTED_PREFIX = "imported/"
 REGISTERED_PREFIX = "models/"
@@ -218,7 +218,7 @@ class Service:
         progress: Progress = None,
     ) -> ModelRecord:
         """Store a trained ONNX model (a seekable file) and register it."""
-        from .onnx_info import read_onnx_info
+        from .onnx.metadata import read_onnx_info
 
         info = read_onnx_info(model)
         model.seek(0)
@@ -280,7 +280,7 @@ class Service:
 
     def _import(self, src: BinaryIO, validate: bool, progress: Progress) -> ImportResult:
         if validate:
-            from .onnx_check import preload
+            from .onnx.checker import preload
 
             preload()
         reader = BundleReader(src, limits=self.limits)
@@ -524,7 +524,7 @@ def sections_of(training_metrics: Mapping[str, Any] | None) -> dict[str, Any]:
         return {}
     if any(name in training_metrics for name in SECTIONS):
         return dict(training_metrics)
-    from .types import NormalizationStats, TrainingConfig
+    from .format.document import NormalizationStats, TrainingConfig
 
     def names(struct: Any) -> set[str]:
         return {f.name for f in msgspec.structs.fields(struct)}

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heimdall_io import BundleEncoder, Digests, Hasher
-from heimdall_io.checksums import digest_stream
+from heimdall_io.codec.checksums import digest_stream
 from heimdall_io.errors import ChecksumMismatchError, HeimdallError
 
 HEADER = {

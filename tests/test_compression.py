@@ -11,8 +11,8 @@ import pytest
 import zstandard
 
 from heimdall_io import BundleReader, Limits, read_bundle, write_bundle
-from heimdall_io import compression as comp
-from heimdall_io.compression import GZIP, NONE, ZSTD, Decompressed, compress_iter, detect
+from heimdall_io.codec import compression as comp
+from heimdall_io.codec.compression import GZIP, NONE, ZSTD, Decompressed, compress_iter, detect
 from heimdall_io.errors import (
     BundleError,
     DecompressionBombError,

@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
-from heimdall_io import onnx_check
+from heimdall_io.onnx import checker as onnx_check
 from heimdall_io.errors import InvalidModelError
-from heimdall_io.onnx_check import check_model_file
-from heimdall_io.onnx_info import encode_varint
-from heimdall_io.synthetic import synthetic_model_bytes, write_synthetic_model
+from heimdall_io.onnx.checker import check_model_file
+from heimdall_io.onnx.metadata import encode_varint
+from tests.support.synthetic import synthetic_model_bytes, write_synthetic_model
 
 OPSET = [helper.make_opsetid("", 17)]
 PLAIN = 1 << 62  # plain_check_max_bytes that sends every model to the plain checker
@@ -567,7 +567,7 @@ def test_default_threshold_sends_small_models_to_the_plain_checker(
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking (pytest) process.
 PEAK_RSS = """
 import sys
-from heimdall_io.onnx_check import check_model_file
+from heimdall_io.onnx.checker import check_model_file
 check_model_file(sys.argv[1])
 status = open("/proc/self/status").read().splitlines()
 print(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
@@ -594,7 +594,7 @@ def test_preload_imports_the_checker() -> None:
     import sys
 
     code = (
-        "import sys; from heimdall_io.onnx_check import preload\n"
+        "import sys; from heimdall_io.onnx.checker import preload\n"
         "assert 'onnx.checker' not in sys.modules\n"
         "preload().join(60)\n"
         "assert 'onnx.checker' in sys.modules"

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from heimdall_io.errors import FileAccessError, InvalidModelError, NotFoundError
-from heimdall_io.onnx_info import (
+from heimdall_io.onnx.metadata import (
     OnnxInfo,
     RawDataTensor,
     SeekableBinary,
@@ -30,7 +30,7 @@ from heimdall_io.onnx_info import (
     read_onnx_info_path,
     write_onnx_skeleton,
 )
-from heimdall_io.synthetic import synthetic_model_bytes, write_synthetic_model
+from tests.support.synthetic import synthetic_model_bytes, write_synthetic_model
 
 # -- what onnx.load says -----------------------------------------------------------------
 

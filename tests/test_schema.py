@@ -1,4 +1,4 @@
-"""spec/bundle.schema.json: in step with heimdall_io.types, and true of the bundles we write."""
+"""spec/bundle.schema.json: in step with heimdall_io.format.document, and true of the bundles we write."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from heimdall_io import schema
+from heimdall_io.format import schema
 from heimdall_io.codec import read_bundle, write_bundle
 from heimdall_io.errors import SchemaError
 
@@ -25,7 +25,7 @@ PAYLOAD = b"\x08\x07\x12\x08heimdall\x1a\x030.1"  # a ModelProto: ir_version, pr
 
 def test_committed_schema_matches_types() -> None:
     assert SCHEMA_FILE.read_text(encoding="utf-8") == schema.render_schema(), (
-        "spec/bundle.schema.json is stale: run `python -m heimdall_io.schema` and commit it"
+        "spec/bundle.schema.json is stale: run `python -m heimdall_io.format.schema` and commit it"
     )
 
 

@@ -21,7 +21,7 @@ from heimdall_io.errors import (
     NotFoundError,
 )
 from heimdall_io.service import ExportOptions, Service
-from heimdall_io.synthetic import synthetic_model_bytes
+from tests.support.synthetic import synthetic_model_bytes
 
 SECTIONS = {
     "training_config": {"epochs": 100, "batch_size": 32, "optimizer": "Adam", "custom": {"a": 1}},

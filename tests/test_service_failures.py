@@ -21,7 +21,7 @@ from heimdall_io.service import Service
 from heimdall_io.storage.localdir import LocalObjectStore
 from heimdall_io.storage.postgres import PostgresRegistry
 from heimdall_io.storage.sqlite import SqliteRegistry
-from heimdall_io.synthetic import synthetic_model_bytes
+from tests.support.synthetic import synthetic_model_bytes
 
 
 class TriggerAfter(io.RawIOBase):

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from heimdall_io import synthetic
-from heimdall_io.synthetic import main, parse_size, synthetic_model_bytes, write_synthetic_model
+from tests.support import synthetic
+from tests.support.synthetic import main, parse_size, synthetic_model_bytes, write_synthetic_model
 
 SMALLEST = 414  # with the default shapes and opset
 

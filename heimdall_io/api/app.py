@@ -69,7 +69,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from heimdall_io.codec import Limits
-from heimdall_io.compression import GZIP, NONE, ZSTD
+from heimdall_io.codec.compression import GZIP, NONE, ZSTD
 from heimdall_io.errors import ConfigError, HeimdallError
 from heimdall_io.service import ExportOptions, Service
 from heimdall_io.storage.base import ObjectStore, Registry

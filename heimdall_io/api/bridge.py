@@ -22,7 +22,7 @@ from typing import Any
 
 import anyio.from_thread
 
-from heimdall_io.compression import GZIP_MAGIC, ZSTD_MAGIC
+from heimdall_io.codec.compression import GZIP_MAGIC, ZSTD_MAGIC
 from heimdall_io.errors import MalformedBundleError, PayloadTooLargeError, TruncatedBundleError
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import API_ADMIN_KEY, API_READ_KEY, HeimdallServer
+from tests.conftest import API_ADMIN_KEY, API_READ_KEY, HeimdallServer
 
 __all__ = [
     "API_ADMIN_KEY",

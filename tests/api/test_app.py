@@ -14,7 +14,7 @@ import pytest
 import zstandard
 
 from heimdall_io.codec import read_bundle
-from heimdall_io.synthetic import synthetic_model_bytes
+from tests.support.synthetic import synthetic_model_bytes
 
 from .helpers import (
     API_ADMIN_KEY,
@@ -191,7 +191,7 @@ def test_validate_flag(heimdall_server: HeimdallServer, model_id: str) -> None:
     from heimdall_io.codec import write_bundle
 
     out = io.BytesIO()
-    from heimdall_io.header import new_header
+    from heimdall_io.format.header import new_header
 
     header = new_header({"model_name": "NotOnnx", "version": 1})
     write_bundle(out, header, io.BytesIO(b"\x08\x07 definitely not a model" * 100))

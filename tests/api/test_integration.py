@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from heimdall_io.synthetic import synthetic_model_bytes
+from tests.support.synthetic import synthetic_model_bytes
 
 from .helpers import (
     API_ADMIN_KEY,

@@ -1,7 +1,7 @@
 """Eight concurrent exports, then eight concurrent imports of a 64 MiB model: the server's
 peak RSS stays within 200 MiB in each phase (it streams; it never holds a bundle).
 
-The imports are validated with onnx.checker, which heimdall_io.onnx_check runs on a
+The imports are validated with onnx.checker, which heimdall_io.onnx.checker runs on a
 skeleton of the model (tensor data left on disk), so validation stays flat too. The
 server runs one validation at a time (HEIMDALL_MAX_CONCURRENT_VALIDATIONS=1)."""
 
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from heimdall_io.codec import read_bundle
-from heimdall_io.synthetic import write_synthetic_model
+from tests.support.synthetic import write_synthetic_model
 
 from .helpers import API_ADMIN_KEY, client, register_model
 

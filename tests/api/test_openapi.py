@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import unavailable
+from tests.conftest import unavailable
 from starlette.routing import Route
 
 from heimdall_io.api import create_app

@@ -26,7 +26,7 @@ from heimdall_io import (
     read_bundle,
     write_bundle,
 )
-from heimdall_io.types import CHECKSUM_KEYS, FORMAT_VERSION, PAYLOAD_KEY
+from heimdall_io.format.document import CHECKSUM_KEYS, FORMAT_VERSION, PAYLOAD_KEY
 
 from .streams import ShortReads
 
@@ -411,7 +411,7 @@ def test_onnx_helper_model_round_trip_is_byte_identical(compression: str) -> Non
 
 
 def test_synthetic_multi_mib_model_round_trip_is_byte_identical(tmp_path: Any) -> None:
-    from heimdall_io.synthetic import write_synthetic_model
+    from tests.support.synthetic import write_synthetic_model
 
     src = tmp_path / "model.onnx"
     with open(src, "wb") as f:

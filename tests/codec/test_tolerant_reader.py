@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heimdall_io import BundleReader, inspect_bundle, read_bundle, write_bundle
-from heimdall_io.types import CHECKSUM_KEYS, PAYLOAD_KEY
+from heimdall_io.format.document import CHECKSUM_KEYS, PAYLOAD_KEY
 
 from .streams import ShortReads
 

@@ -7,8 +7,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from . import __version__
-from .types import FORMAT_VERSION
+from .. import __version__
+from .document import FORMAT_VERSION
 
 EXPORTED_BY = f"heimdall-io {__version__}"
 #: Top-level sections besides bundle_metadata and model, in the order they are written.

@@ -11,7 +11,7 @@ Semantics follow protobuf: the last value of a scalar field wins, repeated embed
 accumulate, and a singular embedded message that occurs twice is merged.
 
 :func:`plan_onnx_skeleton` and :func:`write_onnx_skeleton` copy a model with the raw_data of
-its large tensors left out (for onnx.checker, see :mod:`heimdall_io.onnx_check`); they descend
+its large tensors left out (for onnx.checker, see :mod:`heimdall_io.onnx.checker`); they descend
 into nodes, attributes and nested graphs too, never deeper than protobuf's recursion limit.
 """
 

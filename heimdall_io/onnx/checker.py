@@ -5,7 +5,7 @@ about twice the model's size in memory. Yet all it checks of a tensor's raw_data
 length (against dims and data_type) and, for packed FLOAT6 types, one byte. So a model over
 :data:`PLAIN_CHECK_MAX_BYTES` is checked as a *skeleton*: a copy, in a temporary directory, in
 which every tensor with :data:`MIN_EXTERNAL_BYTES` of raw_data or more is an external-data
-tensor instead (:func:`heimdall_io.onnx_info.plan_onnx_skeleton`); all other bytes are the
+tensor instead (:func:`heimdall_io.onnx.metadata.plan_onnx_skeleton`); all other bytes are the
 model's. The checker validates the skeleton as it would the model, except that for an external
 tensor it only checks the location: what it would have checked of the raw_data is checked
 here (:func:`_raw_data_error`, which follows onnx 1.23's ``check_tensor``; with an onnx
@@ -41,8 +41,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import BinaryIO
 
-from .errors import ConfigError, InvalidModelError
-from .onnx_info import (
+from ..errors import ConfigError, InvalidModelError
+from .metadata import (
     RawDataTensor,
     SkeletonUnsupported,
     TensorRewrite,

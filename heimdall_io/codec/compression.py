@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from .errors import DecompressionBombError, MalformedBundleError, TruncatedBundleError
+from ..errors import DecompressionBombError, MalformedBundleError, TruncatedBundleError
 
 NONE, ZSTD, GZIP = "none", "zstd", "gzip"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

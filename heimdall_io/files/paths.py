@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import FileAccessError, NotFoundError
+from ..errors import FileAccessError, NotFoundError
 
 STDIO = "-"
 

@@ -1,11 +1,11 @@
-"""The JSON Schema of a whole ``.heimdall`` document, generated from :mod:`heimdall_io.types`.
+"""The JSON Schema of a whole ``.heimdall`` document, generated from :mod:`heimdall_io.format.document`.
 
 Nothing about fields is written here: properties, types, required fields and their
 descriptions all come from the msgspec types (``msgspec.json.schema``). This module adds
 only the schema's dialect, ``$id`` and title.
 
-    python -m heimdall_io.schema            # (re)write spec/bundle.schema.json
-    python -m heimdall_io.schema --check    # exit 1 if the committed file is out of date
+    python -m heimdall_io.format.schema            # (re)write spec/bundle.schema.json
+    python -m heimdall_io.format.schema --check    # exit 1 if the committed file is out of date
 
 The schema describes the document's shape. What JSON Schema cannot say (no duplicate keys,
 ``format_version`` major 1, payload checksums, size and depth limits) is in
@@ -22,13 +22,13 @@ from typing import Any
 
 import msgspec
 
-from .types import FORMAT_VERSION, BundleDocument
+from .document import FORMAT_VERSION, BundleDocument
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_ID = f"urn:heimdall-io:bundle-schema:{FORMAT_VERSION}"
 TITLE = f".heimdall bundle, format {FORMAT_VERSION}"
 #: Where the generated schema is committed, in a source checkout.
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "spec" / "bundle.schema.json"
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "spec" / "bundle.schema.json"
 
 
 def bundle_schema() -> dict[str, Any]:
@@ -44,8 +44,8 @@ def render_schema() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m heimdall_io.schema",
-        description="Write the bundle JSON Schema generated from heimdall_io.types.",
+        prog="python -m heimdall_io.format.schema",
+        description="Write the bundle JSON Schema generated from heimdall_io.format.document.",
     )
     parser.add_argument(
         "--check",
@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             current = None
         if current != text:
             print(
-                f"{path} is out of date with heimdall_io.types; "
-                "run `python -m heimdall_io.schema` and commit it",
+                f"{path} is out of date with heimdall_io.format.document; "
+                "run `python -m heimdall_io.format.schema` and commit it",
                 file=sys.stderr,
             )
             return 1

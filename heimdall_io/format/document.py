@@ -208,6 +208,6 @@ class ModelDocument(ModelInfo, kw_only=True):
 class BundleDocument(BundleHeader, kw_only=True):
     """A whole `.heimdall` bundle: one JSON object, the ONNX model in `model.onnx_model_base64`."""
 
-    # The type spec/bundle.schema.json is generated from (python -m heimdall_io.schema).
+    # The type spec/bundle.schema.json is generated from (python -m heimdall_io.format.schema).
 
     model: ModelDocument

@@ -8,9 +8,9 @@ and whose raw data is generated and written in 1 MiB chunks.
 
 Protobuf needs every length before its payload, so the layout is planned first (the sizes
 of all headers are known up front) and written second. Models over 2 GiB are valid protobuf
-framing but exceed what ``onnx.load`` can parse; :mod:`heimdall_io.onnx_info` reads them.
+framing but exceed what ``onnx.load`` can parse; :mod:`heimdall_io.onnx.metadata` reads them.
 
-Command line: ``python -m heimdall_io.synthetic OUT.onnx --size 64MiB [--seed N] [--compressible]``
+Command line: ``python -m tests.support.synthetic OUT.onnx --size 64MiB [--seed N] [--compressible]``
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from .onnx_info import encode_varint, len_key
+from heimdall_io.onnx.metadata import encode_varint, len_key
 
 __all__ = ["parse_size", "synthetic_model_bytes", "write_synthetic_model"]
 
@@ -245,7 +245,7 @@ def _size_arg(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Write a synthetic model file; see the module docstring."""
     parser = argparse.ArgumentParser(
-        prog="python -m heimdall_io.synthetic",
+        prog="python -m tests.support.synthetic",
         description="Write a valid synthetic ONNX model of an exact size.",
     )
     parser.add_argument("output", type=Path, help="the .onnx file to write")

@@ -14,13 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .codec import BundleInfo, BundleReader, Limits, inspect_bundle, write_bundle
-from .codec.encoder import EncodeResult
-from .compression import NONE
-from .errors import FileAccessError, MalformedBundleError, NotFoundError
-from .fileio import STDIO, atomic_output, is_seekable, open_input, spooled_copy
-from .header import new_header
-from .onnx_check import check_model_file
+from ..codec import BundleInfo, BundleReader, Limits, inspect_bundle, write_bundle
+from ..codec.encoder import EncodeResult
+from ..codec.compression import NONE
+from ..errors import FileAccessError, MalformedBundleError, NotFoundError
+from .paths import STDIO, atomic_output, is_seekable, open_input, spooled_copy
+from ..format.header import new_header
+from ..onnx.checker import check_model_file
 
 Progress = Callable[[int], None] | None
 
@@ -46,7 +46,7 @@ def load_json_file(path: str, option: str) -> Any:
 
 def model_fields_from_onnx(f: Any, **given: Any) -> dict[str, Any]:
     """Model fields for a header: what the caller gave, the rest read from the ONNX file."""
-    from .onnx_info import read_onnx_info
+    from ..onnx.metadata import read_onnx_info
 
     info = read_onnx_info(f)
     f.seek(0)
@@ -141,7 +141,7 @@ def verify(
 
     Bundle errors raise; a model that fails the checker is reported in the result.
     """
-    from .errors import InvalidModelError
+    from ..errors import InvalidModelError
 
     with open_input(bundle_path) as src, tempfile.TemporaryDirectory() as tmp:
         model_path = os.path.join(tmp, "model.onnx")

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from .errors import ChecksumMismatchError
+from ..errors import ChecksumMismatchError
 
 _SMALL = 1 << 16  # below this, threads cost more than they save
 

@@ -1,0 +1,1 @@
+"""Bundles as files: pack, unpack, inspect and verify paths (``-`` for stdio)."""

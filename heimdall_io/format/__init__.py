@@ -1,0 +1,1 @@
+"""The bundle format: msgspec types, header building, JSON Schema generation."""

@@ -1,0 +1,1 @@
+"""ONNX without loading weights: a protobuf wire-format reader, skeletons, the checker."""
