@@ -19,7 +19,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .codec.checksums import Digests, Hasher
 from .codec import (
     BundleEncoder,
     BundleInfo,
@@ -29,6 +28,7 @@ from .codec import (
     read_bundle,
     write_bundle,
 )
+from .codec.checksums import Digests, Hasher
 from .errors import *  # noqa: F403 - the hierarchy is public API
 from .format.document import FORMAT_VERSION, BundleHeader
 

@@ -18,8 +18,8 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from .codec.checksums import Digests, Hasher
 from .codec import BundleEncoder, BundleInfo, BundleReader, Limits
+from .codec.checksums import Digests, Hasher
 from .codec.compression import NONE
 from .errors import (
     HeimdallError,
@@ -28,10 +28,10 @@ from .errors import (
     SchemaError,
 )
 from .files.paths import atomic_output
+from .format.document import CHECKSUM_KEYS, PAYLOAD_KEY
 from .format.header import SECTIONS, new_header
 from .onnx.checker import check_model_file
 from .storage.base import AuditEntry, ModelRecord, ObjectInfo, ObjectStore, Registry, utcnow
-from .format.document import CHECKSUM_KEYS, PAYLOAD_KEY
 
 IMPORTED_PREFIX = "imported/"
 REGISTERED_PREFIX = "models/"

@@ -1,4 +1,4 @@
-"""spec/bundle.schema.json: in step with heimdall_io.format.document, and true of the bundles we write."""
+"""spec/bundle.schema.json: in step with the format types, and true of the bundles we write."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from heimdall_io.format import schema
 from heimdall_io.codec import read_bundle, write_bundle
 from heimdall_io.errors import SchemaError
+from heimdall_io.format import schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "spec" / "bundle.schema.json"

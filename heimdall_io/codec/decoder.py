@@ -20,8 +20,6 @@ from typing import Any, BinaryIO
 import msgspec
 import pybase64
 
-from . import compression
-from .checksums import Digests, Hasher
 from ..errors import (
     DuplicateKeyError,
     InvalidBase64Error,
@@ -31,6 +29,8 @@ from ..errors import (
     UnsupportedVersionError,
 )
 from ..format.document import PAYLOAD_KEY, BundleHeader
+from . import compression
+from .checksums import Digests, Hasher
 from .scanner import Limits, Scanner
 
 #: Bytes read per payload step; 1 MiB beat 4 MiB (fewer page faults, half the RSS).

@@ -19,10 +19,10 @@ from typing import Any, BinaryIO
 import msgspec
 import pybase64
 
-from . import compression as _compression
-from .checksums import Digests, Hasher
 from ..errors import SchemaError
 from ..format.document import CHECKSUM_KEYS, FORMAT_VERSION, PAYLOAD_KEY, BundleHeader
+from . import compression as _compression
+from .checksums import Digests, Hasher
 from .decoder import validate
 
 #: Raw bytes per payload chunk; a multiple of 3 so every chunk encodes without padding.

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..codec import BundleInfo, BundleReader, Limits, inspect_bundle, write_bundle
-from ..codec.encoder import EncodeResult
 from ..codec.compression import NONE
+from ..codec.encoder import EncodeResult
 from ..errors import FileAccessError, MalformedBundleError, NotFoundError
-from .paths import STDIO, atomic_output, is_seekable, open_input, spooled_copy
 from ..format.header import new_header
 from ..onnx.checker import check_model_file
+from .paths import STDIO, atomic_output, is_seekable, open_input, spooled_copy
 
 Progress = Callable[[int], None] | None
 

@@ -1,4 +1,4 @@
-"""The JSON Schema of a whole ``.heimdall`` document, generated from :mod:`heimdall_io.format.document`.
+"""The JSON Schema of a whole ``.heimdall`` document, generated from the format types.
 
 Nothing about fields is written here: properties, types, required fields and their
 descriptions all come from the msgspec types (``msgspec.json.schema``). This module adds

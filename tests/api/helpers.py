@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from tests.conftest import API_ADMIN_KEY, API_READ_KEY, HeimdallServer
 
 __all__ = [

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import unavailable
 from starlette.routing import Route
 
 from heimdall_io.api import create_app
 from heimdall_io.api.openapi import SPEC_PATH, build
+from tests.conftest import unavailable
 
 from .helpers import API_ADMIN_KEY, client
 

@@ -10,7 +10,8 @@ Protobuf needs every length before its payload, so the layout is planned first (
 of all headers are known up front) and written second. Models over 2 GiB are valid protobuf
 framing but exceed what ``onnx.load`` can parse; :mod:`heimdall_io.onnx.metadata` reads them.
 
-Command line: ``python -m tests.support.synthetic OUT.onnx --size 64MiB [--seed N] [--compressible]``
+Command line: ``python -m tests.support.synthetic OUT.onnx --size 64MiB [--seed N]``
+(``--compressible`` for zeros-heavy weights)
 """
 
 from __future__ import annotations
