@@ -425,7 +425,8 @@ def export(
             progress.close()
     if quiet:
         return
-    c = stream.components
+    header = stream.header
+    samples = len(header.get("sample_predictions") or [])
     to_stderr = output == "-"
 
     def tick(flag: Any) -> str:
@@ -438,11 +439,11 @@ def export(
         f"  Output: {output}",
         f"  Size: {stream.bytes_out / 2**20:.2f} MB",
         "  Components:",
-        f"    - ONNX model: {tick(c['onnx_model'])}",
-        f"    - Config: {tick(c['config'])}",
-        f"    - Metrics: {tick(c['metrics'])}",
-        f"    - Normalization: {tick(c['normalization'])}",
-        f"    - Samples: {tick(c['samples'])} ({c['samples']} predictions)",
+        f"    - ONNX model: {tick(True)}",
+        f"    - Config: {tick('training_config' in header)}",
+        f"    - Metrics: {tick('performance_metrics' in header)}",
+        f"    - Normalization: {tick('normalization_stats' in header)}",
+        f"    - Samples: {tick(samples)} ({samples} predictions)",
     ]
     click.echo("\n".join(lines), err=to_stderr)
 
@@ -572,13 +573,13 @@ def gc(dry_run: bool, min_age: int, database_url: str | None, storage_url: str |
     import datetime as dt
 
     with _service(database_url, storage_url) as service:
-        orphans = service.gc(min_age=dt.timedelta(seconds=min_age), dry_run=dry_run)
+        result = service.gc(min_age=dt.timedelta(seconds=min_age), dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
-    for obj in orphans:
+    for obj in result.removed:
         click.echo(f"{verb} {obj.key} ({obj.size:,} bytes)")
-    click.echo(f"{len(orphans)} unreferenced object(s) {verb}", err=True)
-    if service.incomplete_purged:
-        click.echo(f"{service.incomplete_purged} unfinished upload(s) removed", err=True)
+    click.echo(f"{len(result.removed)} unreferenced object(s) {verb}", err=True)
+    if result.incomplete_purged:
+        click.echo(f"{result.incomplete_purged} unfinished upload(s) removed", err=True)
 
 
 @cli.command()

@@ -13,7 +13,7 @@ import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import msgspec
@@ -25,7 +25,6 @@ from .errors import (
     HeimdallError,
     NotFoundError,
     ObjectStoreError,
-    SchemaError,
 )
 from .files.paths import atomic_output
 from .format.document import CHECKSUM_KEYS, PAYLOAD_KEY
@@ -42,6 +41,8 @@ _MODEL_COLUMNS = ("model_id", "model_name", "version", "architecture", "framewor
 _KNOWN_TOP = ("format_version", "bundle_metadata", "model", *SECTIONS)
 
 Progress = Callable[[int], None] | None
+#: Raises InvalidModelError unless the ONNX file at the path passes onnx.checker.
+ModelChecker = Callable[[str], None]
 
 
 def object_key(prefix: str, name: str, version: int | str, unique: str) -> str:
@@ -112,16 +113,31 @@ class ExportOptions:
     level: int = 3
 
 
-@dataclass
+@dataclass(frozen=True)
+class GcResult:
+    """What :meth:`Service.gc` removed (or, on a dry run, would remove)."""
+
+    #: Objects no model references.
+    removed: list[ObjectInfo]
+    #: Unfinished multipart uploads removed (left by killed processes; 0 on a dry run).
+    incomplete_purged: int = 0
+
+
 class ExportStream:
     """A bundle being exported: iterate for its bytes (the object is read as you go)."""
 
-    record: ModelRecord
-    header: dict[str, Any]
-    components: dict[str, bool | int]
-    _chunks: Iterator[bytes] = field(repr=False)
-    digests: Digests | None = None
-    bytes_out: int = 0
+    def __init__(
+        self,
+        record: ModelRecord,
+        header: dict[str, Any],
+        chunks: Callable[[ExportStream], Iterator[bytes]],
+    ) -> None:
+        self.record = record
+        self.header = header
+        #: The payload's digests, once the last chunk has been produced.
+        self.digests: Digests | None = None
+        self.bytes_out = 0
+        self._chunks = chunks(self)
 
     @property
     def filename(self) -> str:
@@ -142,13 +158,14 @@ class Service:
         *,
         actor: str = "cli",
         limits: Limits | None = None,
+        model_checker: ModelChecker = check_model_file,
     ) -> None:
         self.registry = registry
         self.store = store
         self.actor = actor
         self.limits = limits or Limits()
-        #: Unfinished uploads the last :meth:`gc` removed (left by killed processes).
-        self.incomplete_purged = 0
+        #: Runs onnx.checker on a model file; the API passes one that bounds concurrency.
+        self.check_model = model_checker
 
     @classmethod
     def from_config(
@@ -323,10 +340,6 @@ class Service:
             raise
         return ImportResult(record, info)
 
-    def check_model(self, path: str) -> None:
-        """Run onnx.checker on a model file (a hook: the API bounds how many run at once)."""
-        check_model_file(path)
-
     def validate_object(self, key: str) -> None:
         """:meth:`check_model` on a stored object, in place when the store has a file."""
         path = self.store.local_path(key)
@@ -425,16 +438,9 @@ class Service:
         if not record.onnx_path:
             raise NotFoundError(f"Model {model_id} has no ONNX object")
         header = self.export_header(record, options)
-        components: dict[str, bool | int] = {
-            "onnx_model": True,
-            "config": "training_config" in header,
-            "metrics": "performance_metrics" in header,
-            "normalization": "normalization_stats" in header,
-            "samples": len(header.get("sample_predictions") or []),
-        }
-        stream = ExportStream(record, header, components, iter(()))
-        stream._chunks = self._export_chunks(stream, options, progress)
-        return stream
+        return ExportStream(
+            record, header, lambda stream: self._export_chunks(stream, options, progress)
+        )
 
     def _export_chunks(
         self, stream: ExportStream, options: ExportOptions, progress: Progress
@@ -495,7 +501,7 @@ class Service:
         return record
 
     def gc(self, *, min_age: dt.timedelta = dt.timedelta(hours=1), dry_run: bool = False
-           ) -> list[ObjectInfo]:  # fmt: skip
+           ) -> GcResult:  # fmt: skip
         """Remove objects no model references, older than ``min_age`` (imports in flight
         are younger). Returns what was (or, with ``dry_run``, would be) removed."""
         referenced = self.registry.referenced_keys()
@@ -506,11 +512,11 @@ class Service:
             for obj in self.store.list(prefix)
             if obj.key not in referenced and obj.last_modified <= cutoff
         ]
-        if not dry_run:
-            for obj in orphans:
-                self.store.delete(obj.key)
-            self.incomplete_purged = self.store.purge_incomplete(cutoff)
-        return orphans
+        if dry_run:
+            return GcResult(orphans)
+        for obj in orphans:
+            self.store.delete(obj.key)
+        return GcResult(orphans, self.store.purge_incomplete(cutoff))
 
 
 def sections_of(training_metrics: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -559,4 +565,4 @@ def _uuid_or_none(value: Any) -> str | None:
         return None
 
 
-__all__ = ["ExportOptions", "ExportStream", "ImportResult", "SchemaError", "Service"]
+__all__ = ["ExportOptions", "ExportStream", "GcResult", "ImportResult", "ModelChecker", "Service"]

@@ -228,8 +228,8 @@ def test_delete_and_gc(service: Service, model_bytes: bytes) -> None:
     assert not service.store.exists(key)
     service.store.put("imported/orphan-1-deadbeef.onnx", io.BytesIO(b"x" * 10))
     kept = register(service, model_bytes)
-    assert service.gc(dry_run=True) == []  # younger than the default hour
-    removed = service.gc(min_age=dt.timedelta(0))
+    assert service.gc(dry_run=True).removed == []  # younger than the default hour
+    removed = service.gc(min_age=dt.timedelta(0)).removed
     assert [o.key for o in removed] == ["imported/orphan-1-deadbeef.onnx"]
     assert service.store.exists(service.get_model(kept).onnx_path)
 

@@ -180,6 +180,6 @@ def test_permission_denied_message() -> None:
 def test_gc_keeps_young_orphans(heimdall_env: Path) -> None:
     with Service.from_config() as service:
         service.store.put("imported/young-1-abc.onnx", io.BytesIO(b"x"))
-        assert service.gc() == []
-        removed = service.gc(min_age=dt.timedelta(0))
+        assert service.gc().removed == []
+        removed = service.gc(min_age=dt.timedelta(0)).removed
         assert [o.key for o in removed] == ["imported/young-1-abc.onnx"]

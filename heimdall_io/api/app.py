@@ -71,7 +71,9 @@ from starlette.routing import Route
 from heimdall_io.codec import Limits
 from heimdall_io.codec.compression import GZIP, NONE, ZSTD
 from heimdall_io.errors import ConfigError, HeimdallError
+from heimdall_io.onnx.checker import check_model_file
 from heimdall_io.service import ExportOptions, Service
+from heimdall_io.sizes import parse_size
 from heimdall_io.storage.base import ObjectStore, Registry
 
 from . import openapi
@@ -102,19 +104,6 @@ ServiceFactory = Callable[[str], Service]
 T = TypeVar("T")
 
 _JSON = msgspec.json.Encoder()
-
-
-class _ApiService(Service):
-    """A Service whose onnx.checker runs take a slot (a model up to 8 MiB is checked whole,
-    in about twice its size of memory; larger ones as a skeleton)."""
-
-    def __init__(self, *args: Any, validation_slots: threading.Semaphore, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self._validation_slots = validation_slots
-
-    def check_model(self, path: str) -> None:
-        with self._validation_slots:
-            super().check_model(path)
 
 
 @dataclass
@@ -516,8 +505,14 @@ def create_app(
         slots = threading.BoundedSemaphore(max(1, max_concurrent_validations))
         reg, st = registry, store
 
+        def bounded_check(path: str) -> None:
+            # onnx.checker holds about twice a model of up to 8 MiB in memory (larger ones
+            # are checked as a skeleton): a few at once must not add up.
+            with slots:
+                check_model_file(path)
+
         def service_factory(actor: str) -> Service:
-            return _ApiService(reg, st, actor=actor, limits=limits, validation_slots=slots)
+            return Service(reg, st, actor=actor, limits=limits, model_checker=bounded_check)
 
     keys = api_keys if isinstance(api_keys, ApiKeys) or api_keys is None else ApiKeys(api_keys)
     if max_concurrent_imports < 1:
@@ -550,26 +545,12 @@ def _env_int(environ: Mapping[str, str], name: str, default: int, lo: int = 1) -
     if not raw:
         return default
     try:
-        value = parse_bytes(raw) if name == MAX_IMPORT_BYTES_ENV else int(raw)
+        value = parse_size(raw) if name == MAX_IMPORT_BYTES_ENV else int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
     if value < lo:
         raise ConfigError(f"{name} must be at least {lo}, got {raw!r}")
     return value
-
-
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20,
-          "g": 1 << 30, "gib": 1 << 30}  # fmt: skip
-
-
-def parse_bytes(text: str) -> int:
-    """``104857600``, ``100MiB``, ``2GiB`` -> bytes (ValueError otherwise)."""
-    t = text.strip().lower().replace(" ", "")
-    digits = t.rstrip("abcdefghijklmnopqrstuvwxyz")
-    unit = t[len(digits) :]
-    if not digits.isdigit() or unit not in _UNITS:
-        raise ValueError(text)
-    return int(digits) * _UNITS[unit]
 
 
 def tune_malloc(threshold: int = 2 << 20) -> bool:
@@ -651,5 +632,4 @@ __all__ = [
     "create_app",
     "create_app_from_env",
     "export_options",
-    "parse_bytes",
 ]

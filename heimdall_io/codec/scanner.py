@@ -21,6 +21,7 @@ from ..errors import (
     MalformedBundleError,
     TruncatedBundleError,
 )
+from ..sizes import format_size
 
 _WS = re.compile(rb"[ \t\r\n]*")
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
@@ -106,7 +107,7 @@ class Scanner:
         self.metadata_bytes += n
         if self.metadata_bytes > self.limits.max_metadata_bytes:
             raise LimitExceededError(
-                f"metadata larger than {_size(self.limits.max_metadata_bytes)} "
+                f"metadata larger than {format_size(self.limits.max_metadata_bytes)} "
                 "(outside the payload)"
             )
 
@@ -242,7 +243,7 @@ class Scanner:
         limit = self.limits.max_metadata_bytes
         have = len(self.buf) - self.pos
         if have > limit:
-            raise LimitExceededError(f"{where} larger than {_size(limit)}")
+            raise LimitExceededError(f"{where} larger than {format_size(limit)}")
         rel = i - self.pos
         # Double what is held (at least 64 KiB), but never read far past the limit.
         if not self._fill(max(1 << 16, min(have, limit + 1 - have))):
@@ -300,10 +301,6 @@ class Scanner:
         """Move past the string whose opening quote was consumed, without decoding it."""
         for _ in self.iter_string(read_size, where):
             pass
-
-
-def _size(n: int) -> str:
-    return f"{n >> 20} MiB" if n >= 1 << 20 and not n % (1 << 20) else f"{n:,} bytes"
 
 
 def _string_end(buf: bytes, i: int) -> int:
