@@ -1,0 +1,27 @@
+"""The service layer: register, list, export, import, delete, history, gc.
+
+The CLI and the HTTP API are thin shells over :class:`Service`. It speaks bundles to the
+codec and records/streams to the storage adapters; it never holds a payload in memory.
+Each operation is a module of its own (importing, exporting, registering, gc) over a
+:class:`~heimdall_io.service.context.Context`; records.py maps rows to documents.
+"""
+
+from __future__ import annotations
+
+from .context import ModelChecker, Progress
+from .exporting import ExportOptions, ExportStream
+from .facade import Service
+from .gc import GcResult
+from .importing import ImportResult
+from .records import sections_of
+
+__all__ = [
+    "ExportOptions",
+    "ExportStream",
+    "GcResult",
+    "ImportResult",
+    "ModelChecker",
+    "Progress",
+    "Service",
+    "sections_of",
+]

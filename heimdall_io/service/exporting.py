@@ -1,0 +1,139 @@
+"""Export: a registered model out as a bundle, streamed as it is encoded."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..codec import BundleEncoder
+from ..codec.checksums import Digests
+from ..codec.compression import NONE
+from ..errors import HeimdallError, NotFoundError
+from ..files.paths import atomic_output
+from ..format.header import SECTIONS, new_header
+from ..storage.base import ModelRecord
+from .context import Context, Progress
+from .records import model_fields, sections_of
+
+
+@dataclass
+class ExportOptions:
+    """Which sections go into the bundle, and how it is compressed."""
+
+    include_config: bool = True
+    include_metrics: bool = True
+    include_normalization: bool = True
+    include_samples: bool = True
+    num_samples: int = 5
+    description: str | None = None
+    compression: str = NONE
+    level: int = 3
+
+
+class ExportStream:
+    """A bundle being exported: iterate for its bytes (the object is read as you go)."""
+
+    def __init__(
+        self,
+        record: ModelRecord,
+        header: dict[str, Any],
+        chunks: Callable[[ExportStream], Iterator[bytes]],
+    ) -> None:
+        self.record = record
+        self.header = header
+        #: The payload's digests, once the last chunk has been produced.
+        self.digests: Digests | None = None
+        self.bytes_out = 0
+        self._chunks = chunks(self)
+
+    @property
+    def filename(self) -> str:
+        """``<name>-v<version>.heimdall``, safe as a file name."""
+        safe = re.sub(r"[^A-Za-z0-9 ._()-]+", "_", self.record.model_name).strip() or "model"
+        return f"{safe}-v{self.record.version}.heimdall"
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+
+def export_header(record: ModelRecord, options: ExportOptions) -> dict[str, Any]:
+    """The bundle header (everything but the payload) for ``record``."""
+    metrics = sections_of(record.training_metrics)
+    wanted = {
+        "training_config": options.include_config,
+        "performance_metrics": options.include_metrics,
+        "normalization_stats": options.include_normalization,
+        "sample_predictions": options.include_samples,
+    }
+    sections: dict[str, Any] = {}
+    for name in SECTIONS:
+        if wanted[name] and metrics.get(name) is not None:
+            value = metrics[name]
+            if name == "sample_predictions" and isinstance(value, list):
+                value = value[: max(options.num_samples, 0)]
+            sections[name] = value
+    return new_header(
+        model_fields(record),
+        description=options.description,
+        sections=sections,
+        extra=(record.extra or {}).get("top"),
+    )
+
+
+def export_stream(
+    ctx: Context, model_id: str, options: ExportOptions, progress: Progress = None
+) -> ExportStream:
+    """Prepare an export; the object is opened when the stream is first iterated."""
+    record = ctx.registry.get(model_id)
+    if not record.onnx_path:
+        raise NotFoundError(f"Model {model_id} has no ONNX object")
+    header = export_header(record, options)
+    return ExportStream(record, header, lambda stream: _chunks(ctx, stream, options, progress))
+
+
+def export_to_path(
+    ctx: Context,
+    model_id: str,
+    out_path: str,
+    options: ExportOptions,
+    *,
+    force: bool = False,
+    progress: Progress = None,
+) -> ExportStream:
+    """Export to a file (written beside it, renamed when complete) or ``-``."""
+    stream = export_stream(ctx, model_id, options, progress)
+    with atomic_output(out_path, force=force) as out:
+        for chunk in stream:
+            out.write(chunk)
+    return stream
+
+
+def _chunks(
+    ctx: Context, stream: ExportStream, options: ExportOptions, progress: Progress
+) -> Iterator[bytes]:
+    record = stream.record
+    try:
+        with ctx.store.open(record.onnx_path or "") as payload:
+            encoder = BundleEncoder(
+                stream.header, payload, size=record.onnx_size_bytes, md5=record.onnx_md5,
+                sha256=record.onnx_sha256, compression=options.compression,
+                level=options.level, progress=progress,
+            )  # fmt: skip
+            for chunk in encoder:
+                stream.bytes_out += len(chunk)
+                yield chunk
+            stream.digests = encoder.result.digests
+    except HeimdallError as e:
+        ctx.audit(action="export", result="error", model_id=record.model_id, detail=str(e))
+        raise
+    except GeneratorExit:
+        ctx.audit(action="export", result="error", model_id=record.model_id,
+                  detail="client went away before the export finished")  # fmt: skip
+        raise
+    d = stream.digests
+    assert d is not None
+    ctx.audit(action="export", result="ok", model_id=record.model_id, bytes=d.size,
+              onnx_md5=d.md5, onnx_sha256=d.sha256,
+              detail=f"bundle {stream.header['bundle_metadata']['bundle_id']}")  # fmt: skip

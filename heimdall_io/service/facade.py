@@ -1,0 +1,175 @@
+"""The Service facade: one object the CLI and the HTTP API share."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, BinaryIO
+
+from ..codec import Limits
+from ..errors import HeimdallError, NotFoundError, ObjectStoreError
+from ..onnx.checker import check_model_file
+from ..storage.base import AuditEntry, ModelRecord, ObjectStore, Registry
+from . import exporting, gc, importing, registering
+from .context import Context, ModelChecker, Progress
+from .exporting import ExportOptions, ExportStream
+from .gc import GcResult
+from .importing import ImportResult
+
+
+class Service:
+    """One registry and one object store, and the operations users ask for.
+
+    >>> with Service.from_config() as service:          # the embedded default
+    ...     record = service.register(open("model.onnx", "rb"), name="Net")
+    ...     service.export_to_path(record.model_id, "net.heimdall")
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        store: ObjectStore,
+        *,
+        actor: str = "cli",
+        limits: Limits | None = None,
+        model_checker: ModelChecker = check_model_file,
+    ) -> None:
+        self._ctx = Context(registry, store, actor, limits or Limits(), model_checker)
+
+    @classmethod
+    def from_config(
+        cls, database_url: str | None = None, storage_url: str | None = None, **kw: Any
+    ) -> Service:
+        """Open the registry and store named by the URLs, the environment or the defaults."""
+        from ..storage.config import open_registry, open_store
+
+        registry = open_registry(database_url)
+        try:
+            store = open_store(storage_url)
+        except BaseException:
+            registry.close()
+            raise
+        return cls(registry, store, **kw)
+
+    @property
+    def registry(self) -> Registry:
+        return self._ctx.registry
+
+    @property
+    def store(self) -> ObjectStore:
+        return self._ctx.store
+
+    @property
+    def actor(self) -> str:
+        return self._ctx.actor
+
+    @property
+    def limits(self) -> Limits:
+        return self._ctx.limits
+
+    def close(self) -> None:
+        try:
+            self.registry.close()
+        finally:
+            self.store.close()
+
+    def __enter__(self) -> Service:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- queries -------------------------------------------------------------------------
+
+    def list_models(self) -> list[ModelRecord]:
+        """Every model, newest first."""
+        return self.registry.list()
+
+    def get_model(self, model_id: str) -> ModelRecord:
+        """One model (NotFoundError if there is none)."""
+        return self.registry.get(model_id)
+
+    def history(self, limit: int | None = None) -> list[AuditEntry]:
+        """The audit history, newest first."""
+        return self.registry.audit(limit)
+
+    def health(self) -> dict[str, str]:
+        """``{"registry": "ok"|error, "store": "ok"|error}``."""
+        status: dict[str, str] = {}
+        for name, part in (("registry", self.registry), ("store", self.store)):
+            try:
+                part.ping()
+                status[name] = "ok"
+            except HeimdallError as e:
+                status[name] = str(e)
+        return status
+
+    # -- operations ----------------------------------------------------------------------
+
+    def register(
+        self,
+        model: BinaryIO,
+        *,
+        name: str,
+        version: int | None = None,
+        architecture: str | None = None,
+        description: str | None = None,
+        sections: Mapping[str, Any] | None = None,
+        progress: Progress = None,
+    ) -> ModelRecord:
+        """Store a trained ONNX model (a seekable file) and register it."""
+        return registering.register(
+            self._ctx, model, name=name, version=version, architecture=architecture,
+            description=description, sections=sections, progress=progress,
+        )  # fmt: skip
+
+    def import_bundle(
+        self, src: BinaryIO, *, validate: bool = True, progress: Progress = None
+    ) -> ImportResult:
+        """Import one bundle: a new model id, the object under ``imported/``, all or nothing.
+
+        The payload streams into the store while it is decoded and hashed; the checksums
+        are verified (and, with ``validate``, onnx.checker run) before the row is written.
+        Any failure removes the object again (or, if the process dies, leaves an
+        unreferenced object for :meth:`gc`).
+        """
+        return importing.import_bundle(self._ctx, src, validate=validate, progress=progress)
+
+    def export_stream(
+        self, model_id: str, options: ExportOptions | None = None, progress: Progress = None
+    ) -> ExportStream:
+        """Prepare an export; the object is opened when the stream is first iterated."""
+        return exporting.export_stream(self._ctx, model_id, options or ExportOptions(), progress)
+
+    def export_to_path(
+        self,
+        model_id: str,
+        out_path: str,
+        options: ExportOptions | None = None,
+        *,
+        force: bool = False,
+        progress: Progress = None,
+    ) -> ExportStream:
+        """Export to a file (written beside it, renamed when complete) or ``-``."""
+        return exporting.export_to_path(
+            self._ctx, model_id, out_path, options or ExportOptions(), force=force,
+            progress=progress,
+        )  # fmt: skip
+
+    def delete(self, model_id: str) -> ModelRecord:
+        """Delete the row, then the object (a failure there leaves it for :meth:`gc`)."""
+        record = self.registry.get(model_id)
+        entry = AuditEntry(action="delete", result="ok", model_id=record.model_id,
+                           bytes=record.onnx_size_bytes, actor=self.actor)  # fmt: skip
+        record = self.registry.delete(model_id, entry)
+        if record.onnx_path:
+            with contextlib.suppress(ObjectStoreError, NotFoundError):
+                self.store.delete(record.onnx_path)
+        return record
+
+    def gc(self, *, min_age: dt.timedelta = dt.timedelta(hours=1), dry_run: bool = False
+           ) -> GcResult:  # fmt: skip
+        """Remove objects no model references, older than ``min_age`` (imports in flight
+        are younger)."""
+        return gc.collect_garbage(self._ctx, min_age=min_age, dry_run=dry_run)
