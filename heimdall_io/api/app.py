@@ -43,7 +43,8 @@ onnx.checker holds about twice the model in memory, so at most
 validate at once; at most ``max_concurrent_imports`` (HEIMDALL_MAX_CONCURRENT_IMPORTS,
 default 16) imports run at once (the others wait, unread), each in its own worker thread,
 apart from the pool that serves everything else. ``heimdall serve`` also fixes glibc's
-mmap threshold (:func:`tune_malloc`) so that peak RSS does not ratchet up with concurrency.
+mmap threshold (:func:`~heimdall_io.api.settings.tune_malloc`) so that peak RSS does not
+ratchet up with concurrency.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ import contextlib
 import functools
 import logging
 import os
-import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -73,28 +73,29 @@ from heimdall_io.codec.compression import GZIP, NONE, ZSTD
 from heimdall_io.errors import ConfigError, HeimdallError
 from heimdall_io.onnx.checker import check_model_file
 from heimdall_io.service import ExportOptions, Service
-from heimdall_io.sizes import parse_size
 from heimdall_io.storage.base import ObjectStore, Registry
+from heimdall_io.storage.config import open_adapters
 
 from . import openapi
 from .auth import ANONYMOUS, ApiKeys, Principal, Role, authenticate
 from .bridge import ENCODING_MAGIC, RequestBodyReader, UploadAbortedError
 from .errors import EXCEPTION_HANDLERS, ApiError, operation
+from .settings import (
+    DEFAULT_AUDIT_LIMIT,
+    DEFAULT_MAX_CONCURRENT_IMPORTS,
+    DEFAULT_MAX_CONCURRENT_VALIDATIONS,
+    DEFAULT_MAX_IMPORT_BYTES,
+    MAX_AUDIT_LIMIT,
+    MAX_DESCRIPTION,
+    MAX_NUM_SAMPLES,
+    ServerSettings,
+    tune_malloc,
+)
 
 log = logging.getLogger("heimdall_io.api")
 
-DEFAULT_MAX_IMPORT_BYTES = 100 * 1024 * 1024  # the seed's "ONNX model size limit (100MB)"
-DEFAULT_MAX_CONCURRENT_IMPORTS = 16
-DEFAULT_MAX_CONCURRENT_VALIDATIONS = 1
-MAX_IMPORT_BYTES_ENV = "HEIMDALL_MAX_IMPORT_BYTES"
-MAX_CONCURRENT_IMPORTS_ENV = "HEIMDALL_MAX_CONCURRENT_IMPORTS"
-MAX_CONCURRENT_VALIDATIONS_ENV = "HEIMDALL_MAX_CONCURRENT_VALIDATIONS"
-MAX_DESCRIPTION = 4096
 #: Largest body piece handed to the server at once (see _export_body).
 SEND_PIECE = 256 << 10
-MAX_NUM_SAMPLES = 100_000
-DEFAULT_AUDIT_LIMIT = 1000
-MAX_AUDIT_LIMIT = 100_000
 
 EXPORT_MEDIA_TYPES = {NONE: "application/json", ZSTD: "application/zstd", GZIP: "application/gzip"}
 _FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
@@ -540,44 +541,6 @@ def create_app(
     return app
 
 
-def _env_int(environ: Mapping[str, str], name: str, default: int, lo: int = 1) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = parse_size(raw) if name == MAX_IMPORT_BYTES_ENV else int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if value < lo:
-        raise ConfigError(f"{name} must be at least {lo}, got {raw!r}")
-    return value
-
-
-def tune_malloc(threshold: int = 2 << 20) -> bool:
-    """Make glibc serve every allocation of ``threshold`` bytes or more with mmap.
-
-    An export holds several 3-4 MiB buffers at once (the payload chunks queued for the
-    MD5/SHA-256 threads, the base64 text), in many threads. glibc's *dynamic* mmap
-    threshold rises once the first such buffer is freed; from then on they come from
-    per-thread arenas, which fragment and keep their peak, so RSS grows with the number
-    of concurrent transfers ever seen. A fixed threshold returns them to the system when
-    freed (8 concurrent 64 MiB exports: ~130 instead of ~190 MiB peak). 2 MiB keeps the
-    import path's ~1 MiB pieces (see bridge.COALESCE) in the arenas: mmapping those costs
-    a page fault per 4 KiB and a third of the import throughput. An explicit
-    ``MALLOC_MMAP_THRESHOLD_`` in the environment wins. True if the setting was applied.
-    """
-    if os.environ.get("MALLOC_MMAP_THRESHOLD_") or not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    m_mmap_threshold = -3
-    return bool(mallopt(ctypes.c_int(m_mmap_threshold), ctypes.c_int(threshold)))
-
-
 def create_app_from_env(
     database_url: str | None = None,
     storage_url: str | None = None,
@@ -585,21 +548,13 @@ def create_app_from_env(
 ) -> Starlette:
     """The app ``heimdall serve`` runs: adapters from the URLs (or HEIMDALL_DATABASE_URL /
     HEIMDALL_STORAGE_URL / HEIMDALL_HOME), keys from HEIMDALL_API_KEYS(_FILE), the import
-    limit from HEIMDALL_MAX_IMPORT_BYTES. The adapters are closed when the server stops."""
-    from heimdall_io.storage.config import open_registry, open_store
-
+    limits from :class:`~heimdall_io.api.settings.ServerSettings`. The adapters are closed
+    when the server stops."""
     env = os.environ if environ is None else environ
     tune_malloc()
     keys = ApiKeys.from_env(env)
-    max_import = _env_int(env, MAX_IMPORT_BYTES_ENV, DEFAULT_MAX_IMPORT_BYTES)
-    imports = _env_int(env, MAX_CONCURRENT_IMPORTS_ENV, DEFAULT_MAX_CONCURRENT_IMPORTS)
-    validations = _env_int(env, MAX_CONCURRENT_VALIDATIONS_ENV, DEFAULT_MAX_CONCURRENT_VALIDATIONS)
-    registry = open_registry(database_url)
-    try:
-        store = open_store(storage_url)
-    except BaseException:
-        registry.close()
-        raise
+    settings = ServerSettings.from_env(env)
+    registry, store = open_adapters(database_url, storage_url)
 
     def close() -> None:
         try:
@@ -612,14 +567,15 @@ def create_app_from_env(
     else:
         log.info("API keys: %d admin, %d read", keys.count("admin"), keys.count("read"))
     log.info("registry %s, object store %s, import limit %d bytes",
-             getattr(registry, "url", "?"), getattr(store, "url", "?"), max_import)  # fmt: skip
+             getattr(registry, "url", "?"), getattr(store, "url", "?"),
+             settings.max_import_bytes)  # fmt: skip
     return create_app(
         registry=registry,
         store=store,
         api_keys=keys,
-        max_import_bytes=max_import,
-        max_concurrent_imports=imports,
-        max_concurrent_validations=validations,
+        max_import_bytes=settings.max_import_bytes,
+        max_concurrent_imports=settings.max_concurrent_imports,
+        max_concurrent_validations=settings.max_concurrent_validations,
         on_shutdown=close,
     )
 

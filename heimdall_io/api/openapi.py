@@ -26,6 +26,8 @@ import msgspec
 from heimdall_io import __version__
 from heimdall_io.storage.base import AuditEntry, ModelRecord
 
+from .settings import DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT, MAX_DESCRIPTION, MAX_NUM_SAMPLES
+
 SPEC_PATH = Path(__file__).resolve().parents[2] / "spec" / "openapi.json"
 
 
@@ -138,8 +140,6 @@ _BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def _paths() -> dict[str, Any]:
-    from .app import DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT, MAX_DESCRIPTION, MAX_NUM_SAMPLES
-
     bundle_schema = {"type": "string", "format": "binary"}
     return {
         "/api/v1/training/models": {
