@@ -51,7 +51,8 @@ The modules: :mod:`~heimdall_io.api.handlers` (the endpoints),
 :mod:`~heimdall_io.api.streaming` (the export response),
 :mod:`~heimdall_io.api.bridge` (the import's request body),
 :mod:`~heimdall_io.api.settings` (environment, limits), :mod:`~heimdall_io.api.auth`,
-:mod:`~heimdall_io.api.errors` and :mod:`~heimdall_io.api.openapi`.
+:mod:`~heimdall_io.api.errors`, :mod:`~heimdall_io.api.openapi` (the description) and
+:mod:`~heimdall_io.api.spec` (which writes it to spec/openapi.json).
 """
 
 from __future__ import annotations
