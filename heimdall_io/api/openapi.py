@@ -5,20 +5,18 @@ the API encodes (:class:`~heimdall_io.storage.base.ModelRecord`,
 :class:`~heimdall_io.storage.base.AuditEntry`, :class:`ImportResponse`, ...); the paths
 are described here by hand, and a test checks they match the app's routes exactly.
 
-``spec/openapi.json`` is this document, committed::
+``spec/openapi.json`` is this document, committed; :mod:`heimdall_io.api.spec` prints,
+writes or checks it::
 
-    python -m heimdall_io.api.openapi            # print it
-    python -m heimdall_io.api.openapi --write    # (re)write spec/openapi.json
-    python -m heimdall_io.api.openapi --check    # exit 1 if spec/openapi.json is stale
+    python -m heimdall_io.api.spec            # print it
+    python -m heimdall_io.api.spec --write    # (re)write spec/openapi.json
+    python -m heimdall_io.api.spec --check    # exit 1 if spec/openapi.json is stale
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -26,7 +24,7 @@ import msgspec
 from heimdall_io import __version__
 from heimdall_io.storage.base import AuditEntry, ModelRecord
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "spec" / "openapi.json"
+from .settings import DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT, MAX_DESCRIPTION, MAX_NUM_SAMPLES
 
 
 class ErrorBody(msgspec.Struct):
@@ -138,8 +136,6 @@ _BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def _paths() -> dict[str, Any]:
-    from .app import DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT, MAX_DESCRIPTION, MAX_NUM_SAMPLES
-
     bundle_schema = {"type": "string", "format": "binary"}
     return {
         "/api/v1/training/models": {
@@ -407,36 +403,16 @@ def render() -> str:
 
 @functools.cache
 def document_bytes() -> bytes:
+    """:func:`render` as UTF-8, built once: what ``GET /openapi.json`` serves."""
     return render().encode()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m heimdall_io.api.openapi")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--write", action="store_true", help=f"write {SPEC_PATH}")
-    group.add_argument("--check", action="store_true", help=f"fail if {SPEC_PATH} is stale")
-    parser.add_argument("--path", type=Path, default=SPEC_PATH, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    text = render()
-    if args.write:
-        args.path.write_text(text, encoding="utf-8")
-        print(f"wrote {args.path}", file=sys.stderr)
-        return 0
-    if args.check:
-        try:
-            current = args.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            current = None
-        if current != text:
-            print(
-                f"{args.path} is out of date: run python -m heimdall_io.api.openapi --write",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    sys.stdout.write(text)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+__all__ = [
+    "EXAMPLE_BUNDLE",
+    "ErrorBody",
+    "Health",
+    "ImportResponse",
+    "build",
+    "document_bytes",
+    "render",
+]

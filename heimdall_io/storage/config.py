@@ -208,3 +208,21 @@ def _open_s3(url: str) -> ObjectStore:
         secure=endpoint.scheme == "https",
         region=region,
     )
+
+
+def open_adapters(
+    database_url: str | None = None, storage_url: str | None = None
+) -> tuple[Registry, ObjectStore]:
+    """The registry, then the object store; the registry is closed if the store fails.
+
+    ``open_adapters()`` opens the defaults (the environment, else :func:`heimdall_home`)::
+
+        registry, store = open_adapters("sqlite:models.db", "/srv/objects")
+    """
+    registry = open_registry(database_url)
+    try:
+        store = open_store(storage_url)
+    except BaseException:
+        registry.close()
+        raise
+    return registry, store

@@ -13,7 +13,8 @@ from typing import Any
 from starlette.routing import Route
 
 from heimdall_io.api import create_app
-from heimdall_io.api.openapi import SPEC_PATH, build
+from heimdall_io.api.openapi import build
+from heimdall_io.api.spec import SPEC_PATH
 from tests.conftest import unavailable
 
 from .helpers import API_ADMIN_KEY, client
@@ -43,7 +44,7 @@ def test_spec_matches_the_routes() -> None:
 
 
 def test_committed_spec_is_current() -> None:
-    r = subprocess.run([sys.executable, "-m", "heimdall_io.api.openapi", "--check"],
+    r = subprocess.run([sys.executable, "-m", "heimdall_io.api.spec", "--check"],
                        capture_output=True, text=True, timeout=60)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
@@ -51,7 +52,7 @@ def test_committed_spec_is_current() -> None:
 
 
 def test_check_detects_a_stale_file(tmp_path: Path) -> None:
-    from heimdall_io.api.openapi import main
+    from heimdall_io.api.spec import main
 
     stale = tmp_path / "openapi.json"
     stale.write_text("{}\n")

@@ -1,0 +1,135 @@
+"""What a request asks for: its path's model id, its query values, its body's headers.
+
+Each function either returns a clean value or raises :class:`~heimdall_io.api.errors.ApiError`
+(422 for a malformed model id or query value, 400 for a malformed Content-Length, 415 for
+a body the import cannot take). Unknown query names are ignored.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+
+from heimdall_io.codec.compression import GZIP, NONE, ZSTD
+from heimdall_io.service import ExportOptions
+
+from .bridge import ENCODING_MAGIC
+from .errors import ApiError
+from .settings import MAX_DESCRIPTION, MAX_NUM_SAMPLES
+
+#: The media type of an export, by its ``?compression=``.
+EXPORT_MEDIA_TYPES = {NONE: "application/json", ZSTD: "application/zstd", GZIP: "application/gzip"}
+
+_TRUE, _FALSE = ("true", "1"), ("false", "0")
+_FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def path_model_id(request: Request) -> str:
+    """The ``{model_id}`` path parameter as a canonical UUID string (422 if not a UUID)."""
+    raw = request.path_params["model_id"]
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise ApiError(422, f"model_id must be a UUID, got {raw[:64]!r}") from None
+
+
+def query_bool(query: QueryParams, name: str, default: bool) -> bool:
+    """``?name=`` as a bool: true/1 or false/0, any case (422 otherwise).
+
+    >>> query_bool(QueryParams("validate=0"), "validate", True)
+    False
+    """
+    value = query.get(name)
+    if value is None:
+        return default
+    v = value.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise ApiError(422, f"{name} must be true, false, 1 or 0, got {value[:64]!r}")
+
+
+def query_int(query: QueryParams, name: str, default: int, lo: int, hi: int) -> int:
+    """``?name=`` as an integer from ``lo`` to ``hi`` (422 otherwise).
+
+    >>> query_int(QueryParams("limit=10"), "limit", 1000, 1, 100_000)
+    10
+    """
+    value = query.get(name)
+    if value is None:
+        return default
+    v = value.strip()
+    if not (v.isascii() and v.lstrip("-").isdigit() and len(v) <= 12) or not lo <= int(v) <= hi:
+        raise ApiError(422, f"{name} must be an integer from {lo} to {hi}, got {value[:64]!r}")
+    return int(v)
+
+
+def export_options(query: QueryParams) -> ExportOptions:
+    """ExportOptions from the query string (422 on a bad value; unknown names ignored).
+
+    >>> export_options(QueryParams("compression=zstd&include_samples=0")).level
+    3
+    """
+    compression = (query.get("compression") or NONE).strip().lower()
+    if compression not in EXPORT_MEDIA_TYPES:
+        raise ApiError(422, f"compression must be none, zstd or gzip, got {compression[:64]!r}")
+    level = query_int(query, "level", 3, 1, 9 if compression == GZIP else 19)
+    description = query.get("description")
+    if description is not None and len(description) > MAX_DESCRIPTION:
+        raise ApiError(422, f"description longer than {MAX_DESCRIPTION} characters")
+    return ExportOptions(
+        include_config=query_bool(query, "include_config", True),
+        include_metrics=query_bool(query, "include_metrics", True),
+        include_normalization=query_bool(query, "include_normalization", True),
+        include_samples=query_bool(query, "include_samples", True),
+        num_samples=query_int(query, "num_samples", 5, 0, MAX_NUM_SAMPLES),
+        description=description,
+        compression=compression,
+        level=level,
+    )
+
+
+def content_length(request: Request) -> int | None:
+    """The declared body length; None for a chunked body (400 if malformed)."""
+    value = request.headers.get("content-length")
+    if value is None:
+        return None
+    if not value.strip().isdigit():
+        raise ApiError(400, "Invalid Content-Length")
+    return int(value)
+
+
+def content_encoding(request: Request) -> str | None:
+    """``gzip``, ``x-gzip`` or ``zstd``; None for none or identity (415 for another)."""
+    value = request.headers.get("content-encoding", "").strip().lower()
+    if value in ("", "identity"):
+        return None
+    if value not in ENCODING_MAGIC:
+        raise ApiError(415, f"Unsupported Content-Encoding {value[:64]!r}: use gzip or zstd")
+    return value
+
+
+def check_content_type(request: Request) -> None:
+    """415 for a form upload: the import's body is the bundle itself."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype in _FORM_TYPES:
+        raise ApiError(
+            415,
+            f"Unsupported Content-Type {ctype}: send the bundle itself as the body, e.g. "
+            "curl --data-binary @model.heimdall -H 'Content-Type: application/json'",
+        )
+
+
+__all__ = [
+    "EXPORT_MEDIA_TYPES",
+    "check_content_type",
+    "content_encoding",
+    "content_length",
+    "export_options",
+    "path_model_id",
+    "query_bool",
+    "query_int",
+]

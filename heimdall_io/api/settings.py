@@ -1,0 +1,125 @@
+"""The API's settings: what ``heimdall serve`` reads from the environment, the fixed limits
+of its requests, and the allocator setting it runs under.
+
+===================================  =======  ==============================================
+environment variable                 default  what
+===================================  =======  ==============================================
+HEIMDALL_MAX_IMPORT_BYTES            100 MiB  the largest import body, and decoded model
+                                              (``104857600``, ``100MiB``, ``2GiB`` ...)
+HEIMDALL_MAX_CONCURRENT_IMPORTS      16       imports that run at once (the others wait)
+HEIMDALL_MAX_CONCURRENT_VALIDATIONS  1        onnx.checker runs at once
+===================================  =======  ==============================================
+
+The request limits (description length, samples, audit entries) are also the bounds that
+:mod:`heimdall_io.api.openapi` publishes, so both read them from here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from heimdall_io.errors import ConfigError
+from heimdall_io.sizes import parse_size
+
+DEFAULT_MAX_IMPORT_BYTES = 100 * 1024 * 1024  # the seed's "ONNX model size limit (100MB)"
+DEFAULT_MAX_CONCURRENT_IMPORTS = 16
+DEFAULT_MAX_CONCURRENT_VALIDATIONS = 1
+MAX_IMPORT_BYTES_ENV = "HEIMDALL_MAX_IMPORT_BYTES"
+MAX_CONCURRENT_IMPORTS_ENV = "HEIMDALL_MAX_CONCURRENT_IMPORTS"
+MAX_CONCURRENT_VALIDATIONS_ENV = "HEIMDALL_MAX_CONCURRENT_VALIDATIONS"
+
+#: Longest ``?description=`` of an export.
+MAX_DESCRIPTION = 4096
+#: Largest ``?num_samples=`` of an export.
+MAX_NUM_SAMPLES = 100_000
+#: ``?limit=`` of the audit history: its default and its largest value.
+DEFAULT_AUDIT_LIMIT = 1000
+MAX_AUDIT_LIMIT = 100_000
+
+
+def _env_int(
+    environ: Mapping[str, str], name: str, default: int, parse: Callable[[str], int] = int
+) -> int:
+    """``environ[name]`` parsed (ConfigError unless at least 1); ``default`` if unset."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = parse(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The limits of a server, from the environment or the defaults.
+
+    >>> ServerSettings.from_env({"HEIMDALL_MAX_IMPORT_BYTES": "1GiB"}).max_import_bytes
+    1073741824
+    """
+
+    max_import_bytes: int = DEFAULT_MAX_IMPORT_BYTES
+    max_concurrent_imports: int = DEFAULT_MAX_CONCURRENT_IMPORTS
+    max_concurrent_validations: int = DEFAULT_MAX_CONCURRENT_VALIDATIONS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ServerSettings:
+        """The settings in ``environ`` (ConfigError for a malformed or non-positive one)."""
+        return cls(
+            max_import_bytes=_env_int(
+                environ, MAX_IMPORT_BYTES_ENV, DEFAULT_MAX_IMPORT_BYTES, parse_size
+            ),
+            max_concurrent_imports=_env_int(
+                environ, MAX_CONCURRENT_IMPORTS_ENV, DEFAULT_MAX_CONCURRENT_IMPORTS
+            ),
+            max_concurrent_validations=_env_int(
+                environ, MAX_CONCURRENT_VALIDATIONS_ENV, DEFAULT_MAX_CONCURRENT_VALIDATIONS
+            ),
+        )
+
+
+def tune_malloc(threshold: int = 2 << 20) -> bool:
+    """Make glibc serve every allocation of ``threshold`` bytes or more with mmap.
+
+    An export holds several 3-4 MiB buffers at once (the payload chunks queued for the
+    MD5/SHA-256 threads, the base64 text), in many threads. glibc's *dynamic* mmap
+    threshold rises once the first such buffer is freed; from then on they come from
+    per-thread arenas, which fragment and keep their peak, so RSS grows with the number
+    of concurrent transfers ever seen. A fixed threshold returns them to the system when
+    freed, so that peak memory follows the transfers running now. 2 MiB keeps the import
+    path's ~1 MiB pieces (see bridge.COALESCE) in the arenas: mmapping those would cost a
+    page fault per page and a large part of the import throughput. An explicit
+    ``MALLOC_MMAP_THRESHOLD_`` in the environment wins. True if the setting was applied.
+    """
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_") or not sys.platform.startswith("linux"):
+        return False
+    import ctypes  # only here: the one caller is `heimdall serve`, on Linux
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    m_mmap_threshold = -3
+    return bool(mallopt(ctypes.c_int(m_mmap_threshold), ctypes.c_int(threshold)))
+
+
+__all__ = [
+    "DEFAULT_AUDIT_LIMIT",
+    "DEFAULT_MAX_CONCURRENT_IMPORTS",
+    "DEFAULT_MAX_CONCURRENT_VALIDATIONS",
+    "DEFAULT_MAX_IMPORT_BYTES",
+    "MAX_AUDIT_LIMIT",
+    "MAX_CONCURRENT_IMPORTS_ENV",
+    "MAX_CONCURRENT_VALIDATIONS_ENV",
+    "MAX_DESCRIPTION",
+    "MAX_IMPORT_BYTES_ENV",
+    "MAX_NUM_SAMPLES",
+    "ServerSettings",
+    "tune_malloc",
+]

@@ -1,0 +1,154 @@
+"""The export's response: a bundle sent while the service encodes it, chunk by chunk.
+
+The handler produces the first chunk itself (so that a missing model or object still
+gets a status code); :func:`export_body` encodes the rest in worker threads, one chunk
+each time the socket wants more, and :class:`ExportResponse` sends it. A failure after
+the status line cannot change the status any more: the response is then left
+unfinished, so that the server cuts the connection and no client can take the body for
+a complete bundle. A client that goes away stops the encoding at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from starlette.responses import Response
+
+from heimdall_io.errors import HeimdallError
+from heimdall_io.service import ExportStream
+
+log = logging.getLogger("heimdall_io.api")
+
+#: Largest body piece handed to the server at once (see export_body).
+SEND_PIECE = 256 << 10
+
+
+class _ExportAborted(Exception):
+    """The export failed after the status line was sent."""
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment; filename="..."`` (RFC 6266), quoted-string safe.
+
+    >>> content_disposition('a "b".heimdall')
+    'attachment; filename="a _b_.heimdall"'
+    """
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
+    return f'attachment; filename="{ascii_name}"'
+
+
+def export_headers(stream: ExportStream) -> dict[str, str]:
+    """The headers of an export: the file name, the model and the bundle it carries."""
+    return {
+        "Content-Disposition": content_disposition(stream.filename),
+        "Cache-Control": "no-store",
+        "X-Heimdall-Model-Id": stream.record.model_id,
+        "X-Heimdall-Bundle-Id": str(stream.header["bundle_metadata"]["bundle_id"]),
+    }
+
+
+def close_chunks(chunks: Iterator[bytes]) -> None:
+    """Close the service's chunk iterator, if it can be, ignoring errors on the way."""
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            close()
+
+
+async def export_body(first: bytes, chunks: Iterator[bytes], model_id: str) -> AsyncIterator[bytes]:
+    """The bundle's chunks, each encoded in a worker thread when the socket wants more.
+
+    An error here comes after the status line: it becomes _ExportAborted, on which
+    ExportResponse leaves the response unfinished so that the server cuts the connection.
+    """
+    sent = 0
+    try:
+        chunk: bytes | None = first
+        while chunk is not None:
+            # Sent in pieces: a 4 MiB chunk written at once would sit in the transport's
+            # buffer (memory x concurrent exports) and, on Python < 3.12, be shifted down
+            # after every partial socket send (quadratic copying).
+            for start in range(0, len(chunk), SEND_PIECE):
+                piece = chunk[start : start + SEND_PIECE]
+                sent += len(piece)
+                yield piece
+            chunk = await anyio.to_thread.run_sync(next, chunks, None)
+    except HeimdallError as exc:
+        log.error("export of %s aborted after %d bytes: %s", model_id, sent, exc)
+        raise _ExportAborted from exc
+    finally:
+        close_chunks(chunks)  # a client that went away: the service audits it
+
+
+class ExportResponse(Response):
+    """A streamed body that, when its iterator fails, leaves the response unfinished.
+
+    Without the final ``more_body: False`` message the server closes the connection
+    instead of ending the chunked body cleanly: the client sees a transfer error rather
+    than a short "complete" bundle. (Starlette's StreamingResponse would raise through
+    the middleware and log the same failure three times.)
+    """
+
+    def __init__(
+        self, body: AsyncIterator[bytes], headers: Mapping[str, str], media_type: str
+    ) -> None:
+        self.body_iterator = body
+        self.status_code = 200
+        self.media_type = media_type
+        self.background = None
+        self.init_headers(headers)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        body = self.body_iterator
+        outcome = "disconnected"
+        async with anyio.create_task_group() as tg:
+            # ASGI 2.3 servers (uvicorn) drop sends after a disconnect silently: watch for
+            # it, or a vanished client would have the whole model encoded for nobody.
+            tg.start_soon(_cancel_on_disconnect, receive, tg.cancel_scope)
+            try:
+                outcome = await _send_body(body, send)
+            finally:
+                tg.cancel_scope.cancel()
+                with anyio.CancelScope(shield=True):
+                    aclose = getattr(body, "aclose", None)
+                    if aclose is not None:
+                        await aclose()  # closes the service's stream now, not at GC
+        if outcome == "done":
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        # "aborted": unfinished on purpose, so the server cuts the connection.
+
+
+async def _send_body(body: AsyncIterator[bytes], send: Any) -> str:
+    """Send every chunk of ``body``: "done", "aborted" (_ExportAborted) or "disconnected"."""
+    try:
+        async for chunk in body:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except _ExportAborted:
+        return "aborted"
+    except OSError:
+        return "disconnected"  # ASGI 2.4 servers raise on a send after a disconnect
+    return "done"
+
+
+async def _cancel_on_disconnect(receive: Any, scope: anyio.CancelScope) -> None:
+    while True:
+        message = await receive()
+        if message.get("type") == "http.disconnect":
+            scope.cancel()
+            return
+
+
+__all__ = [
+    "SEND_PIECE",
+    "ExportResponse",
+    "close_chunks",
+    "content_disposition",
+    "export_body",
+    "export_headers",
+]
