@@ -42,15 +42,9 @@ class Service:
         cls, database_url: str | None = None, storage_url: str | None = None, **kw: Any
     ) -> Service:
         """Open the registry and store named by the URLs, the environment or the defaults."""
-        from ..storage.config import open_registry, open_store
+        from ..storage.config import open_adapters
 
-        registry = open_registry(database_url)
-        try:
-            store = open_store(storage_url)
-        except BaseException:
-            registry.close()
-            raise
-        return cls(registry, store, **kw)
+        return cls(*open_adapters(database_url, storage_url), **kw)
 
     @property
     def registry(self) -> Registry:
