@@ -20,7 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 from heimdall_io.errors import InvalidModelError
 from heimdall_io.onnx import checker as onnx_check
 from heimdall_io.onnx.checker import check_model_file
-from heimdall_io.onnx.metadata import encode_varint
+from heimdall_io.onnx.wire import encode_varint
 from tests.support.synthetic import synthetic_model_bytes, write_synthetic_model
 
 OPSET = [helper.make_opsetid("", 17)]

@@ -17,19 +17,16 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from heimdall_io.errors import FileAccessError, InvalidModelError, NotFoundError
-from heimdall_io.onnx.metadata import (
-    OnnxInfo,
+from heimdall_io.onnx.metadata import OnnxInfo, TensorSpec, read_onnx_info, read_onnx_info_path
+from heimdall_io.onnx.skeleton import (
     RawDataTensor,
-    SeekableBinary,
     SkeletonPlan,
     SkeletonUnsupported,
     TensorRewrite,
-    TensorSpec,
     plan_onnx_skeleton,
-    read_onnx_info,
-    read_onnx_info_path,
     write_onnx_skeleton,
 )
+from heimdall_io.onnx.wire import SeekableBinary
 from tests.support.synthetic import synthetic_model_bytes, write_synthetic_model
 
 # -- what onnx.load says -----------------------------------------------------------------
