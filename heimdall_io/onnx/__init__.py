@@ -11,12 +11,11 @@ from .metadata import OnnxInfo, TensorSpec, read_onnx_info, read_onnx_info_path
 from .skeleton import (
     RawDataTensor,
     SkeletonPlan,
-    SkeletonUnsupported,
     TensorRewrite,
     plan_onnx_skeleton,
     write_onnx_skeleton,
 )
-from .wire import SeekableBinary, SupportsWrite
+from .wire import SeekableBinary, SkeletonUnsupported, SupportsWrite
 
 __all__ = [
     "MIN_EXTERNAL_BYTES",
