@@ -1,1 +1,36 @@
-"""ONNX without loading weights: a protobuf wire-format reader, skeletons, the checker."""
+"""ONNX without loading weights: metadata, skeletons and onnx.checker runs on any model size.
+
+- :mod:`~heimdall_io.onnx.wire`: the protobuf wire format, read by seeking over payloads.
+- :mod:`~heimdall_io.onnx.metadata`: :func:`read_onnx_info` (opset, inputs, outputs, ...).
+- :mod:`~heimdall_io.onnx.skeleton`: a copy of a model without its large raw_data.
+- :mod:`~heimdall_io.onnx.checker`: :func:`check_model_file`, onnx.checker via a skeleton.
+"""
+
+from .checker import MIN_EXTERNAL_BYTES, PLAIN_CHECK_MAX_BYTES, check_model_file
+from .metadata import OnnxInfo, TensorSpec, read_onnx_info, read_onnx_info_path
+from .skeleton import (
+    RawDataTensor,
+    SkeletonPlan,
+    TensorRewrite,
+    plan_onnx_skeleton,
+    write_onnx_skeleton,
+)
+from .wire import SeekableBinary, SkeletonUnsupported, SupportsWrite
+
+__all__ = [
+    "MIN_EXTERNAL_BYTES",
+    "PLAIN_CHECK_MAX_BYTES",
+    "OnnxInfo",
+    "RawDataTensor",
+    "SeekableBinary",
+    "SkeletonPlan",
+    "SkeletonUnsupported",
+    "SupportsWrite",
+    "TensorRewrite",
+    "TensorSpec",
+    "check_model_file",
+    "plan_onnx_skeleton",
+    "read_onnx_info",
+    "read_onnx_info_path",
+    "write_onnx_skeleton",
+]

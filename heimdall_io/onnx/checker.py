@@ -5,7 +5,7 @@ about twice the model's size in memory. Yet all it checks of a tensor's raw_data
 length (against dims and data_type) and, for packed FLOAT6 types, one byte. So a model over
 :data:`PLAIN_CHECK_MAX_BYTES` is checked as a *skeleton*: a copy, in a temporary directory, in
 which every tensor with :data:`MIN_EXTERNAL_BYTES` of raw_data or more is an external-data
-tensor instead (:func:`heimdall_io.onnx.metadata.plan_onnx_skeleton`); all other bytes are the
+tensor instead (:func:`heimdall_io.onnx.skeleton.plan_onnx_skeleton`); all other bytes are the
 model's. The checker validates the skeleton as it would the model, except that for an external
 tensor it only checks the location: what it would have checked of the raw_data is checked
 here (:func:`_raw_data_error`, which follows onnx 1.23's ``check_tensor``; with an onnx
@@ -42,7 +42,7 @@ from types import ModuleType
 from typing import BinaryIO
 
 from ..errors import ConfigError, InvalidModelError
-from .metadata import (
+from .skeleton import (
     RawDataTensor,
     SkeletonUnsupported,
     TensorRewrite,
@@ -52,8 +52,8 @@ from .metadata import (
 
 __all__ = ["MIN_EXTERNAL_BYTES", "PLAIN_CHECK_MAX_BYTES", "check_model_file"]
 
-# Up to this size the checker reads the model itself: peak RSS about 44 MiB (onnx imported)
-# plus twice the model, so 60 MiB here, within the 80 MiB budget with room for the caller.
+# Up to this size the checker reads the model itself: onnx's own footprint plus twice the
+# model stays within the 80 MiB budget, with room for the caller.
 PLAIN_CHECK_MAX_BYTES = 8 << 20
 # Smaller raw_data stays inline: it costs the checker little and spares an external entry.
 MIN_EXTERNAL_BYTES = 1 << 10
@@ -119,6 +119,18 @@ def check_model_file(
     The verdict and the message are those of ``check_model(path, full_check=False)``; models
     over ``plain_check_max_bytes`` are checked as a skeleton (see the module docstring), in
     memory that does not depend on the size of their raw_data. The file is only read.
+
+    Example:
+
+    ```python
+    from heimdall_io.errors import InvalidModelError
+    from heimdall_io.onnx import check_model_file
+
+    try:
+        check_model_file("model.onnx")
+    except InvalidModelError as e:
+        print(e)  # invalid ONNX model: <the checker's first error>
+    ```
     """
     checker = _import_checker()
     try:
@@ -143,8 +155,17 @@ def check_model_file(
 def preload() -> threading.Thread:
     """Import onnx and probe its rules on a thread, while the caller streams a model in.
 
-    Importing onnx takes 0.1-0.3 s of mostly Python work; an import's decoding runs in C
-    with the GIL released, so the two overlap. Errors are left for check_model_file.
+    Importing onnx is mostly Python work, while an import's decoding runs in C with the
+    GIL released, so the two overlap. Errors are left for check_model_file.
+
+    Example:
+
+    ```python
+    from heimdall_io.onnx.checker import check_model_file, preload
+
+    preload()  # onnx loads while the model is received
+    check_model_file("model.onnx")
+    ```
     """
 
     def load() -> None:

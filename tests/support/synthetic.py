@@ -30,7 +30,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from heimdall_io.onnx.metadata import encode_varint, len_key
+from heimdall_io.onnx.wire import encode_varint, len_key
 
 __all__ = ["parse_size", "synthetic_model_bytes", "write_synthetic_model"]
 

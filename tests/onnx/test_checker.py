@@ -20,8 +20,9 @@ from onnx import TensorProto, helper, numpy_helper
 from heimdall_io.errors import InvalidModelError
 from heimdall_io.onnx import checker as onnx_check
 from heimdall_io.onnx.checker import check_model_file
-from heimdall_io.onnx.metadata import encode_varint
 from tests.support.synthetic import synthetic_model_bytes, write_synthetic_model
+
+from .wire_format import len_field
 
 OPSET = [helper.make_opsetid("", 17)]
 PLAIN = 1 << 62  # plain_check_max_bytes that sends every model to the plain checker
@@ -165,18 +166,23 @@ def twice(first: TensorProto, second: TensorProto) -> bytes:
     return _replace_field(data, whole, merged)
 
 
+def with_graph(data: bytes, graph: bytes) -> bytes:
+    """The model ``data`` with its graph replaced by the serialized GraphProto ``graph``."""
+    model_proto = onnx.ModelProto.FromString(data)
+    model_proto.ClearField("graph")
+    return model_proto.SerializeToString() + len_field(7, graph)
+
+
 def _replace_field(data: bytes, payload: bytes, new_payload: bytes) -> bytes:
     """Replace a length-delimited payload inside the graph, fixing the graph's length."""
-    model_proto = onnx.ModelProto.FromString(data)
-    graph = model_proto.graph.SerializeToString()
+    graph = onnx.ModelProto.FromString(data).graph.SerializeToString()
     assert graph.count(payload) == 1
     at = graph.index(payload)
     assert len(payload) < 128 and len(new_payload) < 128  # one-byte length varints
     new_graph = (
         graph[: at - 1] + bytes([len(new_payload)]) + new_payload + graph[at + len(payload) :]
     )
-    model_proto.ClearField("graph")
-    return model_proto.SerializeToString() + b"\x3a" + encode_varint(len(new_graph)) + new_graph
+    return with_graph(data, new_graph)
 
 
 def not_utf8_name(tensor: TensorProto) -> bytes:
@@ -211,23 +217,15 @@ def duplicated_attribute_tensor(second: TensorProto) -> bytes:
     node = constant("C", first)
     data = model([node, helper.make_node("Add", ["X", "C"], ["Y"])], []).SerializeToString()
     attribute = node.attribute[0].SerializeToString()
-    t_field = b"\x2a" + encode_varint(first.ByteSize()) + first.SerializeToString()
-    assert attribute.count(t_field) == 1
-    extra = b"\x2a" + encode_varint(second.ByteSize()) + second.SerializeToString()
-    new_attribute = attribute + extra
+    assert attribute.count(len_field(5, first.SerializeToString())) == 1  # t
+    new_attribute = attribute + len_field(5, second.SerializeToString())
     new_node = node.SerializeToString().replace(
-        b"\x2a" + encode_varint(len(attribute)) + attribute,
-        b"\x2a" + encode_varint(len(new_attribute)) + new_attribute,
+        len_field(5, attribute),
+        len_field(5, new_attribute),  # attribute
     )
     graph = onnx.ModelProto.FromString(data).graph.SerializeToString()
-    node_bytes = node.SerializeToString()
-    new_graph = graph.replace(
-        b"\x0a" + encode_varint(len(node_bytes)) + node_bytes,
-        b"\x0a" + encode_varint(len(new_node)) + new_node,
-    )
-    model_proto = onnx.ModelProto.FromString(data)
-    model_proto.ClearField("graph")
-    return model_proto.SerializeToString() + b"\x3a" + encode_varint(len(new_graph)) + new_graph
+    new_graph = graph.replace(len_field(1, node.SerializeToString()), len_field(1, new_node))
+    return with_graph(data, new_graph)
 
 
 F6 = TensorProto.FLOAT6E2M3
@@ -401,10 +399,7 @@ def group_model() -> bytes:
     data = model(initializer=[floats("W", 4, 3)]).SerializeToString()
     graph = onnx.ModelProto.FromString(data).graph.SerializeToString()
     group = b"\xfb\x06" + b"\x08\x01" + b"\xfc\x06"  # field 111: start group, varint, end
-    new_graph = graph + group
-    model_proto = onnx.ModelProto.FromString(data)
-    model_proto.ClearField("graph")
-    return model_proto.SerializeToString() + b"\x3a" + encode_varint(len(new_graph)) + new_graph
+    return with_graph(data, graph + group)
 
 
 def test_unusual_encoding_is_checked_whole(tmp_path: Path, rewrites: list[str]) -> None:

@@ -1,0 +1,1 @@
+"""Tests of heimdall_io.onnx: one module per module of the package."""
