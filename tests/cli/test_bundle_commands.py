@@ -24,21 +24,28 @@ import pytest
 import zstandard
 
 from heimdall_io import write_bundle
+from tests.support.synthetic import synthetic_model_bytes
 
 ENV = {k: v for k, v in os.environ.items() if k != "HEIMDALL_DEBUG"}
+HEIMDALL = [sys.executable, "-m", "heimdall_io"]
 
 
 def heimdall(
     *args: str, cwd: Path, stdin: bytes | None = None
 ) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [sys.executable, "-m", "heimdall_io", *args],
+        [*HEIMDALL, *args],
         cwd=cwd,
         input=stdin,
         capture_output=True,
         timeout=120,
         env=ENV,
     )
+
+
+def start(*args: str, cwd: Path, **pipes: Any) -> subprocess.Popen[bytes]:
+    """``heimdall ARGS`` running in the background, stderr captured."""
+    return subprocess.Popen([*HEIMDALL, *args], cwd=cwd, env=ENV, stderr=subprocess.PIPE, **pipes)
 
 
 def assert_one_error_line(proc: subprocess.CompletedProcess[bytes], *words: str) -> str:
@@ -62,25 +69,13 @@ def leftovers(directory: Path, name: str) -> list[str]:
     )
 
 
-def onnx_model_bytes() -> bytes:
-    import numpy as np
-    from onnx import TensorProto, helper, numpy_helper
-
-    w = numpy_helper.from_array(np.linspace(-1, 1, 32, dtype=np.float32).reshape(16, 2), "W")
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["X", "W"], ["Y"])],
-        "cli-test",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["batch", 16])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["batch", 2])],
-        [w],
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]).SerializeToString()
-
-
 @pytest.fixture
 def model(tmp_path: Path) -> Path:
+    """A small valid ONNX model: X[batch, 16] -> Y[batch, 2], opset 14."""
     path = tmp_path / "m.onnx"
-    path.write_bytes(onnx_model_bytes())
+    path.write_bytes(
+        synthetic_model_bytes(4096, opset=14, input_shape=("batch", 16), output_shape=("batch", 2))
+    )
     return path
 
 
@@ -192,21 +187,8 @@ def test_pack_with_metadata_options(tmp_path: Path, model: Path) -> None:
 
 def test_pipe_pack_to_unpack(tmp_path: Path, model: Path) -> None:
     """heimdall pack m.onnx -o - | heimdall unpack - -o m2.onnx"""
-    cmd = [sys.executable, "-m", "heimdall_io"]
-    pack = subprocess.Popen(
-        [*cmd, "pack", "m.onnx", "-o", "-"],
-        cwd=tmp_path,
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    unpack = subprocess.Popen(
-        [*cmd, "unpack", "-", "-o", "m2.onnx"],
-        cwd=tmp_path,
-        env=ENV,
-        stdin=pack.stdout,
-        stderr=subprocess.PIPE,
-    )
+    pack = start("pack", "m.onnx", "-o", "-", cwd=tmp_path, stdout=subprocess.PIPE)
+    unpack = start("unpack", "-", "-o", "m2.onnx", cwd=tmp_path, stdin=pack.stdout)
     assert pack.stdout is not None
     pack.stdout.close()
     _, unpack_err = unpack.communicate(timeout=120)
@@ -294,7 +276,7 @@ def test_outputs_get_the_umask_permissions(tmp_path: Path, packed: Path) -> None
     for umask in (0o022, 0o077):
         out = f"out-{umask:o}.onnx"
         proc = subprocess.run(
-            [sys.executable, "-m", "heimdall_io", "unpack", "m.heimdall", "-o", out],
+            [*HEIMDALL, "unpack", "m.heimdall", "-o", out],
             cwd=tmp_path,
             capture_output=True,
             env=ENV,
@@ -464,9 +446,7 @@ def test_inspect_prints_values_orjson_refuses(tmp_path: Path) -> None:
         '"model":{"model_name":"m","version":1,"onnx_model_base64":"QUJD"}}'
     )
     for args in (["inspect", "--json"], ["inspect"]):
-        out = subprocess.run(
-            [sys.executable, "-m", "heimdall_io", *args, str(path)], capture_output=True
-        )
+        out = subprocess.run([*HEIMDALL, *args, str(path)], capture_output=True)
         assert out.returncode == 0, out.stderr
         assert b"123456789012345678901234567890" in out.stdout
 
@@ -474,7 +454,7 @@ def test_inspect_prints_values_orjson_refuses(tmp_path: Path) -> None:
 def test_pack_from_stdin_with_shape_overrides(tmp_path: Path, model: Path) -> None:
     out = tmp_path / "s.heimdall"
     proc = subprocess.run(
-        [sys.executable, "-m", "heimdall_io", "pack", "-", "-o", str(out), "--name", "piped",
+        [*HEIMDALL, "pack", "-", "-o", str(out), "--name", "piped",
          "--input-shape", "batch,16", "--output-shape", "batch,2", "-q"],
         input=model.read_bytes(), capture_output=True,
     )  # fmt: skip
@@ -484,7 +464,7 @@ def test_pack_from_stdin_with_shape_overrides(tmp_path: Path, model: Path) -> No
     assert doc["model"]["output_shape"] == ["batch", 2]
     assert doc["model"]["onnx_size_bytes"] == model.stat().st_size
     bad = subprocess.run(
-        [sys.executable, "-m", "heimdall_io", "pack", str(model), "-o", str(tmp_path / "x"),
+        [*HEIMDALL, "pack", str(model), "-o", str(tmp_path / "x"),
          "--input-shape", "1,,2"],
         capture_output=True,
     )  # fmt: skip

@@ -1,0 +1,326 @@
+"""The registry commands: list, register, export, import, show, delete, history, gc.
+
+Each opens the registry and object store named by --database-url and --storage-url.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .options import (
+    Compression,
+    ModelMetadata,
+    StorageUrls,
+    collect,
+    compression_options,
+    force_option,
+    model_metadata_options,
+    quiet_option,
+    stack,
+    storage_options,
+)
+
+if TYPE_CHECKING:
+    from heimdall_io.service import ExportOptions
+
+#: The metadata sections an export may leave out: --no-NAME, ExportOptions.include_NAME.
+_EXPORT_SECTIONS = {
+    "config": "training_config",
+    "metrics": "performance_metrics",
+    "normalization": "normalization_stats",
+    "samples": "sample_predictions",
+}
+
+
+def _record_json(record: Any) -> dict[str, Any]:
+    import msgspec
+
+    return msgspec.to_builtins(record)
+
+
+def _accuracy(record: Any) -> str:
+    from heimdall_io.service import sections_of
+
+    metrics = sections_of(record.training_metrics).get("performance_metrics") or {}
+    value = metrics.get("final_val_accuracy")
+    if value is None and metrics.get("val_rmse"):
+        values = [v for v in metrics["val_rmse"] if isinstance(v, (int, float))]
+        value = min(values) if values else None
+    return f"{value:.2f}" if isinstance(value, (int, float)) else "-"
+
+
+@click.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of models.")
+@storage_options
+def list_models(as_json: bool, storage: StorageUrls) -> None:
+    """List the models in the registry, newest first."""
+    from .render import echo_json
+
+    with storage.open_service() as service:
+        records = service.list_models()
+    if as_json:
+        echo_json([_record_json(r) for r in records])
+        return
+    click.echo(f"{'ID':<38}  {'Model Name':<35}  {'Version':<8}  {'Accuracy (m)':<12}  Created")
+    click.echo("-" * 118)
+    for r in records:
+        created = r.created_at.strftime("%Y-%m-%d %H:%M")
+        click.echo(
+            f"{r.model_id:<38}  {r.model_name[:35]:<35}  {r.version!s:<8}  "
+            f"{_accuracy(r):<12}  {created}"
+        )
+
+
+@click.command()
+@click.argument("model", type=str)
+@model_metadata_options(name_required=True, overrides=False)
+@click.option("--json", "as_json", is_flag=True, help='Print {"model_id": ...}.')
+@quiet_option
+@storage_options
+def register(
+    model: str, metadata: ModelMetadata, as_json: bool, quiet: bool, storage: StorageUrls
+) -> None:
+    """Add a trained ONNX MODEL file (`-`: stdin) to the registry; print its new id."""
+    import contextlib
+
+    from heimdall_io.files.paths import is_seekable, open_input, spooled_copy
+
+    from .progress import Progress
+    from .render import echo_json_line
+
+    assert metadata.name is not None  # --name is required
+    sections = metadata.sections()
+    with contextlib.ExitStack() as resources:
+        src = resources.enter_context(open_input(model, "Model file"))
+        if not is_seekable(src):
+            src = resources.enter_context(spooled_copy(src))
+        service = resources.enter_context(storage.open_service())
+        progress = Progress("registering", None, not quiet)
+        resources.callback(progress.close)
+        record = service.register(
+            src,
+            name=metadata.name,
+            version=metadata.version,
+            architecture=metadata.architecture,
+            description=metadata.description,
+            sections=sections,
+            progress=progress,
+        )
+    if as_json:
+        echo_json_line({"model_id": record.model_id, "model_name": record.model_name,
+                        "onnx_path": record.onnx_path, "onnx_md5": record.onnx_md5})  # fmt: skip
+    else:
+        click.echo(record.model_id)
+
+
+def _export_options(
+    compression: Compression, num_samples: int, description: str | None, **excluded: bool
+) -> ExportOptions:
+    from heimdall_io.service import ExportOptions
+
+    included: dict[str, Any] = {
+        f"include_{name}": not excluded[f"no_{name}"] for name in _EXPORT_SECTIONS
+    }
+    return ExportOptions(
+        **included,
+        num_samples=num_samples,
+        description=description,
+        compression=compression.name,
+        level=compression.level,
+    )
+
+
+def export_options(f: Any) -> Any:
+    """--no-config ... --level, passed on as ``options: ExportOptions``."""
+    names = [*(f"no_{name}" for name in _EXPORT_SECTIONS), "num_samples", "description"]
+    f = collect("options", [*names, "compression"], _export_options)(f)
+    return stack(
+        *(click.option(f"--no-{name}", is_flag=True, help=f"Exclude {section}.")
+          for name, section in _EXPORT_SECTIONS.items()),
+        click.option("-n", "--num-samples", type=click.IntRange(0), default=5, show_default=True,
+                     help="Number of sample predictions."),
+        click.option("-d", "--description", help="Description stored in the bundle."),
+    )(compression_options(f))  # fmt: skip
+
+
+@click.command()
+@click.argument("model_id")
+@click.option("-o", "--output", required=True, help="Bundle to write (`-`: stdout).")
+@export_options
+@force_option
+@quiet_option
+@storage_options
+def export(
+    model_id: str,
+    output: str,
+    options: ExportOptions,
+    force: bool,
+    quiet: bool,
+    storage: StorageUrls,
+) -> None:
+    """Export model MODEL_ID to a .heimdall bundle."""
+    from .progress import Progress
+
+    with storage.open_service() as service:
+        progress = Progress("exporting", None, not quiet)
+        try:
+            stream = service.export_to_path(
+                model_id, output, options, force=force, progress=progress
+            )
+        finally:
+            progress.close()
+    if quiet:
+        return
+    header = stream.header
+    samples = len(header.get("sample_predictions") or [])
+    to_stderr = output == "-"
+
+    def tick(flag: Any) -> str:
+        return "✓" if flag else "✗"
+
+    lines = [
+        "✓ Export successful!",
+        f"  Bundle ID: {stream.header['bundle_metadata']['bundle_id']}",
+        f"  Model: {stream.record.model_name} v{stream.record.version}",
+        f"  Output: {output}",
+        f"  Size: {stream.bytes_out / 2**20:.2f} MB",
+        "  Components:",
+        f"    - ONNX model: {tick(True)}",
+        f"    - Config: {tick('training_config' in header)}",
+        f"    - Metrics: {tick('performance_metrics' in header)}",
+        f"    - Normalization: {tick('normalization_stats' in header)}",
+        f"    - Samples: {tick(samples)} ({samples} predictions)",
+    ]
+    click.echo("\n".join(lines), err=to_stderr)
+
+
+@click.command(name="import")
+@click.argument("bundles", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line per import.")
+@click.option("--no-validate", is_flag=True, help="Skip onnx.checker on the imported model.")
+@quiet_option
+@storage_options
+def import_(
+    bundles: tuple[str, ...], as_json: bool, no_validate: bool, quiet: bool, storage: StorageUrls
+) -> None:
+    """Import one or more BUNDLE files (`-`: stdin); print each new model id.
+
+    Each bundle is imported whole or not at all. With several bundles, a failure is
+    reported and the rest still imported; the exit code is then 1.
+    """
+    from heimdall_io.files.paths import open_input
+
+    from .errors import message_for
+    from .progress import Progress
+    from .render import echo_json_line
+
+    failures = 0
+    with storage.open_service() as service:
+        for path in bundles:
+            progress = Progress(f"importing {path}", None, not quiet)
+            try:
+                with open_input(path) as src:
+                    result = service.import_bundle(src, validate=not no_validate, progress=progress)
+            except Exception as exc:
+                msg = message_for(exc)
+                if msg is None or len(bundles) == 1:
+                    raise
+                failures += 1
+                click.echo(f"Error: {path}: {msg}", err=True)
+                continue
+            finally:
+                progress.close()
+            r = result.record
+            if as_json:
+                echo_json_line({"bundle": path, "model_id": r.model_id,
+                                "model_name": r.model_name, "onnx_path": r.onnx_path,
+                                "onnx_size_bytes": r.onnx_size_bytes, "onnx_md5": r.onnx_md5,
+                                "onnx_sha256": r.onnx_sha256,
+                                "source_model_id": r.source_model_id})  # fmt: skip
+            elif quiet:
+                click.echo(r.model_id)
+            else:
+                click.echo(
+                    f"✓ Import successful!\n  Model ID: {r.model_id}\n"
+                    f"  Model: {r.model_name} v{r.version}\n  Stored: {r.onnx_path}"
+                )
+    if failures:
+        raise SystemExit(1)
+
+
+@click.command()
+@click.argument("model_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@storage_options
+def show(model_id: str, as_json: bool, storage: StorageUrls) -> None:
+    """Show one model's metadata."""
+    from .render import echo_json
+
+    with storage.open_service() as service:
+        record = service.get_model(model_id)
+    data = _record_json(record)
+    if as_json:
+        echo_json(data)
+        return
+    for key, value in data.items():
+        if key in ("training_metrics", "extra"):
+            continue
+        click.echo(f"{key + ':':<18} {value if value is not None else '-'}")
+    for name, section in (record.training_metrics or {}).items():
+        size = len(section) if isinstance(section, (list, dict)) else 1
+        click.echo(f"{name + ':':<18} {size} entries")
+
+
+@click.command()
+@click.argument("model_id")
+@storage_options
+def delete(model_id: str, storage: StorageUrls) -> None:
+    """Delete a model: its registry row, then its object."""
+    with storage.open_service() as service:
+        record = service.delete(model_id)
+    click.echo(f"Deleted {record.model_id} ({record.model_name} v{record.version})")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("-n", "--limit", type=click.IntRange(1), help="Show only the newest N entries.")
+@storage_options
+def history(as_json: bool, limit: int | None, storage: StorageUrls) -> None:
+    """The audit history of exports, imports, registrations and deletions."""
+    from .render import echo_json_line
+
+    with storage.open_service() as service:
+        entries = service.history(limit)
+    for e in entries:
+        if as_json:
+            echo_json_line(_record_json(e))
+            continue
+        size = f"{e.bytes:,} B" if e.bytes is not None else "-"
+        click.echo(
+            f"{e.at.strftime('%Y-%m-%d %H:%M:%S')}  {e.action:<8} {e.result:<5} "
+            f"{e.model_id or '-':<36}  {size:>16}  {e.actor or '-'}  {e.detail or ''}"
+        )
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.option("--min-age", type=click.IntRange(0), default=3600, show_default=True,
+              help="Leave objects younger than this many seconds (imports in flight).")  # fmt: skip
+@storage_options
+def gc(dry_run: bool, min_age: int, storage: StorageUrls) -> None:
+    """Remove stored objects that no model references (left by interrupted imports)."""
+    import datetime as dt
+
+    with storage.open_service() as service:
+        result = service.gc(min_age=dt.timedelta(seconds=min_age), dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for obj in result.removed:
+        click.echo(f"{verb} {obj.key} ({obj.size:,} bytes)")
+    click.echo(f"{len(result.removed)} unreferenced object(s) {verb}", err=True)
+    if result.incomplete_purged:
+        click.echo(f"{result.incomplete_purged} unfinished upload(s) removed", err=True)
+
+
+COMMANDS = (list_models, register, export, import_, show, delete, history, gc)
