@@ -12,7 +12,6 @@ sees the payload's end has a valid bundle; on any problem the last ``read`` rais
 
 from __future__ import annotations
 
-import io
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -32,6 +31,7 @@ from ..format.document import PAYLOAD_KEY, BundleHeader
 from . import compression
 from .checksums import Digests, Hasher
 from .scanner import Limits, Scanner
+from .streams import ChunkStream, is_seekable
 
 #: Bytes read per payload step; 1 MiB beat 4 MiB (fewer page faults, half the RSS).
 READ_SIZE = 1 << 20
@@ -305,7 +305,7 @@ class BundleReader:
 
     def open_payload(self, progress: Any = None) -> BinaryIO:
         """:attr:`payload`, reporting decoded byte counts to ``progress``."""
-        return _IterStream(self.iter_payload(progress))  # type: ignore[return-value]
+        return ChunkStream(self.iter_payload(progress))  # type: ignore[return-value]
 
     def skip_payload(self) -> BundleInfo:
         """Move past the payload without decoding it (for inspect).
@@ -322,7 +322,7 @@ class BundleReader:
             self.compression == compression.NONE
             and isinstance(size, int)
             and size >= 0
-            and _seekable(self._src)
+            and is_seekable(self._src)
         ):
             end = self._payload_offset + 4 * ((size + 2) // 3)
             self._src.seek(self._start + end)
@@ -347,7 +347,7 @@ class BundleReader:
 
 
 def _tell(f: BinaryIO) -> int:
-    if not _seekable(f):
+    if not is_seekable(f):
         return 0
     try:
         return f.tell()
@@ -358,54 +358,6 @@ def _tell(f: BinaryIO) -> int:
 def _name(key: str) -> str:
     """A key as it may appear in a one-line message."""
     return key if key.isprintable() and len(key) <= 200 else repr(key[:200])
-
-
-def _seekable(f: BinaryIO) -> bool:
-    try:
-        return bool(f.seekable())
-    except (AttributeError, OSError, ValueError):
-        return False
-
-
-class _IterStream(io.RawIOBase):
-    """A raw readable stream over an iterator of byte chunks.
-
-    ``read`` hands out whole decoded chunks when the caller asks for as much (no copy);
-    like any raw stream it may return fewer bytes than asked, and b"" only at the end.
-    """
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._rest = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            return self.readall()
-        if size == 0:
-            return b""
-        while not self._rest:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return b""
-            self._rest = chunk
-        if size >= len(self._rest):
-            out, self._rest = self._rest, b""
-        else:
-            out, self._rest = self._rest[:size], self._rest[size:]
-        return out
-
-    def readall(self) -> bytes:
-        parts = [self._rest, *self._chunks]
-        self._rest = b""
-        return b"".join(parts)
-
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
 
 def read_bundle(src: BinaryIO, sink: BinaryIO, *, limits: Limits | None = None) -> BundleInfo:
@@ -430,7 +382,7 @@ def inspect_bundle(src: BinaryIO, *, limits: Limits | None = None) -> BundleInfo
     model = reader.document.get("model", {})
     if model.get("onnx_md5") is not None:
         return reader.skip_payload()
-    if reader.compression == compression.NONE and _seekable(src):
+    if reader.compression == compression.NONE and is_seekable(src):
         # Checksums may follow the payload: skipping tells; if there are none, compute.
         info = reader.skip_payload()
         if info.declared.md5 is not None and info.declared.sha256 is not None:
