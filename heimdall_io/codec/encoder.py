@@ -22,13 +22,13 @@ import pybase64
 from ..errors import SchemaError
 from ..format.document import CHECKSUM_KEYS, FORMAT_VERSION, PAYLOAD_KEY, BundleHeader
 from ..format.validation import validate_header
-from . import compression as _compression
 from .checksums import Digests, Hasher
+from .compression import NONE, ZSTD, ZSTD_LEVELS, compress_iter
 
 #: Raw bytes per payload chunk; a multiple of 3 so every chunk encodes without padding.
-#: 768 KiB (1 MiB of base64), the decoder's read size: larger chunks cost more in page
-#: faults and resident memory (each chunk's buffers are fresh memory) than they save in
-#: per-chunk calls.
+#: 768 KiB, i.e. 1 MiB of base64 (the decoder's read size): each chunk's buffers are fresh
+#: memory, so larger chunks cost more in page faults and resident memory than they save
+#: in per-chunk calls.
 CHUNK = 3 << 18
 
 _encode = msgspec.json.Encoder().encode
@@ -133,14 +133,14 @@ class BundleEncoder:
         size: int | None = None,
         md5: str | None = None,
         sha256: str | None = None,
-        compression: str = _compression.NONE,
+        compression: str = NONE,
         level: int = 3,
         chunk_size: int = CHUNK,
         progress: Callable[[int], None] | None = None,
     ) -> None:
         if chunk_size % 3:
             raise ValueError("chunk_size must be a multiple of 3")
-        if compression == _compression.ZSTD and level not in _compression.ZSTD_LEVELS:
+        if compression == ZSTD and level not in ZSTD_LEVELS:
             raise ValueError(f"zstd level must be 1..19, got {level}")
         self.document = header_document(header)
         self.payload = payload
@@ -156,7 +156,7 @@ class BundleEncoder:
         self.result = EncodeResult()
 
     def __iter__(self) -> Iterator[bytes]:
-        for chunk in _compression.compress_iter(self._plain(), self.compression, self.level):
+        for chunk in compress_iter(self._plain(), self.compression, self.level):
             self.result.bytes_out += len(chunk)
             yield chunk
 
@@ -184,7 +184,7 @@ class BundleEncoder:
         progress = self.progress
         carry = b""
         # With zstd the main thread compresses; both digests then get threads.
-        with Hasher(busy_caller=self.compression != _compression.NONE) as hasher:
+        with Hasher(busy_caller=self.compression != NONE) as hasher:
             while True:
                 chunk = read(n)
                 if not chunk:
