@@ -1,18 +1,34 @@
-"""The streaming codec: bundle bytes <-> (header, payload stream). Knows nothing of storage."""
+"""The streaming codec: bundle bytes <-> (header, payload stream). Knows nothing of storage.
 
-from .decoder import BundleInfo, BundleReader, Declared, inspect_bundle, read_bundle
+Modules, from the bytes up: ``streams`` (stream helpers), ``compression`` (zstd/gzip,
+guarded), ``scanner`` (JSON tokens of the metadata), ``payload`` (the payload string and
+its base64), ``walker`` (the document around the payload), ``checksums``, ``decoder``
+(:class:`BundleReader`) and ``encoder`` (:class:`BundleEncoder`).
+"""
+
+from .checksums import Digests, Hasher, digest_stream
+from .decoder import BundleReader, inspect_bundle, read_bundle
 from .encoder import BundleEncoder, EncodeResult, header_document, write_bundle
+from .info import BundleInfo, Declared
 from .scanner import Limits
+from .streams import ChunkStream, ReadStream, is_seekable, readinto_from
 
 __all__ = [
     "BundleEncoder",
     "BundleInfo",
     "BundleReader",
+    "ChunkStream",
     "Declared",
+    "Digests",
     "EncodeResult",
+    "Hasher",
     "Limits",
+    "ReadStream",
+    "digest_stream",
     "header_document",
     "inspect_bundle",
+    "is_seekable",
     "read_bundle",
+    "readinto_from",
     "write_bundle",
 ]

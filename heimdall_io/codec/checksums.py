@@ -1,8 +1,8 @@
 """MD5 and SHA-256 of a byte stream, each on its own thread.
 
-hashlib releases the GIL for buffers over 2 KiB, so on a 2-core machine the two digests
-run beside the base64 codec and the I/O instead of after them. The queues are bounded,
-so a slow hasher applies back-pressure instead of letting memory grow.
+hashlib releases the GIL while it hashes a large buffer, so with a spare core the
+digests run beside the base64 codec and the I/O instead of after them. The queues are
+bounded, so a slow hasher applies back-pressure instead of letting memory grow.
 """
 
 from __future__ import annotations
@@ -34,7 +34,19 @@ class Digests:
         sha256: str | None = None,
         what: str = "payload",
     ) -> None:
-        """Raise ChecksumMismatchError if any given expectation differs."""
+        """Raise ChecksumMismatchError if any given expectation differs.
+
+        Expectations left as None are not checked; hex digests match in either case.
+
+        Example:
+
+        ```python
+        from heimdall_io.codec.checksums import digest_stream
+
+        with open("model.onnx", "rb") as f:
+            digest_stream(f).check(md5=registry_row.md5, what="model.onnx")
+        ```
+        """
         if size is not None and size != self.size:
             raise ChecksumMismatchError(
                 f"{what} size mismatch: declared {size} bytes, got {self.size}"
@@ -62,15 +74,21 @@ class _HashThread(threading.Thread):
 class Hasher:
     """Incremental size + MD5 + SHA-256. Use as a context manager or call :meth:`close`.
 
-    MD5, the slowest step of the whole codec, runs on its own thread; SHA-256 (hardware
-    accelerated, about 3x faster) runs inline beside it, or on a second thread when the
-    caller is busy compressing. ``update`` takes immutable
-    ``bytes`` (they are handed to another thread).
+    MD5, the slowest step of the whole codec (it cannot use the CPU's SHA extensions),
+    runs on its own thread; SHA-256, hardware accelerated on common CPUs and so much
+    faster, runs inline beside it, or on a second thread when the caller is busy
+    compressing. ``update`` takes immutable ``bytes`` (they are handed to another thread).
 
-        with Hasher() as h:
-            for chunk in chunks:
-                h.update(chunk)
-        print(h.digests().md5)
+    Example:
+
+    ```python
+    from heimdall_io import Hasher
+
+    with Hasher() as h:
+        for chunk in chunks:
+            h.update(chunk)
+    print(h.digests().md5)
+    ```
     """
 
     def __init__(self, threaded: bool = True, *, busy_caller: bool = False) -> None:
@@ -85,6 +103,7 @@ class Hasher:
         self._done: Digests | None = None
 
     def update(self, chunk: bytes) -> None:
+        """Add ``chunk`` (immutable ``bytes``) to the size and both digests."""
         n = len(chunk)
         if not n:
             return
@@ -128,7 +147,25 @@ class Hasher:
 
 
 def digest_stream(stream: BinaryIO, chunk_size: int = 4 << 20) -> Digests:
-    """Size, MD5 and SHA-256 of everything ``stream.read`` returns."""
+    """Size, MD5 and SHA-256 of everything ``stream.read`` returns.
+
+    Args:
+        stream (`BinaryIO`):
+            Read to its end, ``chunk_size`` bytes at a time.
+
+    Returns:
+        `Digests`: size in bytes, lowercase hex MD5 and SHA-256.
+
+    Example:
+
+    ```python
+    from heimdall_io.codec.checksums import digest_stream
+
+    with open("model.onnx", "rb") as f:
+        d = digest_stream(f)
+    print(d.size, d.md5, d.sha256)
+    ```
+    """
     with Hasher() as h:
         while chunk := stream.read(chunk_size):
             h.update(bytes(chunk))

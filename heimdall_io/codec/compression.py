@@ -1,18 +1,21 @@
-"""Whole-bundle compression: zstd (written with --zstd) and gzip (the seed's manual workaround).
+"""Whole-bundle compression: zstd (written with --zstd) and gzip.
 
-Readers detect the wrapping by its magic bytes, so no command needs a flag to read one.
-Decompression is guarded: the zstd window is capped (memory) and the expansion ratio is
-watched (a bomb is refused instead of filling a disk).
+gzip is what the original Heimdall export/import design (format 1.0.0, see
+spec/bundle-format.md) suggests as a manual workaround for large bundles, so readers
+accept it; zstd is this project's own, faster choice. Readers detect the wrapping by its
+magic bytes, so no command needs a flag to read one. Decompression is guarded: the zstd
+window is capped (memory) and the expansion ratio is watched (a bomb is refused instead
+of filling a disk).
 """
 
 from __future__ import annotations
 
-import io
 import zlib
 from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from ..errors import DecompressionBombError, MalformedBundleError, TruncatedBundleError
+from .streams import ReadStream
 
 NONE, ZSTD, GZIP = "none", "zstd", "gzip"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -27,7 +30,17 @@ BOMB_FLOOR = 256 << 20
 
 
 def detect(prefix: bytes) -> str:
-    """``"zstd"``, ``"gzip"`` or ``"none"`` from the first bytes of a stream."""
+    """``"zstd"``, ``"gzip"`` or ``"none"`` from the first bytes of a stream.
+
+    Example:
+
+    ```python
+    from heimdall_io.codec.compression import detect
+
+    assert detect(b"\\x28\\xb5\\x2f\\xfd...") == "zstd"
+    assert detect(b'{"format_version"') == "none"
+    ```
+    """
     if prefix.startswith(ZSTD_MAGIC):
         return ZSTD
     if prefix.startswith(GZIP_MAGIC):
@@ -112,7 +125,7 @@ class _ZstdFrames:
             self.frames += 1
 
 
-class _Counting(io.RawIOBase):
+class _Counting(ReadStream):
     """Counts the compressed bytes read, for the expansion-ratio guard."""
 
     def __init__(self, raw: BinaryIO, prefix: bytes, frames: _ZstdFrames | None = None) -> None:
@@ -120,9 +133,6 @@ class _Counting(io.RawIOBase):
         self._prefix = prefix
         self._frames = frames
         self.count = 0
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, n: int = -1) -> bytes:
         if self._prefix:
@@ -139,14 +149,31 @@ class _Counting(io.RawIOBase):
             self._frames.feed(data)
         return data
 
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
+class Decompressed(ReadStream):
+    """A readable stream of the decompressed bytes, with the bomb guard.
 
-class Decompressed(io.RawIOBase):
-    """A readable stream of the decompressed bytes, with the bomb guard."""
+    Args:
+        raw (`BinaryIO`):
+            The compressed stream, after ``prefix``.
+        prefix (`bytes`):
+            Bytes already read from ``raw`` (to detect the kind); they come first.
+        kind (`str`):
+            ``"zstd"`` or ``"gzip"``.
+        max_ratio (`int`, *optional*):
+            Largest expansion accepted once past ``BOMB_FLOOR`` bytes.
+
+    Example:
+
+    ```python
+    from heimdall_io.codec.compression import Decompressed, detect
+
+    with open("model.heimdall", "rb") as f:
+        prefix = f.read(4)
+        plain = Decompressed(f, prefix, detect(prefix))   # zstd or gzip
+        head = plain.read(64)
+    ```
+    """
 
     def __init__(self, raw: BinaryIO, prefix: bytes, kind: str, max_ratio: int = MAX_RATIO):
         self.kind = kind
@@ -168,10 +195,7 @@ class Decompressed(io.RawIOBase):
 
             self._inner = gzip.GzipFile(fileobj=self._counting, mode="rb")  # type: ignore[assignment]
 
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: int | None = -1) -> bytes:
         if n is None or n < 0:
             # Never ask the decompressor for everything at once: a bomb would be expanded
             # in memory before the ratio is looked at. Read in steps, each one checked.
@@ -208,11 +232,6 @@ class Decompressed(io.RawIOBase):
             )
         return data
 
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
     def close(self) -> None:
         try:
             self._inner.close()
@@ -221,7 +240,20 @@ class Decompressed(io.RawIOBase):
 
 
 def compress_iter(chunks: Iterator[bytes], kind: str, level: int = 3) -> Iterator[bytes]:
-    """Compress a stream of chunks into a stream of chunks (``kind`` zstd or gzip)."""
+    """Compress a stream of chunks into a stream of chunks (``kind`` zstd or gzip).
+
+    ``"none"`` passes the chunks through. zstd frames carry a content checksum.
+
+    Example:
+
+    ```python
+    from heimdall_io.codec.compression import compress_iter
+
+    with open("model.heimdall.zst", "wb") as out:
+        for chunk in compress_iter(iter([b'{"format_version":', b'"1.1.0"}']), "zstd", 19):
+            out.write(chunk)
+    ```
+    """
     if kind == NONE:
         yield from chunks
         return

@@ -12,117 +12,58 @@ sees the payload's end has a valid bundle; on any problem the last ``read`` rais
 
 from __future__ import annotations
 
-import io
-from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-import msgspec
-import pybase64
-
-from ..errors import (
-    DuplicateKeyError,
-    InvalidBase64Error,
-    MalformedBundleError,
-    PayloadTooLargeError,
-    SchemaError,
-    UnsupportedVersionError,
-)
-from ..format.document import PAYLOAD_KEY, BundleHeader
+from ..errors import MalformedBundleError, PayloadTooLargeError
+from ..format.document import PAYLOAD_KEY
 from . import compression
 from .checksums import Digests, Hasher
+from .info import BundleInfo, Declared
+from .payload import decode_base64, iter_string, skip_string
 from .scanner import Limits, Scanner
+from .streams import ChunkStream, is_seekable
+from .walker import DocumentWalker
 
-#: Bytes read per payload step; 1 MiB beat 4 MiB (fewer page faults, half the RSS).
+#: Bytes read per payload step. Large enough that the per-read Python work vanishes
+#: beside the base64 and hashing work; not larger, because each step's buffers are
+#: fresh memory: bigger reads cost more in page faults and resident memory than they
+#: save in calls.
 READ_SIZE = 1 << 20
-# Sections checked as soon as they are parsed, so a bad one fails before the payload.
-_SECTION_TYPES: dict[str, Any] = {
-    f.name: f.type
-    for f in msgspec.structs.fields(BundleHeader)
-    if f.name not in ("format_version", "model")
-}
+_WHERE = f"model.{PAYLOAD_KEY}"
 
+Progress = Callable[[int], None] | None
 
-@dataclass(frozen=True)
-class Declared:
-    """What a bundle says about its payload (each may be absent in format 1.0.0)."""
-
-    size: int | None = None
-    md5: str | None = None
-    sha256: str | None = None
-
-
-@dataclass(frozen=True)
-class BundleInfo:
-    """A bundle read to the end: its document (payload excluded) and payload facts."""
-
-    format_version: str
-    compression: str
-    #: The JSON document in file order, without ``model.onnx_model_base64``.
-    document: dict[str, Any]
-    #: The same, validated and typed.
-    header: BundleHeader
-    declared: Declared
-    #: Computed while decoding; None when the payload was skipped (inspect).
-    digests: Digests | None
-    #: Where the payload's base64 text starts, in the uncompressed bundle.
-    payload_offset: int
-
-    @property
-    def payload_size(self) -> int | None:
-        return self.digests.size if self.digests else self.declared.size
-
-    @property
-    def md5(self) -> str | None:
-        return self.digests.md5 if self.digests else self.declared.md5
-
-    @property
-    def sha256(self) -> str | None:
-        return self.digests.sha256 if self.digests else self.declared.sha256
-
-    @property
-    def verified(self) -> bool:
-        """True when the checksums were computed (and matched any declared)."""
-        return self.digests is not None
-
-
-_SURROGATE_KEY = "invalid bundle: a key is not valid Unicode (a lone surrogate escape)"
-
-
-def check_version(value: Any) -> str:
-    if not isinstance(value, str):
-        raise SchemaError(f"format_version must be a string, got {type(value).__name__}")
-    major = value.split(".", 1)[0]
-    if major != "1":
-        raise UnsupportedVersionError(
-            f"unsupported format_version {value!r}: this reader knows 1.x bundles"
-        )
-    return value
-
-
-def validate(document: dict[str, Any]) -> BundleHeader:
-    """Type-check a document (payload removed) against the format's types."""
-    try:
-        return msgspec.convert(document, BundleHeader)
-    except msgspec.ValidationError as e:
-        raise SchemaError(f"invalid bundle: {e}") from None
-    except UnicodeEncodeError:  # msgspec matches keys as UTF-8
-        raise SchemaError(_SURROGATE_KEY) from None
-
-
-def _check_section(name: str, value: Any) -> None:
-    section_type = _SECTION_TYPES.get(name)
-    if section_type is not None:
-        try:
-            msgspec.convert(value, section_type)
-        except msgspec.ValidationError as e:
-            raise SchemaError(f"invalid bundle: {e} (in {name})") from None
-        except UnicodeEncodeError:
-            raise SchemaError(f"{_SURROGATE_KEY} (in {name})") from None
+__all__ = [
+    "READ_SIZE",
+    "BundleInfo",
+    "BundleReader",
+    "Declared",
+    "Limits",
+    "inspect_bundle",
+    "open_source",
+    "read_bundle",
+]
 
 
 def open_source(src: BinaryIO, limits: Limits) -> tuple[BinaryIO, bytes, str]:
-    """Detect the compression of ``src``: (stream to parse, bytes already read, kind)."""
+    """Detect the compression of ``src`` by its magic bytes.
+
+    Returns:
+        `(stream, prefix, kind)`: the stream to parse, bytes already read from it that
+        come first, and ``"none"``, ``"zstd"`` or ``"gzip"``.
+
+    Example:
+
+    ```python
+    import io
+    from heimdall_io.codec.decoder import open_source
+    from heimdall_io.codec.scanner import Limits
+
+    stream, prefix, kind = open_source(io.BytesIO(b'{"format_version": ...'), Limits())
+    assert (prefix, kind) == (b'{"fo', "none")
+    ```
+    """
     prefix = b""
     while len(prefix) < 4:
         more = src.read(4 - len(prefix))
@@ -145,153 +86,115 @@ class BundleReader:
     last in a document that puts metadata after it). Then exactly one of
     :meth:`iter_payload`, :meth:`copy_payload`, :attr:`payload` or :meth:`skip_payload`
     consumes the payload, and :meth:`finish` returns the :class:`BundleInfo`.
+
+    Args:
+        src (`BinaryIO`):
+            The bundle, from its current position; need not be seekable.
+        limits (`Limits`, *optional*):
+            Safety bounds for untrusted input; the defaults when omitted.
+
+    Example:
+
+    ```python
+    from heimdall_io import BundleReader
+
+    with open("model.heimdall", "rb") as f:
+        reader = BundleReader(f)
+        print(reader.document["model"]["model_name"])
+        with open("model.onnx", "wb") as out:
+            info = reader.copy_payload(out)
+    ```
     """
 
     def __init__(self, src: BinaryIO, *, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
         self._src = src
-        #: Where the bundle starts in ``src`` (offsets in the bundle are relative to it).
         self._start = _tell(src)
         stream, prefix, self.compression = open_source(src, self.limits)
         self._scan = Scanner(stream, self.limits, prefix)
-        self.document: dict[str, Any] = {}
-        self._model: dict[str, Any] | None = None
-        self._payload_seen = False
-        self._payload_offset = -1
+        self._walker = DocumentWalker(self._scan)
+        #: The document read so far, in file order, without the payload.
+        self.document: dict[str, Any] = self._walker.document
         self._digests: Digests | None = None
         self._info: BundleInfo | None = None
-        self._walker = self._walk()
-        self._at_payload = next(self._walker, False)
+        self._at_payload = self._walker.to_payload()
         if not self._at_payload:
             self._finalize()  # raises: a bundle without a payload
 
-    # -- document structure --------------------------------------------------------------
+    @property
+    def at_payload(self) -> bool:
+        """True while the payload waits to be consumed (read, copied or skipped)."""
+        return self._at_payload
 
-    def _walk(self) -> Generator[bool, None, None]:
-        scan = self._scan
-        doc = self.document
-        scan.expect(b"{", "start of bundle")
-        for key in scan.members("top-level object"):
-            if key in doc:
-                raise DuplicateKeyError(f"duplicate key {key!r} in the top-level object")
-            if key == "model" and scan.peek("model") == ord("{"):
-                scan._consume(1)
-                model: dict[str, Any] = {}
-                doc[key] = self._model = model
-                for mkey in scan.members("model"):
-                    if mkey in model or (mkey == PAYLOAD_KEY and self._payload_seen):
-                        raise DuplicateKeyError(f"duplicate key {mkey!r} in model")
-                    if mkey == PAYLOAD_KEY:
-                        if scan.peek(f"model.{PAYLOAD_KEY}") != ord('"'):
-                            raise SchemaError(f"model.{PAYLOAD_KEY} must be a string")
-                        scan._consume(1)
-                        self._payload_offset = scan.offset
-                        yield True
-                        self._payload_seen = True
-                    else:
-                        model[mkey] = scan.read_value(f"model.{_name(mkey)}", 2)
-            else:
-                doc[key] = value = scan.read_value(_name(key), 1)
-                if key == "format_version":
-                    check_version(value)
-                else:
-                    _check_section(key, value)
-        if not scan.at_end():
-            raise MalformedBundleError(f"unexpected data after the bundle at byte {scan.offset}")
+    @property
+    def start(self) -> int:
+        """Where the bundle starts in ``src`` (0 if ``src`` cannot tell)."""
+        return self._start
+
+    def _claim_payload(self) -> None:
+        if not self._at_payload:
+            raise RuntimeError("the payload was already consumed")
+        self._at_payload = False
 
     def _resume(self) -> None:
         """Parse the rest of the document after the payload string."""
-        self._payload_seen = True
-        for _ in self._walker:
-            raise AssertionError("a second payload cannot be yielded")  # pragma: no cover
+        self._walker.past_payload()
         self._at_payload = False
 
     def _finalize(self) -> BundleInfo:
-        doc = self.document
-        if "format_version" not in doc:
-            raise SchemaError("invalid bundle: missing required field `format_version`")
-        header = validate(doc)
-        if not self._payload_seen:
-            raise SchemaError(f"invalid bundle: missing required field `model.{PAYLOAD_KEY}`")
-        model = doc["model"]
-        declared = Declared(model.get("onnx_size_bytes"), model.get("onnx_md5"),
-                            model.get("onnx_sha256"))  # fmt: skip
+        header, declared = self._walker.check()
         if self._digests is not None:
             self._digests.check(size=declared.size, md5=declared.md5, sha256=declared.sha256)
         self._info = BundleInfo(
             format_version=header.format_version,
             compression=self.compression,
-            document=doc,
+            document=self.document,
             header=header,
             declared=declared,
             digests=self._digests,
-            payload_offset=self._payload_offset,
+            payload_offset=self._walker.payload_offset,
         )
         return self._info
 
     # -- the payload ---------------------------------------------------------------------
 
-    def iter_payload(self, progress: Any = None) -> Iterator[bytes]:
-        """Yield the decoded payload in chunks; raises at the end if the bundle is bad."""
-        if not self._at_payload:
-            raise RuntimeError("the payload was already consumed")
-        self._at_payload = False
-        where = f"model.{PAYLOAD_KEY}"
+    def iter_payload(self, progress: Progress = None) -> Iterator[bytes]:
+        """Yield the decoded payload in chunks; the last step raises if the bundle is bad.
+
+        Example:
+
+        ```python
+        for chunk in BundleReader(f).iter_payload():
+            sink.write(chunk)
+        ```
+        """
+        self._claim_payload()
         max_size = self.limits.max_payload_bytes
-        decode = pybase64.b64decode
-        carry = b""
-        padded = False
+        scan = self._scan
+        text = iter_string(scan, READ_SIZE, _WHERE)
         # Decompression keeps the main thread busy: both digests then get threads.
         with Hasher(busy_caller=self.compression != compression.NONE) as hasher:
-            for seg in self._scan.iter_string(READ_SIZE, where):
-                if padded and len(seg):
-                    raise InvalidBase64Error(f"invalid base64 in {where}: data after padding")
-                if carry:
-                    need = 4 - len(carry)
-                    carry += bytes(seg[:need])
-                    seg = seg[need:]
-                    if len(carry) < 4:
-                        continue
-                    block, carry = carry, b""
-                    if block[-1] == 0x3D and len(seg):  # '=' then more: padding mid-way
-                        raise InvalidBase64Error(f"invalid base64 in {where}: data after padding")
-                else:
-                    block = b""
-                whole = len(seg) & ~3
-                try:
-                    out = decode(block, validate=True) if block else b""
-                    if whole:
-                        out = (
-                            out + decode(seg[:whole], validate=True)
-                            if out
-                            else decode(seg[:whole], validate=True)
-                        )
-                except ValueError:
-                    raise InvalidBase64Error(
-                        f"invalid base64 in {where} near byte {self._scan.offset}"
-                    ) from None
-                carry = bytes(seg[whole:])
-                last = seg[whole - 1] if whole else (block[-1] if block else 0)
-                padded = last == 0x3D  # '='
-                if out:
-                    hasher.update(out)
-                    if max_size is not None and hasher.size > max_size:
-                        raise PayloadTooLargeError(
-                            f"model larger than the limit of {max_size} bytes"
-                        )
-                    if progress is not None:
-                        progress(len(out))
-                    yield out
-            if carry:
-                raise InvalidBase64Error(
-                    f"invalid base64 in {where}: length is not a multiple of 4"
-                )
+            for out in decode_base64(text, _WHERE, lambda: scan.offset):
+                hasher.update(out)
+                if max_size is not None and hasher.size > max_size:
+                    raise PayloadTooLargeError(f"model larger than the limit of {max_size} bytes")
+                if progress is not None:
+                    progress(len(out))
+                yield out
             self._digests = hasher.digests()
         self._resume()
         self._finalize()
 
-    def copy_payload(self, sink: BinaryIO, progress: Any = None) -> BundleInfo:
-        """Write the decoded payload to ``sink``; return the verified BundleInfo."""
+    def copy_payload(self, sink: BinaryIO, progress: Progress = None) -> BundleInfo:
+        """Write the decoded payload to ``sink``; return the verified :class:`BundleInfo`.
+
+        Example:
+
+        ```python
+        with open("model.onnx", "wb") as out:
+            info = BundleReader(f).copy_payload(out, progress=bar.update)
+        ```
+        """
         write = sink.write
         for chunk in self.iter_payload(progress):
             write(chunk)
@@ -300,44 +203,64 @@ class BundleReader:
 
     @property
     def payload(self) -> BinaryIO:
-        """The decoded payload as a readable stream (EOF only after full validation)."""
+        """The decoded payload as a readable stream (EOF only after full validation).
+
+        Example:
+
+        ```python
+        shutil.copyfileobj(BundleReader(f).payload, out)
+        ```
+        """
         return self.open_payload()
 
-    def open_payload(self, progress: Any = None) -> BinaryIO:
+    def open_payload(self, progress: Progress = None) -> BinaryIO:
         """:attr:`payload`, reporting decoded byte counts to ``progress``."""
-        return _IterStream(self.iter_payload(progress))  # type: ignore[return-value]
+        return ChunkStream(self.iter_payload(progress))  # type: ignore[return-value]
 
     def skip_payload(self) -> BundleInfo:
-        """Move past the payload without decoding it (for inspect).
+        """Move past the payload without decoding it (for inspect); return the info.
 
         On an uncompressed, seekable file whose size is declared before the payload,
         this is a seek: constant time at any size. Checksums are then as declared.
+
+        Example:
+
+        ```python
+        info = BundleReader(f).skip_payload()
+        print(info.payload_size, info.verified)   # declared size, False
+        ```
         """
-        if not self._at_payload:
-            raise RuntimeError("the payload was already consumed")
-        self._at_payload = False
-        where = f"model.{PAYLOAD_KEY}"
-        size = self._model.get("onnx_size_bytes") if self._model else None
+        self._claim_payload()
+        model, offset = self._walker.model, self._walker.payload_offset
+        size = model.get("onnx_size_bytes") if model else None
         if (
             self.compression == compression.NONE
             and isinstance(size, int)
             and size >= 0
-            and _seekable(self._src)
+            and is_seekable(self._src)
         ):
-            end = self._payload_offset + 4 * ((size + 2) // 3)
+            end = offset + 4 * ((size + 2) // 3)
             self._src.seek(self._start + end)
             if self._src.read(1) == b'"':
                 self._scan.reset(end + 1)
                 self._resume()
                 return self._finalize()
-            self._src.seek(self._start + self._payload_offset)  # not ours after all: scan it
-            self._scan.reset(self._payload_offset)
-        self._scan.skip_string(READ_SIZE, where)
+            self._src.seek(self._start + offset)  # not ours after all: scan it
+            self._scan.reset(offset)
+        skip_string(self._scan, READ_SIZE, _WHERE)
         self._resume()
         return self._finalize()
 
     def finish(self) -> BundleInfo:
-        """Decode and verify the payload if nobody did, then return the BundleInfo."""
+        """Decode and verify the payload if nobody did, then return the :class:`BundleInfo`.
+
+        Example:
+
+        ```python
+        reader = BundleReader(f)
+        info = reader.finish()   # reads and checks everything, keeps no payload
+        ```
+        """
         if self._at_payload:
             for _ in self.iter_payload():
                 pass
@@ -347,7 +270,7 @@ class BundleReader:
 
 
 def _tell(f: BinaryIO) -> int:
-    if not _seekable(f):
+    if not is_seekable(f):
         return 0
     try:
         return f.tell()
@@ -355,65 +278,33 @@ def _tell(f: BinaryIO) -> int:
         return 0
 
 
-def _name(key: str) -> str:
-    """A key as it may appear in a one-line message."""
-    return key if key.isprintable() and len(key) <= 200 else repr(key[:200])
-
-
-def _seekable(f: BinaryIO) -> bool:
-    try:
-        return bool(f.seekable())
-    except (AttributeError, OSError, ValueError):
-        return False
-
-
-class _IterStream(io.RawIOBase):
-    """A raw readable stream over an iterator of byte chunks.
-
-    ``read`` hands out whole decoded chunks when the caller asks for as much (no copy);
-    like any raw stream it may return fewer bytes than asked, and b"" only at the end.
-    """
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._rest = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            return self.readall()
-        if size == 0:
-            return b""
-        while not self._rest:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return b""
-            self._rest = chunk
-        if size >= len(self._rest):
-            out, self._rest = self._rest, b""
-        else:
-            out, self._rest = self._rest[:size], self._rest[size:]
-        return out
-
-    def readall(self) -> bytes:
-        parts = [self._rest, *self._chunks]
-        self._rest = b""
-        return b"".join(parts)
-
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-
 def read_bundle(src: BinaryIO, sink: BinaryIO, *, limits: Limits | None = None) -> BundleInfo:
     """Read a bundle from ``src``, write its ONNX payload to ``sink``; return the info.
 
-    with open("m.heimdall", "rb") as f, open("m.onnx", "wb") as out:
+    The payload is decoded, hashed and checked against any declared size and checksums
+    as it streams; a bad bundle raises a ``BundleError`` (``sink`` may then hold part of
+    the payload: write to a temporary file and rename it on success).
+
+    Args:
+        src (`BinaryIO`):
+            The bundle: plain, zstd or gzip; need not be seekable.
+        sink (`BinaryIO`):
+            Where the decoded ONNX bytes are written.
+        limits (`Limits`, *optional*):
+            Safety bounds for untrusted input.
+
+    Returns:
+        `BundleInfo`: the document, typed header and verified checksums.
+
+    Example:
+
+    ```python
+    from heimdall_io import read_bundle
+
+    with open("model.heimdall", "rb") as f, open("model.onnx", "wb") as out:
         info = read_bundle(f, out)
     print(info.md5)
+    ```
     """
     return BundleReader(src, limits=limits).copy_payload(sink)
 
@@ -423,19 +314,38 @@ def inspect_bundle(src: BinaryIO, *, limits: Limits | None = None) -> BundleInfo
 
     Checksums are then those the bundle declares; a bundle that declares none (format
     1.0.0) has its payload decoded so they can be computed and reported.
+
+    Args:
+        src (`BinaryIO`):
+            The bundle; seeking past the payload needs it uncompressed and seekable.
+        limits (`Limits`, *optional*):
+            Safety bounds for untrusted input.
+
+    Returns:
+        `BundleInfo`: ``verified`` is False when the checksums are only declared.
+
+    Example:
+
+    ```python
+    from heimdall_io import inspect_bundle
+
+    with open("model.heimdall", "rb") as f:
+        info = inspect_bundle(f)
+    print(info.header.model.model_name, info.payload_size, info.sha256)
+    ```
     """
     reader = BundleReader(src, limits=limits)
-    if not reader._at_payload:
+    if not reader.at_payload:
         return reader.finish()
     model = reader.document.get("model", {})
     if model.get("onnx_md5") is not None:
         return reader.skip_payload()
-    if reader.compression == compression.NONE and _seekable(src):
+    if reader.compression == compression.NONE and is_seekable(src):
         # Checksums may follow the payload: skipping tells; if there are none, compute.
         info = reader.skip_payload()
         if info.declared.md5 is not None and info.declared.sha256 is not None:
             return info
-        src.seek(reader._start)
+        src.seek(reader.start)
     else:
         return reader.finish()
     return BundleReader(src, limits=limits).finish()

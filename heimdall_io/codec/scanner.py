@@ -1,9 +1,10 @@
 """An incremental JSON scanner for the skeleton of a bundle.
 
-It walks the top-level object and the ``model`` object key by key, hands every other value
-to the C JSON parser as one bounded slice, and streams the one string that may be huge
-(``model.onnx_model_base64``) in large chunks. All searching is done by ``re`` and
-``bytes.find`` in C; Python runs once per token of *metadata*, never per payload byte.
+It walks the top-level object and the ``model`` object key by key and hands every other
+value to the C JSON parser as one bounded slice. The one string that may be huge
+(``model.onnx_model_base64``) is streamed from the same buffer by :mod:`.payload`. All
+searching is done by ``re`` and ``bytes.find`` in C; Python runs once per token of
+*metadata*, never per payload byte.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any, BinaryIO
 
 from ..errors import (
     DuplicateKeyError,
-    InvalidBase64Error,
     LimitExceededError,
     MalformedBundleError,
     TruncatedBundleError,
@@ -28,7 +28,6 @@ _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 # What matters inside a container value: brackets, and quotes (strings may hold brackets).
 _STRUCTURE = re.compile(rb'["\[\]{}]')
 _SCALAR = re.compile(rb"[-+.0-9A-Za-z]+")
-_UNICODE_ESCAPE = re.compile(rb"\\u([0-9a-fA-F]{4})")
 _MAX_KEY = 4096
 
 
@@ -68,7 +67,13 @@ def loads(raw: bytes | memoryview, where: str) -> Any:
 
 
 class Scanner:
-    """A forward-only cursor over a byte stream, with bounded lookahead."""
+    """A forward-only cursor over a byte stream, with bounded lookahead.
+
+    ``buf[pos:]`` is what has been read and not yet consumed; ``base`` is the offset of
+    ``buf[0]`` in the stream. Metadata is consumed through the token methods, which count
+    it against ``limits.max_metadata_bytes``; the payload module moves ``pos`` itself,
+    since the payload does not count.
+    """
 
     def __init__(self, stream: BinaryIO, limits: Limits, prefix: bytes = b"") -> None:
         self.stream = stream
@@ -85,8 +90,8 @@ class Scanner:
     def offset(self) -> int:
         return self.base + self.pos
 
-    def _fill(self, size: int = 1 << 13) -> bool:
-        """Append more input, dropping what lies before ``pos``. False at EOF."""
+    def fill(self, size: int = 1 << 13) -> bool:
+        """Read up to ``size`` more bytes, dropping what lies before ``pos``. False at EOF."""
         if self.eof:
             return False
         data = self.stream.read(size)
@@ -111,7 +116,8 @@ class Scanner:
                 "(outside the payload)"
             )
 
-    def _truncated(self, where: str) -> TruncatedBundleError:
+    def truncated(self, where: str) -> TruncatedBundleError:
+        """The error for input that ends inside ``where``, at the current offset."""
         return TruncatedBundleError(f"bundle truncated at byte {self.offset} ({where})")
 
     # -- tokens --------------------------------------------------------------------------
@@ -121,14 +127,14 @@ class Scanner:
             m = _WS.match(self.buf, self.pos)
             assert m is not None
             self._consume(m.end() - self.pos)
-            if self.pos < len(self.buf) or not self._fill():
+            if self.pos < len(self.buf) or not self.fill():
                 return
 
     def peek(self, where: str) -> int:
         """The next non-blank byte, not consumed."""
         self.skip_ws()
         if self.pos >= len(self.buf):
-            raise self._truncated(where)
+            raise self.truncated(where)
         return self.buf[self.pos]
 
     def expect(self, char: bytes, where: str) -> None:
@@ -138,6 +144,13 @@ class Scanner:
                 f"expected {char.decode()!r} at byte {self.offset} ({where}), found {chr(c)!r}"
             )
         self._consume(1)
+
+    def accept(self, char: bytes, where: str) -> bool:
+        """Consume ``char`` if it is the next non-blank byte; say whether it was."""
+        if self.peek(where) != char[0]:
+            return False
+        self._consume(1)
+        return True
 
     def at_end(self) -> bool:
         self.skip_ws()
@@ -151,8 +164,8 @@ class Scanner:
         while (m := _STRING.match(self.buf, self.pos)) is None:
             if len(self.buf) - self.pos > _MAX_KEY:
                 raise LimitExceededError(f"key longer than {_MAX_KEY} bytes ({where})")
-            if not self._fill():
-                raise self._truncated(where)
+            if not self.fill():
+                raise self.truncated(where)
         key = loads(self.buf[self.pos : m.end()], where)
         self._consume(m.end() - self.pos)
         return key
@@ -246,61 +259,9 @@ class Scanner:
             raise LimitExceededError(f"{where} larger than {format_size(limit)}")
         rel = i - self.pos
         # Double what is held (at least 64 KiB), but never read far past the limit.
-        if not self._fill(max(1 << 16, min(have, limit + 1 - have))):
-            raise self._truncated(where)
+        if not self.fill(max(1 << 16, min(have, limit + 1 - have))):
+            raise self.truncated(where)
         return self.pos + rel
-
-    # -- the payload string ----------------------------------------------------------------
-
-    def iter_string(self, read_size: int, where: str) -> Iterator[bytes | memoryview]:
-        """Content of the string whose opening quote was consumed, unescaped, in chunks.
-
-        Only escapes that can occur in base64 text are meaningful (``\\/``, ``\\n``,
-        ``\\r``, ``\\t``, ``\\uXXXX``); anything else is passed through for the base64
-        decoder to reject. Each chunk is valid until the next one is requested.
-        """
-        while True:
-            buf, pos = self.buf, self.pos
-            if len(buf) - pos < 8 and buf.find(b'"', pos) < 0:
-                # Too little left to hold a whole escape: read on, keeping the tail.
-                data = self.stream.read(read_size)
-                if not data:
-                    if pos < len(buf):
-                        self.eof = True
-                    else:
-                        raise self._truncated(where)
-                else:
-                    self.base += pos
-                    self.buf = buf[pos:] + data if pos < len(buf) else data
-                    self.pos = 0
-                    continue
-            q = buf.find(b'"', pos)
-            end = q if q >= 0 else len(buf)
-            if q >= 0 and q > pos and buf[q - 1] == 0x5C and _escaped(buf, q):
-                raise InvalidBase64Error(f"invalid base64 in {where}: escaped quote")
-            if buf.find(b"\\", pos, end) < 0:
-                if end > pos:
-                    yield memoryview(buf)[pos:end]
-                self.pos = end
-            else:
-                stop = end
-                if q < 0 and not self.eof:
-                    k = buf.rfind(b"\\", max(pos, end - 6), end)
-                    tail = end - k
-                    if k >= 0 and (tail < 2 or (buf[k + 1] == 0x75 and tail < 6)):
-                        stop = k  # incomplete escape: finish it with the next read
-                yield _unescape(buf[pos:stop])
-                self.pos = stop
-            if q >= 0 and self.pos == q:
-                self.pos = q + 1
-                return
-            if self.eof and self.pos >= len(self.buf):
-                raise self._truncated(where)
-
-    def skip_string(self, read_size: int, where: str) -> None:
-        """Move past the string whose opening quote was consumed, without decoding it."""
-        for _ in self.iter_string(read_size, where):
-            pass
 
 
 def _string_end(buf: bytes, i: int) -> int:
@@ -309,28 +270,15 @@ def _string_end(buf: bytes, i: int) -> int:
     ``i`` must lie inside a string (after its opening quote, not inside an escape).
     """
     while (q := buf.find(b'"', i)) >= 0:
-        if not _escaped(buf, q):
+        if not is_escaped(buf, q):
             return q + 1
         i = q + 1
     return -1
 
 
-def _escaped(buf: bytes, q: int) -> bool:
+def is_escaped(buf: bytes, q: int) -> bool:
+    """True if ``buf[q]`` follows an odd run of backslashes (so a quote there is text)."""
     n, i = 0, q - 1
     while i >= 0 and buf[i] == 0x5C:
         n, i = n + 1, i - 1
     return n % 2 == 1
-
-
-def _unescape(seg: bytes) -> bytes:
-    seg = seg.replace(b"\\n", b"").replace(b"\\r", b"").replace(b"\\/", b"/")
-    seg = seg.replace(b"\\t", b"")
-    if b"\\u" in seg:
-        seg = _UNICODE_ESCAPE.sub(_unicode_escape, seg)
-    return seg
-
-
-def _unicode_escape(m: re.Match[bytes]) -> bytes:
-    # \u000A is the same string as \n: line breaks are dropped however they are spelled.
-    char = chr(int(m.group(1), 16))
-    return b"" if char in "\n\r\t" else char.encode("utf-8", "surrogatepass")

@@ -14,25 +14,43 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..codec import BundleInfo, BundleReader, Limits, inspect_bundle, write_bundle
+from ..codec import (
+    BundleInfo,
+    BundleReader,
+    EncodeResult,
+    Limits,
+    inspect_bundle,
+    is_seekable,
+    write_bundle,
+)
 from ..codec.compression import NONE
-from ..codec.encoder import EncodeResult
-from ..errors import FileAccessError, MalformedBundleError, NotFoundError
+from ..errors import FileAccessError, InvalidModelError, MalformedBundleError, NotFoundError
 from ..format.header import new_header
 from ..onnx.checker import check_model_file
-from .paths import STDIO, atomic_output, is_seekable, open_input, spooled_copy
+from .paths import STDIO, atomic_output, open_input, spooled_copy
 
 Progress = Callable[[int], None] | None
 
 
 @dataclass(frozen=True)
 class PackResult:
+    """What :func:`pack` wrote: the bundle's header and the encoder's result."""
+
     header: dict[str, Any]
     result: EncodeResult
 
 
 def load_json_file(path: str, option: str) -> Any:
-    """A JSON file given to an option such as --metrics."""
+    """A JSON file given to an option such as --metrics; errors name the option.
+
+    Example:
+
+    ```python
+    from heimdall_io.files.bundles import load_json_file
+
+    metrics = load_json_file("metrics.json", "--metrics")
+    ```
+    """
     try:
         with open(path, "rb") as f:
             return json.load(f)
@@ -45,7 +63,20 @@ def load_json_file(path: str, option: str) -> Any:
 
 
 def model_fields_from_onnx(f: Any, **given: Any) -> dict[str, Any]:
-    """Model fields for a header: what the caller gave, the rest read from the ONNX file."""
+    """Model fields for a header: what the caller gave, the rest read from the ONNX file.
+
+    ``f`` is a seekable ONNX file, rewound afterwards; ``given`` needs ``model_name``.
+
+    Example:
+
+    ```python
+    from heimdall_io.files.bundles import model_fields_from_onnx
+
+    with open("model.onnx", "rb") as f:
+        fields = model_fields_from_onnx(f, model_name="LocalizationNet", version=2)
+    print(fields["onnx_opset"], fields["input_shape"])
+    ```
+    """
     from ..onnx.metadata import read_onnx_info
 
     info = read_onnx_info(f)
@@ -76,7 +107,33 @@ def pack(
     force: bool = False,
     progress: Progress = None,
 ) -> PackResult:
-    """Pack an ONNX file into a bundle. ``model`` needs ``model_name``; the rest is read."""
+    """Pack an ONNX file into a bundle. ``model`` needs ``model_name``; the rest is read.
+
+    Args:
+        model_path (`str`):
+            The ONNX file (``-``: stdin, spooled to a temporary file first).
+        out_path (`str`):
+            The bundle, written atomically (``-``: stdout).
+        model (`Mapping[str, Any]`):
+            Model fields; opset, shapes and parameter count default to the ONNX file's.
+        sections (`Mapping[str, Any]`, *optional*):
+            Top-level sections such as ``training_config``.
+        compression (`str`, *optional*, defaults to `"none"`):
+            ``"none"``, ``"zstd"`` or ``"gzip"``, at ``level``.
+
+    Returns:
+        `PackResult`: the header written and the payload's digests.
+
+    Example:
+
+    ```python
+    from heimdall_io.files.bundles import pack
+
+    result = pack("model.onnx", "model.heimdall", model={"model_name": "LocalizationNet"},
+                  compression="zstd")
+    print(result.result.digests.md5)
+    ```
+    """
     with contextlib.ExitStack() as stack:
         src = stack.enter_context(open_input(model_path, "Model file"))
         if not is_seekable(src):
@@ -104,6 +161,15 @@ def unpack(
 
     ``-`` (stdout) cannot be renamed into place, so the model is held in a temporary file
     until verified: a damaged bundle writes nothing to stdout.
+
+    Example:
+
+    ```python
+    from heimdall_io.files.bundles import unpack
+
+    info = unpack("model.heimdall", "model.onnx", force=True)
+    print(info.header.model.model_name, info.sha256)
+    ```
     """
     with open_input(bundle_path) as src:
         reader = BundleReader(src, limits=limits)
@@ -119,18 +185,31 @@ def unpack(
 
 
 def inspect(bundle_path: str, *, limits: Limits | None = None) -> BundleInfo:
-    """Metadata, size and checksums; constant time on an uncompressed file of ours."""
+    """Metadata, size and checksums; constant time on an uncompressed file of ours.
+
+    Example:
+
+    ```python
+    from heimdall_io.files.bundles import inspect
+
+    info = inspect("model.heimdall")
+    print(info.document["bundle_metadata"], info.payload_size, info.verified)
+    ```
+    """
     with open_input(bundle_path) as src:
         return inspect_bundle(src, limits=limits)
 
 
 @dataclass(frozen=True)
 class VerifyResult:
+    """What :func:`verify` found: the bundle's info and onnx.checker's verdict."""
+
     info: BundleInfo
     model_error: str | None  # None when onnx.checker passed
 
     @property
     def ok(self) -> bool:
+        """True when the bundle is valid and its model passed onnx.checker."""
         return self.model_error is None
 
 
@@ -140,9 +219,16 @@ def verify(
     """Read everything: structure, checksums, then onnx.checker on the decoded model.
 
     Bundle errors raise; a model that fails the checker is reported in the result.
-    """
-    from ..errors import InvalidModelError
 
+    Example:
+
+    ```python
+    from heimdall_io.files.bundles import verify
+
+    result = verify("model.heimdall")
+    print("ok" if result.ok else result.model_error)
+    ```
+    """
     with open_input(bundle_path) as src, tempfile.TemporaryDirectory() as tmp:
         model_path = os.path.join(tmp, "model.onnx")
         with open(model_path, "wb") as out:

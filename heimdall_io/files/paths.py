@@ -10,14 +10,28 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from ..codec.streams import is_seekable
 from ..errors import FileAccessError, NotFoundError
 
+#: The path that means stdin (inputs) or stdout (outputs).
 STDIO = "-"
+
+__all__ = ["STDIO", "atomic_output", "is_seekable", "open_input", "spooled_copy"]
 
 
 @contextlib.contextmanager
 def open_input(path: str, what: str = "Bundle file") -> Iterator[BinaryIO]:
-    """Open ``path`` for reading (``-``: stdin). Missing -> NotFoundError naming ``what``."""
+    """Open ``path`` for reading (``-``: stdin). Missing -> NotFoundError naming ``what``.
+
+    Example:
+
+    ```python
+    from heimdall_io.files.paths import open_input
+
+    with open_input("model.onnx", "Model file") as f:   # or "-" for stdin
+        head = f.read(16)
+    ```
+    """
     if path == STDIO:
         yield sys.stdin.buffer
         return
@@ -37,7 +51,17 @@ def open_input(path: str, what: str = "Bundle file") -> Iterator[BinaryIO]:
 def atomic_output(path: str, *, force: bool = False) -> Iterator[BinaryIO]:
     """Write to a temporary file beside ``path``; rename it into place only on success.
 
-    Nothing is left behind when the body raises. ``-`` writes to stdout.
+    Nothing is left behind when the body raises. ``-`` writes to stdout. Without
+    ``force`` an existing file is never replaced, even one that appears meanwhile.
+
+    Example:
+
+    ```python
+    from heimdall_io.files.paths import atomic_output
+
+    with atomic_output("model.onnx", force=True) as out:
+        out.write(onnx_bytes)   # model.onnx appears only if this block succeeds
+    ```
     """
     if path == STDIO:
         out = sys.stdout.buffer
@@ -106,16 +130,22 @@ _UMASK_AT_IMPORT = _umask_at_import()
 
 @contextlib.contextmanager
 def spooled_copy(src: BinaryIO, chunk_size: int = 4 << 20) -> Iterator[BinaryIO]:
-    """Copy a non-seekable stream into an anonymous temporary file, rewound."""
+    """Copy a non-seekable stream into an anonymous temporary file, rewound.
+
+    Example:
+
+    ```python
+    import sys
+    from heimdall_io.files.paths import is_seekable, spooled_copy
+
+    src = sys.stdin.buffer
+    if not is_seekable(src):
+        with spooled_copy(src) as copy:
+            size = copy.seek(0, 2)
+    ```
+    """
     with tempfile.TemporaryFile() as tmp:
         while chunk := src.read(chunk_size):
             tmp.write(chunk)
         tmp.seek(0)
         yield tmp
-
-
-def is_seekable(f: BinaryIO) -> bool:
-    try:
-        return bool(f.seekable())
-    except (AttributeError, OSError, ValueError):
-        return False

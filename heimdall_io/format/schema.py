@@ -32,17 +32,48 @@ DEFAULT_PATH = Path(__file__).resolve().parents[2] / "spec" / "bundle.schema.jso
 
 
 def bundle_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of a bundle document, from ``BundleDocument``."""
+    """The JSON Schema (draft 2020-12) of a bundle document, from ``BundleDocument``.
+
+    Example:
+
+    ```python
+    from heimdall_io.format.schema import bundle_schema
+
+    schema = bundle_schema()
+    assert schema["$ref"] == "#/$defs/BundleDocument"
+    ```
+    """
     generated = msgspec.json.schema(BundleDocument)
     return {"$schema": DIALECT, "$id": SCHEMA_ID, "title": TITLE, **generated}
 
 
 def render_schema() -> str:
-    """:func:`bundle_schema` as stable text: sorted keys, 2-space indent, final newline."""
+    """:func:`bundle_schema` as stable text: sorted keys, 2-space indent, final newline.
+
+    Example:
+
+    ```python
+    from pathlib import Path
+    from heimdall_io.format.schema import render_schema
+
+    stale = Path("spec/bundle.schema.json").read_text() != render_schema()
+    ```
+    """
     return json.dumps(bundle_schema(), indent=2, sort_keys=True, ensure_ascii=True) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m heimdall_io.format.schema [--check] [--path FILE]``; returns the exit code.
+
+    Example:
+
+    ```python
+    from heimdall_io.format import schema
+
+    if schema.main(["--check"]):   # 1: spec/bundle.schema.json is out of date
+        schema.main([])            # rewrite it
+    ```
+    """
     parser = argparse.ArgumentParser(
         prog="python -m heimdall_io.format.schema",
         description="Write the bundle JSON Schema generated from heimdall_io.format.document.",

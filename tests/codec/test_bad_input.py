@@ -1,20 +1,17 @@
-"""Bad input: the right HeimdallError subclass, a one-line message, bounded time and memory.
+"""Bad input: the right HeimdallError subclass, a one-line message, bounded time.
 
 Never a success on a damaged bundle, never an exception that is not a HeimdallError.
+Documents of a bad shape are in test_bad_documents.py, size and depth bounds in
+test_limits.py; the helpers all three share are in bad_input.py.
 """
 
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
 import io
 import json
 import random
-import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,73 +20,31 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from heimdall_io import BundleReader, Limits, inspect_bundle, read_bundle, write_bundle
+from heimdall_io import BundleReader, inspect_bundle, read_bundle, write_bundle
 from heimdall_io.errors import (
     BundleError,
     ChecksumMismatchError,
-    DuplicateKeyError,
     HeimdallError,
     InvalidBase64Error,
     LimitExceededError,
     MalformedBundleError,
-    PayloadTooLargeError,
     SchemaError,
     TruncatedBundleError,
     UnsupportedVersionError,
 )
 
+from .bad_input import (
+    B64,
+    MD5,
+    PAYLOAD,
+    SHA256,
+    assert_error,
+    document,
+    dumps,
+    good_bundle,
+    read_error,
+)
 from .streams import ShortReads
-
-PAYLOAD = bytes(range(256)) * 4 + b"\xff\xfe"  # 1026 bytes: base64 ends in '='
-B64 = base64.b64encode(PAYLOAD).decode()
-MD5 = hashlib.md5(PAYLOAD).hexdigest()
-SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
-
-
-def document(**model_extra: Any) -> dict[str, Any]:
-    return {
-        "format_version": "1.1.0",
-        "bundle_metadata": {"bundle_id": "b-1", "created_at": "2025-01-01T00:00:00Z"},
-        "training_config": {"epochs": 3, "optimizer": "Adam"},
-        "model": {"model_name": "m", "version": 1, "onnx_model_base64": B64, **model_extra},
-    }
-
-
-def dumps(doc: Any) -> bytes:
-    return json.dumps(doc).encode()
-
-
-def good_bundle(compression: str = "none") -> bytes:
-    header = document()
-    del header["model"]["onnx_model_base64"]
-    out = io.BytesIO()
-    write_bundle(out, header, io.BytesIO(PAYLOAD), compression=compression)
-    return out.getvalue()
-
-
-def read_error(data: bytes | io.RawIOBase, limits: Limits | None = None) -> HeimdallError:
-    """Read to the end; return the HeimdallError raised (fail on success or other errors)."""
-    src = io.BytesIO(data) if isinstance(data, bytes) else data
-    try:
-        read_bundle(src, io.BytesIO(), limits=limits)  # type: ignore[arg-type]
-    except HeimdallError as e:
-        assert "\n" not in str(e) and "\r" not in str(e), repr(str(e))
-        assert str(e).strip()
-        return e
-    raise AssertionError("a bad bundle was read successfully")
-
-
-def assert_error(
-    data: bytes, exc: type[HeimdallError], match: str | None = None, **kw: Any
-) -> None:
-    e = read_error(data, **kw)
-    assert isinstance(e, exc), f"{type(e).__name__}: {e}"
-    if match is not None:
-        assert match in str(e), str(e)
-    # The same through a pipe returning 3 bytes per read.
-    e2 = read_error(ShortReads(data, 3, fixed=True), **kw)
-    assert type(e2) is type(e), f"{type(e2).__name__}: {e2}"
-
 
 # -- not a bundle --------------------------------------------------------------------------
 
@@ -303,356 +258,6 @@ def test_checksum_mismatch_in_a_compressed_bundle() -> None:
     doc = document(onnx_md5="0" * 32)
     for data in (gzip.compress(dumps(doc)), zstandard.ZstdCompressor().compress(dumps(doc))):
         assert isinstance(read_error(data), ChecksumMismatchError)
-
-
-# -- schema ------------------------------------------------------------------------------------
-
-
-def drop(path: str) -> bytes:
-    doc: Any = document()
-    *parents, last = path.split(".")
-    target = doc
-    for p in parents:
-        target = target[p]
-    del target[last]
-    return dumps(doc)
-
-
-@pytest.mark.parametrize(
-    "path",
-    [
-        "format_version",
-        "bundle_metadata",
-        "model",
-        "model.model_name",
-        "model.onnx_model_base64",
-        "model.version",
-        "bundle_metadata.bundle_id",
-        "bundle_metadata.created_at",
-    ],
-)
-def test_missing_required_field(path: str) -> None:
-    assert_error(drop(path), SchemaError, path.split(".")[-1])
-
-
-def replace(path: str, value: Any) -> bytes:
-    doc: Any = document()
-    *parents, last = path.split(".")
-    target = doc
-    for p in parents:
-        target = target[p]
-    target[last] = value
-    return dumps(doc)
-
-
-@pytest.mark.parametrize(
-    ("path", "value"),
-    [
-        ("model.version", [1]),
-        ("model.version", None),
-        ("model.input_shape", "1x3x224x224"),
-        ("model.output_shape", {"a": 1}),
-        ("model.model_name", 42),
-        ("model.onnx_opset", "14"),
-        ("model.onnx_size_bytes", -1),
-        ("model.onnx_md5", "not-hex"),
-        ("model.onnx_sha256", MD5),
-        ("format_version", 1.0),
-        ("format_version", None),
-        ("bundle_metadata", "exported"),
-        ("bundle_metadata", None),
-        ("bundle_metadata.bundle_id", 7),
-        ("training_config", [1, 2]),
-        ("training_config.epochs", "ten"),
-        ("performance_metrics", {"train_loss": "low"}),
-        ("normalization_stats", "none"),
-        ("sample_predictions", {"input": 1}),
-        ("sample_predictions", [{"error_meters": "far"}]),
-    ],
-)
-def test_wrong_types(path: str, value: Any) -> None:
-    assert_error(replace(path, value), SchemaError)
-
-
-@pytest.mark.parametrize("value", [[{"model_name": "m"}], "model", None, 3])
-def test_model_not_an_object(value: Any) -> None:
-    doc = document()
-    doc["model"] = value
-    assert_error(dumps(doc), SchemaError)
-
-
-def test_schema_error_in_a_section_fails_before_the_payload() -> None:
-    doc = document()
-    doc["training_config"]["epochs"] = "ten"
-    with pytest.raises(SchemaError, match="training_config"):
-        BundleReader(io.BytesIO(dumps(doc)))
-
-
-# -- duplicate keys --------------------------------------------------------------------------
-
-
-def test_duplicate_payload_is_never_preferred() -> None:
-    other = base64.b64encode(b"a different, valid model").decode()
-    other_md5 = hashlib.md5(b"a different, valid model").hexdigest()
-    head = (
-        '{"format_version":"1.1.0","bundle_metadata":{"bundle_id":"b","created_at":"t"},'
-        '"model":{"model_name":"m","version":1,'
-    )
-    for body in (
-        f'"onnx_model_base64":"{B64}","onnx_model_base64":"{other}"}}}}',
-        f'"onnx_model_base64":"{other}","onnx_model_base64":"{B64}"}}}}',
-        # checksums that match the second payload: preferring it would "verify"
-        f'"onnx_md5":"{other_md5}","onnx_model_base64":"{B64}","onnx_model_base64":"{other}"}}}}',
-        f'"onnx_model_base64":"{B64}","x":1,"onnx_model_base64":"{B64}"}}}}',
-    ):
-        assert_error((head + body).encode(), DuplicateKeyError, "onnx_model_base64")
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
-        # duplicated model, with or without a second payload
-        '{"format_version":"1.1.0","bundle_metadata":{"bundle_id":"b","created_at":"t"},'
-        '"model":{"model_name":"m","version":1,"onnx_model_base64":"QUJD"},'
-        '"model":{"model_name":"m","version":1,"onnx_model_base64":"QUJD"}}',
-        '{"format_version":"1.1.0","bundle_metadata":{"bundle_id":"b","created_at":"t"},'
-        '"model":{"model_name":"m","version":1,"onnx_model_base64":"QUJD"},'
-        '"model":{"model_name":"m","version":1}}',
-        '{"format_version":"1.1.0","bundle_metadata":{"bundle_id":"b","created_at":"t"},'
-        '"model":[],"model":{"model_name":"m","version":1,"onnx_model_base64":"QUJD"}}',
-        # duplicated top-level keys
-        '{"format_version":"1.1.0","format_version":"1.0.0","bundle_metadata":{"bundle_id":"b",'
-        '"created_at":"t"},"model":{"model_name":"m","version":1,"onnx_model_base64":"QUJD"}}',
-        '{"format_version":"1.1.0","bundle_metadata":{"bundle_id":"b","created_at":"t"},'
-        '"training_config":{},"model":{"model_name":"m","version":1,"onnx_model_base64":"QUJD"},'
-        '"training_config":{}}',
-        # inside a metadata section, and deeper
-        '{"format_version":"1.1.0","bundle_metadata":{"bundle_id":"b","bundle_id":"c",'
-        '"created_at":"t"},"model":{"model_name":"m","version":1,"onnx_model_base64":"QUJD"}}',
-        '{"format_version":"1.1.0","bundle_metadata":{"bundle_id":"b","created_at":"t"},'
-        '"training_config":{"epochs":1,"epochs":2},'
-        '"model":{"model_name":"m","version":1,"onnx_model_base64":"QUJD"}}',
-        '{"format_version":"1.1.0","bundle_metadata":{"bundle_id":"b","created_at":"t"},'
-        '"sample_predictions":[{"input":{"a":{"x":1,"x":1}}}],'
-        '"model":{"model_name":"m","version":1,"onnx_model_base64":"QUJD"}}',
-        # inside model, around the payload
-        '{"format_version":"1.1.0","bundle_metadata":{"bundle_id":"b","created_at":"t"},'
-        '"model":{"model_name":"m","model_name":"n","version":1,"onnx_model_base64":"QUJD"}}',
-        '{"format_version":"1.1.0","bundle_metadata":{"bundle_id":"b","created_at":"t"},'
-        '"model":{"model_name":"m","version":1,"onnx_size_bytes":3,"onnx_model_base64":"QUJD",'
-        '"onnx_size_bytes":3}}',
-        '{"format_version":"1.1.0","bundle_metadata":{"bundle_id":"b","created_at":"t"},'
-        '"model":{"model_name":"m","version":1,"input_shape":[{"a":1,"a":2}],'
-        '"onnx_model_base64":"QUJD"}}',
-    ],
-)
-def test_duplicate_keys(raw: str) -> None:
-    assert_error(raw.encode(), DuplicateKeyError)
-
-
-# -- limits ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
-        b'{"format_version":"1.1.0","training_config":' + b"[" * 100_000,
-        b'{"format_version":"1.1.0","training_config":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
-        b'{"format_version":"1.1.0","sample_predictions":' + b'{"a":' * 100_000,
-        b'{"model":{"input_shape":' + b"[" * 100_000 + b"]" * 100_000 + b"}}",
-        b'{"x":"' + b"[" * 10 + b'",' + b'"y":' + b"[{" * 50_000,
-    ],
-)
-def test_deep_nesting_fails_quickly(raw: bytes) -> None:
-    t = time.perf_counter()
-    assert_error(raw, LimitExceededError, "nested")
-    assert time.perf_counter() - t < 2
-
-
-def test_deep_nesting_at_the_document_root() -> None:
-    assert isinstance(read_error(b"[" * 100_000), MalformedBundleError)
-
-
-def test_nesting_limit_boundary() -> None:
-    limits = Limits(max_depth=5)
-    ok = document()
-    ok["training_config"]["x"] = [[1]]  # root > training_config > [ > [ : depth 4
-    read_bundle(io.BytesIO(dumps(ok)), io.BytesIO(), limits=limits)
-    deep = document()
-    deep["training_config"]["x"] = [[[[1]]]]
-    assert_error(dumps(deep), LimitExceededError, limits=limits)
-    # Brackets inside strings are not nesting.
-    strings = document()
-    strings["training_config"]["x"] = ["[[[[[[{{{{{", {"k": "]]]]}}}"}]
-    read_bundle(io.BytesIO(dumps(strings)), io.BytesIO(), limits=limits)
-
-
-@pytest.mark.parametrize(
-    "section",
-    [
-        {"description": "x" * 5000},
-        {"notes": ["y" * 100] * 60},
-        {"many": {str(i): i for i in range(1000)}},
-    ],
-)
-def test_metadata_section_over_the_bound(section: dict[str, Any]) -> None:
-    limits = Limits(max_metadata_bytes=4096)
-    doc = document()
-    doc["training_config"].update(section)
-    assert_error(dumps(doc), LimitExceededError, "4,096 bytes", limits=limits)
-    # The same metadata is fine under the default bound.
-    read_bundle(io.BytesIO(dumps(doc)), io.BytesIO())
-
-
-def test_metadata_bound_counts_all_sections_and_whitespace() -> None:
-    limits = Limits(max_metadata_bytes=4096)
-    doc = document()
-    for i in range(10):
-        doc[f"x_section_{i}"] = {"v": "z" * 500}  # each small, together over
-    assert_error(dumps(doc), LimitExceededError, limits=limits)
-    padded = dumps(document()).replace(b'"model"', b" " * 5000 + b'"model"')
-    assert_error(padded, LimitExceededError, limits=limits)
-    # The payload itself does not count.
-    big = document()
-    big["model"]["onnx_model_base64"] = base64.b64encode(bytes(100_000)).decode()
-    read_bundle(io.BytesIO(dumps(big)), io.BytesIO(), limits=limits)
-
-
-def test_metadata_bound_on_a_long_scalar() -> None:
-    limits = Limits(max_metadata_bytes=4096)
-    raw = b'{"format_version":"1.1.0","training_config":{"epochs":' + b"1" * 100_000 + b"}}"
-    assert_error(raw, LimitExceededError, limits=limits)
-
-
-def test_payload_over_max_payload_bytes() -> None:
-    limits = Limits(max_payload_bytes=len(PAYLOAD) - 1)
-    with pytest.raises(PayloadTooLargeError):
-        read_bundle(io.BytesIO(good_bundle()), io.BytesIO(), limits=limits)
-    read_bundle(
-        io.BytesIO(good_bundle()), io.BytesIO(), limits=Limits(max_payload_bytes=len(PAYLOAD))
-    )
-
-
-CHILD = textwrap.dedent(
-    """
-    import resource, sys, time
-    import heimdall_io as hio
-
-    class Null:
-        def write(self, b):
-            return len(b)
-
-    t = time.perf_counter()
-    try:
-        with open(sys.argv[1], "rb") as f:
-            hio.read_bundle(f, Null())
-        result = "success"
-    except hio.HeimdallError as e:
-        result = type(e).__name__ + ": " + str(e)
-    except BaseException as e:
-        result = "OTHER " + type(e).__name__ + ": " + str(e)
-    print(result)
-    print(time.perf_counter() - t)
-    # Peak RSS of this process image. ru_maxrss would also count the parent's RSS at
-    # fork time (Linux keeps it across execve), so prefer VmHWM.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    peak = int(line.split()[1])
-    except OSError:
-        pass
-    print(peak)
-    """
-)
-
-
-def read_in_child(path: Path) -> tuple[str, float, int]:
-    """Read a bundle in a fresh process: (outcome, seconds, peak RSS in MiB)."""
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr
-    outcome, seconds, rss = proc.stdout.splitlines()
-    return outcome, float(seconds), int(rss) >> 10
-
-
-def write_chunks(path: Path, head: bytes, chunk: bytes, count: int, tail: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(head)
-        for _ in range(count):
-            f.write(chunk)
-        f.write(tail)
-
-
-@pytest.mark.slow
-def test_section_over_the_default_64_mib_bound_with_bounded_memory(tmp_path: Path) -> None:
-    head = (
-        b'{"format_version":"1.1.0","bundle_metadata":{"bundle_id":"b","created_at":"t"},'
-        b'"training_config":{"notes":"'
-    )
-    path = tmp_path / "big-section.heimdall"
-    write_chunks(path, head, b"a" * (1 << 20), 70, b'"},"model":{}}')
-    outcome, seconds, rss = read_in_child(path)
-    assert outcome.startswith("LimitExceededError: training_config larger than 64 MiB"), outcome
-    assert rss < 200, f"peak RSS {rss} MiB"
-    assert seconds < 5
-
-    # The same size as many small values in a list (the container scanner).
-    head = (
-        b'{"format_version":"1.1.0","bundle_metadata":{"bundle_id":"b","created_at":"t"},'
-        b'"sample_predictions":['
-    )
-    path.unlink()
-    write_chunks(path, head, b'{"input":"' + b"x" * 1000 + b'"},', 70 << 10, b"{}]}")
-    outcome, seconds, rss = read_in_child(path)
-    assert outcome.startswith("LimitExceededError: sample_predictions larger"), outcome
-    assert rss < 200, f"peak RSS {rss} MiB"
-    assert seconds < 5
-
-
-def zstd_file(path: Path, head: bytes, chunk: bytes, count: int, tail: bytes) -> None:
-    """Stream ``head + chunk * count + tail`` into a zstd file, never holding it whole."""
-    with open(path, "wb") as f, zstandard.ZstdCompressor().stream_writer(f, closefd=False) as w:
-        w.write(head)
-        for _ in range(count):
-            w.write(chunk)
-        w.write(tail)
-
-
-HEAD = (
-    b'{"format_version":"1.1.0","bundle_metadata":{"bundle_id":"b","created_at":"t"},'
-    b'"model":{"model_name":"bomb","version":1,"onnx_model_base64":"'
-)
-
-
-@pytest.mark.slow
-def test_zstd_bomb_of_base64_is_refused_with_bounded_memory(tmp_path: Path) -> None:
-    path = tmp_path / "bomb.heimdall"
-    zstd_file(path, HEAD, b"A" * (1 << 20), 2048, b'"}}')  # 2 GiB of base64
-    assert path.stat().st_size < 512 << 10
-    outcome, seconds, rss = read_in_child(path)
-    assert outcome.startswith("DecompressionBombError"), outcome
-    assert rss < 200, f"peak RSS {rss} MiB"
-    assert seconds < 10
-
-
-@pytest.mark.slow
-def test_zstd_bomb_of_whitespace_is_refused_with_bounded_memory(tmp_path: Path) -> None:
-    """2 GiB of spaces between tokens: stopped by the metadata bound (a LimitExceededError)."""
-    path = tmp_path / "spaces.heimdall"
-    zstd_file(path, b"{", b" " * (1 << 20), 2048, b"}")
-    outcome, seconds, rss = read_in_child(path)
-    assert outcome.startswith(("LimitExceededError", "DecompressionBombError")), outcome
-    assert rss < 200, f"peak RSS {rss} MiB"
-    assert seconds < 10
-    # And spaces inside the base64 are simply invalid base64, found at once.
-    path.unlink()
-    zstd_file(path, HEAD, b" " * (1 << 20), 2048, b'"}}')
-    outcome, seconds, rss = read_in_child(path)
-    assert outcome.startswith("InvalidBase64Error"), outcome
-    assert seconds < 2
 
 
 # -- versions, trailing data, keys in messages --------------------------------------------------

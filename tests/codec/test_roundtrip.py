@@ -27,6 +27,7 @@ from heimdall_io import (
     write_bundle,
 )
 from heimdall_io.format.document import CHECKSUM_KEYS, FORMAT_VERSION, PAYLOAD_KEY
+from tests.format.examples import original_document, without_payload
 
 from .streams import ShortReads
 
@@ -36,39 +37,11 @@ COMPRESSIONS = ["none", "zstd", "gzip"]
 # -- helpers ----------------------------------------------------------------------------
 
 
-def seed_header(**extra_sections: Any) -> dict[str, Any]:
-    """A header shaped like the seed's example (payload excluded)."""
-    doc: dict[str, Any] = {
-        "format_version": "1.0.0",
-        "bundle_metadata": {
-            "bundle_id": "0b0c7c1e-5f5b-4a52-9a51-4d3f1d5e2a10",
-            "created_at": "2025-01-15T10:30:00Z",
-            "exported_by": "Heimdall Training Service",
-            "description": "round trip",
-        },
-        "model": {
-            "model_id": "e3ae8499-64e0-4da7-ae48-db76fe17a382",
-            "model_name": "LocalizationNet v1",
-            "version": 1,
-            "architecture": "LocalizationNet",
-            "framework": "onnx",
-            "onnx_opset": 14,
-            "input_shape": ["batch", 3, 224, 224],
-            "output_shape": ["batch", 2],
-            "parameters_count": 11689538,
-        },
-        "training_config": {"epochs": 100, "batch_size": 32, "learning_rate": 0.001},
-        "performance_metrics": {"train_loss": [0.5, 0.25], "best_epoch": 1},
-        "normalization_stats": {"feature_means": [0.1, 0.2], "feature_stds": [1.0, 2.0]},
-        "sample_predictions": [
-            {
-                "input": {"f": [1, 2]},
-                "ground_truth": {"lat": 45.0, "lon": 9.0},
-                "prediction": {"lat": 45.001, "lon": 9.001},
-                "error_meters": 12.34,
-            }
-        ],
-    }
+def original_header(**extra_sections: Any) -> dict[str, Any]:
+    """The original design's 1.0.0 example without payload, with symbolic dimensions (as
+    pack reads them from ONNX files) and ``extra_sections`` added."""
+    doc = without_payload(original_document())
+    doc["model"].update(input_shape=["batch", 3, 224, 224], output_shape=["batch", 2])
     doc.update(extra_sections)
     return doc
 
@@ -163,7 +136,7 @@ SECTIONS = [
 
 @st.composite
 def headers(draw: st.DrawFn) -> dict[str, Any]:
-    doc = seed_header()
+    doc = original_header()
     for section in SECTIONS:
         doc[section].update(draw(extra_fields))
     doc["sample_predictions"][0].update(draw(extra_fields))
@@ -249,15 +222,15 @@ def test_pipe_with_short_reads(
 def test_payload_source_with_short_reads(payload: bytes, most: int, chunk_size: int) -> None:
     """The writer's payload stream may return fewer bytes than asked, in any pattern."""
     out = io.BytesIO()
-    write_bundle(out, seed_header(), ShortReads(payload, most), chunk_size=chunk_size)
-    assert_round_trip(seed_header(), payload, out.getvalue(), "read_bundle")
+    write_bundle(out, original_header(), ShortReads(payload, most), chunk_size=chunk_size)
+    assert_round_trip(original_header(), payload, out.getvalue(), "read_bundle")
 
 
 def test_every_short_read_pattern_on_a_small_bundle() -> None:
     """Each fixed read size 1..9 over a small bundle with checksums before the payload."""
     payload = bytes(range(256)) * 3 + b"\xfb\xff"  # '+' and '/' in its base64
     d = digests_of(payload)
-    header = seed_header()
+    header = original_header()
     data = encode(header, payload, size=d.size, md5=d.md5, sha256=d.sha256, chunk_size=6)
     for most in range(1, 10):
 
@@ -275,15 +248,15 @@ def test_every_short_read_pattern_on_a_small_bundle() -> None:
 @pytest.mark.parametrize(
     ("size", "chunk_size"),
     [
-        ((4 << 20) + 1, 3 << 20),  # decoder reads 4 MiB: the base64 crosses its boundary
+        ((4 << 20) + 1, 3 << 20),  # the base64 crosses the decoder's read boundaries
         ((3 << 20) * 2, 3 << 20),  # exact multiple of the chunk
         ((5 << 20) - 1, 3 * 1000),  # many small chunks, non-multiple of 3 in size
     ],
 )
 def test_multi_mib_payloads(size: int, chunk_size: int, compression: str) -> None:
     payload = random.Random(size).randbytes(size)
-    data = encode(seed_header(), payload, chunk_size=chunk_size, compression=compression)
-    assert_round_trip(seed_header(), payload, data, "read_bundle")
+    data = encode(original_header(), payload, chunk_size=chunk_size, compression=compression)
+    assert_round_trip(original_header(), payload, data, "read_bundle")
 
 
 def test_multi_mib_payload_through_short_reads_and_payload_stream() -> None:
@@ -296,19 +269,19 @@ def test_multi_mib_payload_through_short_reads_and_payload_stream() -> None:
             self._pos += n
             return n
 
-    data = encode(seed_header(), payload)
-    assert_round_trip(seed_header(), payload, Chunky(data), "payload")
+    data = encode(original_header(), payload)
+    assert_round_trip(original_header(), payload, Chunky(data), "payload")
 
 
 def test_empty_payload() -> None:
-    data = encode(seed_header(), b"")
+    data = encode(original_header(), b"")
     assert b'"onnx_model_base64":""' in data
     for how in ("read_bundle", "iter_payload", "payload", "copy_payload"):
-        assert_round_trip(seed_header(), b"", data, how)
+        assert_round_trip(original_header(), b"", data, how)
 
 
 def test_document_keeps_unknown_fields_and_file_order() -> None:
-    header = seed_header(x_top={"nested": [1, {"deep": ["é", "😀"]}]})
+    header = original_header(x_top={"nested": [1, {"deep": ["é", "😀"]}]})
     header["model"]["x_model"] = {"unicode": "ñ ü 中文 \u2028 \x00"}
     header["bundle_metadata"]["x_meta"] = [None, True, 1.5e300, -0.0, 2**80]
     payload = b"onnx"
@@ -340,26 +313,30 @@ def test_encoder_is_an_iterable_of_the_same_bytes() -> None:
     payload = random.Random(1).randbytes(100_000)
     for compression in COMPRESSIONS:
         enc = BundleEncoder(
-            seed_header(), io.BytesIO(payload), compression=compression, chunk_size=3 * 4096
+            original_header(), io.BytesIO(payload), compression=compression, chunk_size=3 * 4096
         )
         data = b"".join(enc)
         assert enc.result.bytes_out == len(data)
         assert enc.result.digests == digests_of(payload)
         # Bundle ids and timestamps come from the header, so the bytes are deterministic.
-        assert data == encode(seed_header(), payload, compression=compression, chunk_size=3 * 4096)
-        assert_round_trip(seed_header(), payload, data, "read_bundle")
+        assert data == encode(
+            original_header(), payload, compression=compression, chunk_size=3 * 4096
+        )
+        assert_round_trip(original_header(), payload, data, "read_bundle")
 
 
 def test_chunk_size_must_be_a_multiple_of_3() -> None:
     with pytest.raises(ValueError, match="multiple of 3"):
-        BundleEncoder(seed_header(), io.BytesIO(b""), chunk_size=4)
+        BundleEncoder(original_header(), io.BytesIO(b""), chunk_size=4)
 
 
 def test_progress_counts_every_byte() -> None:
     payload = random.Random(2).randbytes(1_000_003)
     seen: list[int] = []
     data = io.BytesIO()
-    write_bundle(data, seed_header(), io.BytesIO(payload), chunk_size=3000, progress=seen.append)
+    write_bundle(
+        data, original_header(), io.BytesIO(payload), chunk_size=3000, progress=seen.append
+    )
     assert sum(seen) == len(payload)
     read: list[int] = []
     reader = BundleReader(io.BytesIO(data.getvalue()))
@@ -369,8 +346,8 @@ def test_progress_counts_every_byte() -> None:
 
 def test_metadata_is_available_before_the_payload() -> None:
     payload = b"\x00" * 1000
-    reader = BundleReader(io.BytesIO(encode(seed_header(), payload)))
-    assert reader.document["model"]["model_name"] == "LocalizationNet v1"
+    reader = BundleReader(io.BytesIO(encode(original_header(), payload)))
+    assert reader.document["model"]["model_name"] == "LocalizationNet"
     assert reader.document["training_config"]["epochs"] == 100
     assert b"".join(reader.iter_payload()) == payload
     with pytest.raises(RuntimeError):
@@ -403,7 +380,7 @@ def test_onnx_helper_model_round_trip_is_byte_identical(compression: str) -> Non
     import onnx
 
     model_bytes = onnx_helper_model()
-    data = encode(seed_header(), model_bytes, compression=compression)
+    data = encode(original_header(), model_bytes, compression=compression)
     got, info = read_all(data)
     assert got == model_bytes
     assert info.md5 == hashlib.md5(model_bytes).hexdigest()
@@ -419,7 +396,7 @@ def test_synthetic_multi_mib_model_round_trip_is_byte_identical(tmp_path: Any) -
     model_bytes = src.read_bytes()
     bundle = tmp_path / "model.heimdall"
     with open(src, "rb") as onnx_file, open(bundle, "wb") as out:
-        result = write_bundle(out, seed_header(), onnx_file, size=len(model_bytes))
+        result = write_bundle(out, original_header(), onnx_file, size=len(model_bytes))
     assert result.digests == digests_of(model_bytes)
     dst = tmp_path / "back.onnx"
     with open(bundle, "rb") as f, open(dst, "wb") as out:

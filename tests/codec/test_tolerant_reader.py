@@ -25,153 +25,30 @@ from hypothesis import strategies as st
 
 from heimdall_io import BundleReader, inspect_bundle, read_bundle, write_bundle
 from heimdall_io.format.document import CHECKSUM_KEYS, PAYLOAD_KEY
+from tests.format.examples import (
+    PLACEHOLDER,
+    drifted_document,
+    original_document,
+    without_payload,
+)
 
 from .streams import ShortReads
 
-PLACEHOLDER = "@@PAYLOAD@@"
 
+class CountingFile(io.FileIO):
+    """A file that counts the bytes read through it."""
 
-class CountingFile(io.RawIOBase):
-    """A seekable file that counts the bytes read through it."""
+    bytes_read = 0
 
-    def __init__(self, f: Any) -> None:
-        self._f = f
-        self.bytes_read = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self._f.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._f.tell()
+    def read(self, size: int = -1) -> bytes:
+        data = super().read(size)
+        self.bytes_read += len(data)
+        return data
 
     def readinto(self, b: Any) -> int:
-        data = self._f.read(len(b))
-        b[: len(data)] = data
-        self.bytes_read += len(data)
-        return len(data)
-
-
-def seed_document(payload_b64: str = PLACEHOLDER) -> dict[str, Any]:
-    """The seed's example document, payload included."""
-    return {
-        "format_version": "1.0.0",
-        "bundle_metadata": {
-            "bundle_id": "7c4ad99a-acc7-4f47-a453-5aa8785cf618",
-            "created_at": "2025-01-15T10:30:00.123456",
-            "exported_by": "Heimdall Training Service",
-            "description": "Optional description",
-        },
-        "model": {
-            "model_id": "e3ae8499-64e0-4da7-ae48-db76fe17a382",
-            "model_name": "LocalizationNet",
-            "version": 1,
-            "architecture": "LocalizationNet",
-            "framework": "onnx",
-            "onnx_opset": 14,
-            "onnx_model_base64": payload_b64,
-            "input_shape": [1, 3, 224, 224],
-            "output_shape": [1, 2],
-            "parameters_count": 11689538,
-        },
-        "training_config": {
-            "epochs": 100,
-            "batch_size": 32,
-            "learning_rate": 0.001,
-            "optimizer": "Adam",
-            "loss_function": "GaussianNLLLoss",
-            "early_stopping": True,
-            "early_stopping_patience": 10,
-        },
-        "performance_metrics": {
-            "train_loss": [0.9, 0.5, 0.3],
-            "val_loss": [1.0, 0.6, 0.4],
-            "train_rmse": [10.0, 5.0, 3.0],
-            "val_rmse": [11.0, 6.0, 4.0],
-            "best_epoch": 2,
-            "best_val_loss": 0.4,
-            "final_train_loss": 0.3,
-            "final_val_loss": 0.4,
-        },
-        "normalization_stats": {"feature_means": [0.5, 0.25], "feature_stds": [0.1, 0.2]},
-        "sample_predictions": [
-            {
-                "input": {"features": [1.0, 2.0]},
-                "ground_truth": {"lat": 45.0, "lon": 9.0},
-                "prediction": {"lat": 45.001, "lon": 9.001},
-                "error_meters": 12.34,
-            }
-        ],
-    }
-
-
-def drifted_document(payload_b64: str = PLACEHOLDER) -> dict[str, Any]:
-    """A bundle of the earlier Heimdall implementation: its schema drifted from the spec."""
-    return {
-        "format_version": "1.0.0",
-        "bundle_metadata": {
-            "bundle_id": "b7e0f3a2-1111-4c3b-9d55-0a1b2c3d4e5f",
-            "created_at": "2025-11-05T17:42:10.000Z",
-            "created_by": "heimdall-backend",
-            "heimdall_version": "0.9.3",
-            "description": "exported from the old instance",
-        },
-        "model": {
-            "model_id": "c9bc61c2-d00e-439c-b23c-2b056c20c58e",
-            "model_name": "LocalizationNet (Imported)",
-            "version": "3",
-            "architecture": "LocalizationNet",
-            "framework": "onnx",
-            "onnx_opset": 14,
-            "onnx_model_base64": payload_b64,
-            "input_shape": [1, 3, 224, 224],
-            "output_shape": [[1, 2], [1, 2]],
-            "parameters_count": 11689538,
-        },
-        "training_config": {
-            "epochs": 50,
-            "batch_size": 16,
-            "learning_rate": 0.0005,
-            "optimizer": "AdamW",
-            "loss_function": "GaussianNLLLoss",
-            "early_stopping": False,
-            "early_stopping_patience": None,
-            "validation_split": 0.2,
-            "dataset_ids": ["ds-1", "ds-2"],
-            "dataset_names": ["urban", "rural"],
-        },
-        "performance_metrics": {
-            "train_loss": [0.8, 0.4],
-            "val_loss": [0.9, 0.5],
-            "train_rmse": [],
-            "val_rmse": [],
-            "best_epoch": None,
-            "best_val_loss": None,
-            "final_train_loss": 0.4,
-            "final_val_loss": 0.5,
-            "final_train_accuracy": 0.91,
-            "final_val_accuracy": 0.88,
-            "training_duration_seconds": 3600.5,
-            "inference_latency_ms": 4.2,
-            "onnx_speedup_factor": 2.5,
-        },
-        "normalization_stats": {},
-        "sample_predictions": [
-            {
-                "sample_id": "s-001",
-                "input_metadata": {"station": "A", "freq_mhz": 145.5},
-                "ground_truth": {"lat": 45.0, "lon": 9.0},
-                "prediction": {"lat": 45.01, "lon": 9.02},
-                "error_meters": 1500.0,
-            },
-            {"sample_id": 2, "input_metadata": {}, "error_meters": 3.5},
-        ],
-    }
+        n = super().readinto(b)
+        self.bytes_read += n
+        return n
 
 
 def b64(payload: bytes) -> str:
@@ -190,12 +67,6 @@ def read(data: bytes | io.RawIOBase) -> tuple[bytes, Any]:
     out = io.BytesIO()
     info = read_bundle(src, out)  # type: ignore[arg-type]
     return out.getvalue(), info
-
-
-def without_payload(doc: dict[str, Any]) -> dict[str, Any]:
-    doc = copy.deepcopy(doc)
-    del doc["model"][PAYLOAD_KEY]
-    return doc
 
 
 def strip_written(doc: dict[str, Any]) -> dict[str, Any]:
@@ -232,7 +103,7 @@ assert "/" in b64(PAYLOAD) and "+" in b64(PAYLOAD) and b64(PAYLOAD).endswith("="
 
 @pytest.mark.parametrize("position", ["first", "middle", "last"])
 def test_payload_key_anywhere_in_model(position: str) -> None:
-    doc = seed_document()
+    doc = original_document()
     fields = [(k, v) for k, v in doc["model"].items() if k != PAYLOAD_KEY]
     at = {"first": 0, "middle": len(fields) // 2, "last": len(fields)}[position]
     fields.insert(at, (PAYLOAD_KEY, PLACEHOLDER))
@@ -243,7 +114,7 @@ def test_payload_key_anywhere_in_model(position: str) -> None:
 
 @pytest.mark.parametrize("payload_position", ["first", "last"])
 def test_model_section_first(payload_position: str) -> None:
-    doc = seed_document()
+    doc = original_document()
     model = doc.pop("model")
     if payload_position == "first":
         model = {PAYLOAD_KEY: model.pop(PAYLOAD_KEY), **model}
@@ -266,7 +137,7 @@ def test_model_section_first(payload_position: str) -> None:
     ],
 )
 def test_whitespace_and_indentation(dumps: dict[str, Any]) -> None:
-    doc = seed_document()
+    doc = original_document()
     doc["bundle_metadata"]["description"] = "Modèle façade — 東京 😀"
     data = render(doc, b64(PAYLOAD), **dumps)
     assert_reads_as(data, PAYLOAD, doc)
@@ -301,7 +172,7 @@ def test_random_whitespace_and_escapes(
 ) -> None:
     rng = random.Random(seed)
     payload = rng.randbytes(rng.randint(0, 2000))
-    doc = drifted_document() if drifted else seed_document()
+    doc = drifted_document() if drifted else original_document()
     model = list(doc["model"].items())
     rng.shuffle(model)
     doc["model"] = dict(model)
@@ -341,7 +212,7 @@ def escape(text: str, style: str, rng: random.Random | None = None) -> str:
 
 @pytest.mark.parametrize("style", ["slash", "wrap76", "wrap64crlf", "unicode"])
 def test_escaped_base64(style: str) -> None:
-    doc = seed_document()
+    doc = original_document()
     text = escape(b64(PAYLOAD), style)
     assert "\\" in text
     assert_reads_as(render(doc, text), PAYLOAD, doc)
@@ -349,7 +220,7 @@ def test_escaped_base64(style: str) -> None:
 
 def test_json_standard_escapes_of_a_line_break() -> None:
     """``\\u000A`` is the same JSON string as ``\\n``: both are dropped."""
-    doc = seed_document()
+    doc = original_document()
     lines = wrap(b64(PAYLOAD), 76)
     for sep in ("\\u000a", "\\u000D\\u000A", "\\t"):
         assert_reads_as(render(doc, sep.join(lines)), PAYLOAD, doc)
@@ -357,9 +228,9 @@ def test_json_standard_escapes_of_a_line_break() -> None:
 
 @pytest.mark.parametrize("style", ["slash", "wrap76", "unicode"])
 def test_escaped_base64_across_the_decoder_read_size(tmp_path: Path, style: str) -> None:
-    """Multi-MiB escaped payload from a file: escapes straddle the 4 MiB reads."""
+    """Multi-MiB escaped payload from a file: escapes straddle the decoder's reads."""
     payload = random.Random(11).randbytes((5 << 20) + 1)
-    doc = seed_document()
+    doc = original_document()
     path = tmp_path / "escaped.heimdall"
     path.write_bytes(render(doc, escape(b64(payload), style)))
     with open(path, "rb") as f:
@@ -373,7 +244,7 @@ def test_escaped_base64_across_the_decoder_read_size(tmp_path: Path, style: str)
 
 
 def test_1_0_0_without_checksums_computes_them() -> None:
-    doc = seed_document()
+    doc = original_document()
     data = render(doc, b64(PAYLOAD), indent=2)
     info = assert_reads_as(data, PAYLOAD, doc)
     assert info.format_version == "1.0.0"
@@ -411,7 +282,7 @@ def test_checksums_before_or_after_the_payload(where: str) -> None:
         "onnx_md5": hashlib.md5(PAYLOAD).hexdigest(),
         "onnx_sha256": hashlib.sha256(PAYLOAD).hexdigest(),
     }
-    doc = seed_document()
+    doc = original_document()
     doc["format_version"] = "1.1.0"
     model = {k: v for k, v in doc["model"].items() if k != PAYLOAD_KEY}
     if where == "before":
@@ -464,7 +335,7 @@ def test_drifted_schema_is_accepted_and_every_field_kept() -> None:
 
 
 def test_unknown_fields_survive_read_then_write() -> None:
-    doc = seed_document()
+    doc = original_document()
     doc["x_exporter_extras"] = {"git_sha": "abc", "nested": [{"k": [1, 2, {"z": None}]}]}
     doc["model"]["x_quantized"] = True
     doc["training_config"]["scheduler"] = {"name": "cosine", "t_max": 50}
@@ -482,7 +353,7 @@ def test_unknown_fields_survive_read_then_write() -> None:
 )
 def test_onnx_model_base64_elsewhere_is_ordinary_metadata(place: str) -> None:
     decoy = "this is *not* the payload!"
-    doc = seed_document()
+    doc = original_document()
     if place == "top_before_model":
         doc = {PAYLOAD_KEY: decoy, **doc}
     elif place == "top_after_model":
@@ -524,7 +395,7 @@ class Zeros(io.RawIOBase):
 @pytest.mark.parametrize("known", ["size", "all"])
 def test_inspect_reads_only_a_few_kib_of_a_64_mib_bundle(tmp_path: Path, known: str) -> None:
     size = 64 << 20
-    header = {k: v for k, v in seed_document().items()}
+    header = {k: v for k, v in original_document().items()}
     header["model"] = {k: v for k, v in header["model"].items() if k != PAYLOAD_KEY}
     path = tmp_path / "big.heimdall"
     options: dict[str, Any] = {"size": size}
@@ -535,8 +406,7 @@ def test_inspect_reads_only_a_few_kib_of_a_64_mib_bundle(tmp_path: Path, known: 
     with open(path, "wb") as out:
         result = write_bundle(out, header, Zeros(size), **options)
     assert path.stat().st_size > 85 << 20
-    with open(path, "rb") as f:
-        counting = CountingFile(f)
+    with CountingFile(path) as counting:
         info = inspect_bundle(counting)  # type: ignore[arg-type]
     assert counting.bytes_read < 16 << 10, counting.bytes_read
     assert not info.verified  # declared, not computed
@@ -551,7 +421,7 @@ def test_inspect_reads_only_a_few_kib_of_a_64_mib_bundle(tmp_path: Path, known: 
 
 def test_inspect_bundle_not_at_offset_zero() -> None:
     """A bundle inside a larger file, read from its start position."""
-    header = without_payload(seed_document())
+    header = without_payload(original_document())
     out = io.BytesIO()
     out.write(b"some other data before the bundle")
     start = out.tell()
@@ -561,7 +431,7 @@ def test_inspect_bundle_not_at_offset_zero() -> None:
     assert info.payload_size == len(PAYLOAD)
     assert info.md5 == hashlib.md5(PAYLOAD).hexdigest()
     # 1.0.0 without checksums, after a prefix: inspect must re-read from the same start.
-    old = io.BytesIO(b"x" * 1000 + render(seed_document(), b64(PAYLOAD)))
+    old = io.BytesIO(b"x" * 1000 + render(original_document(), b64(PAYLOAD)))
     old.seek(1000)
     info = inspect_bundle(old)
     assert info.md5 == hashlib.md5(PAYLOAD).hexdigest()
@@ -569,7 +439,7 @@ def test_inspect_bundle_not_at_offset_zero() -> None:
 
 def test_skip_payload_when_the_declared_size_is_wrong_falls_back_to_scanning() -> None:
     """A declared size that does not land on the closing quote is not trusted for a seek."""
-    doc = seed_document()
+    doc = original_document()
     doc["format_version"] = "1.1.0"
     doc["model"] = {"onnx_size_bytes": len(PAYLOAD) + 3, **doc["model"]}
     data = render(doc, b64(PAYLOAD))

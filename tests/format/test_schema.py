@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib.util
 import io
@@ -15,8 +16,9 @@ import pytest
 from heimdall_io.codec import read_bundle, write_bundle
 from heimdall_io.errors import SchemaError
 from heimdall_io.format import schema
+from tests.format.examples import drifted_document, original_document, without_payload
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = ROOT / "spec" / "bundle.schema.json"
 FORMAT_DOC = ROOT / "spec" / "bundle-format.md"
 
@@ -126,100 +128,18 @@ def _read_ok(raw: bytes) -> None:
 
 def _legacy_header() -> dict[str, Any]:
     """Fields of the earlier Heimdall implementation, and fields nobody names."""
-    header = _header(
-        model_id="e3ae8499-64e0-4da7-ae48-db76fe17a382",
-        version="v3",
-        architecture="LocalizationNet",
-        framework="onnx",
-        onnx_opset=14,
-        input_shape=["batch", 3, 224, 224],
-        output_shape=[["batch", 2], ["batch", 2]],
-        parameters_count=11689538,
-        future_model_field={"kept": True},
-    )
-    header["bundle_metadata"].update(created_by="admin", heimdall_version="0.9.2")
-    header["training_config"] = {
-        "epochs": 100,
-        "batch_size": None,
-        "learning_rate": 0.001,
-        "validation_split": 0.2,
-        "dataset_ids": ["d1", "d2"],
-        "dataset_names": ["north", "south"],
-    }
-    header["performance_metrics"] = {
-        "train_loss": [0.5, 0.3, None],
-        "best_epoch": 2,
-        "final_train_accuracy": 0.91,
-        "final_val_accuracy": 0.88,
-        "training_duration_seconds": 3600.5,
-        "inference_latency_ms": 1.7,
-        "onnx_speedup_factor": 2.5,
-    }
-    header["sample_predictions"] = [
-        {
-            "sample_id": "s-1",
-            "input_metadata": {"receivers": 7},
-            "input": [0.1, 0.2],
-            "ground_truth": {"lat": 45.0, "lon": 9.0},
-            "prediction": {"lat": 45.001, "lon": 9.001},
-            "error_meters": 12.34,
-        }
-    ]
+    header = without_payload(drifted_document())
+    header["model"]["future_model_field"] = {"kept": True}
     header["future_section"] = [1, 2, 3]
     return header
 
 
-def _seed_1_0_0() -> bytes:
-    """A 1.0.0 bundle as the seed specification shows it: no checksums, payload mid-model."""
-    doc = {
-        "format_version": "1.0.0",
-        "bundle_metadata": {
-            "bundle_id": "9b2f4a1e-0c3d-4e5f-8a9b-1c2d3e4f5a6b",
-            "created_at": "2025-10-25T12:00:00.000000",
-            "exported_by": "Heimdall Training Service",
-            "description": "Optional description",
-        },
-        "model": {
-            "model_id": "e3ae8499-64e0-4da7-ae48-db76fe17a382",
-            "model_name": "LocalizationNet v1",
-            "version": 1,
-            "architecture": "LocalizationNet",
-            "framework": "onnx",
-            "onnx_opset": 14,
-            "onnx_model_base64": "CAcSCGhlaW1kYWxsGgMwLjE=",
-            "input_shape": [1, 3, 128, 128],
-            "output_shape": [1, 2],
-            "parameters_count": 11689538,
-        },
-        "training_config": {
-            "epochs": None,
-            "batch_size": None,
-            "learning_rate": None,
-            "optimizer": "Adam",
-            "loss_function": "GaussianNLLLoss",
-            "early_stopping": True,
-            "early_stopping_patience": 10,
-        },
-        "performance_metrics": {
-            "train_loss": [0.5, 0.2],
-            "val_loss": [0.6, 0.3],
-            "train_rmse": [],
-            "val_rmse": [],
-            "best_epoch": 42,
-            "best_val_loss": 0.123,
-            "final_train_loss": 0.089,
-            "final_val_loss": 0.123,
-        },
-        "normalization_stats": {"feature_means": [0.5, 1.5], "feature_stds": [0.1, 0.2]},
-        "sample_predictions": [
-            {
-                "input": {"features": [0.1, 0.2]},
-                "ground_truth": {"lat": 45.0, "lon": 9.0},
-                "prediction": {"lat": 45.001, "lon": 9.001},
-                "error_meters": 12.34,
-            }
-        ],
-    }
+def _original_1_0_0() -> bytes:
+    """A 1.0.0 bundle of the original design: no checksums, payload mid-model."""
+    doc = original_document(base64.b64encode(PAYLOAD).decode())
+    # Unset values, as null and as empty lists, are valid too.
+    doc["training_config"].update(epochs=None, batch_size=None, learning_rate=None)
+    doc["performance_metrics"].update(train_rmse=[], val_rmse=[])
     return json.dumps(doc, indent=2).encode()
 
 
@@ -241,8 +161,8 @@ def test_written_bundles_validate(kind: str, errors_of: Any) -> None:
     assert errors_of(doc) == []
 
 
-def test_seed_1_0_0_bundle_validates(errors_of: Any) -> None:
-    raw = _seed_1_0_0()
+def test_original_1_0_0_bundle_validates(errors_of: Any) -> None:
+    raw = _original_1_0_0()
     _read_ok(raw)
     assert errors_of(json.loads(raw)) == []
 
@@ -251,7 +171,7 @@ def test_legacy_bundle_keeps_unknown_fields(errors_of: Any) -> None:
     doc = json.loads(WRITTEN["legacy-fields"]())
     assert doc["future_section"] == [1, 2, 3]
     assert doc["model"]["future_model_field"] == {"kept": True}
-    assert doc["model"]["output_shape"] == [["batch", 2], ["batch", 2]]
+    assert doc["model"]["output_shape"] == [[1, 2], [1, 2]]
     assert errors_of(doc) == []
 
 

@@ -1,0 +1,113 @@
+"""The bundle document around its payload: walked key by key, checked as it is parsed.
+
+The walk keeps every member of the top-level object and of ``model`` (in file order, in
+:attr:`DocumentWalker.document`), stops at the payload string and, once the payload has
+been read or skipped, resumes after it. A typed section is checked as soon as it is
+parsed, so a bad one fails before a large payload is decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+from ..errors import DuplicateKeyError, MalformedBundleError, SchemaError
+from ..format.document import PAYLOAD_KEY, BundleHeader
+from ..format.validation import check_section, check_version, validate_header
+from .info import Declared
+from .scanner import Scanner
+
+
+class DocumentWalker:
+    """Walks one bundle document over ``scan``, stopping at the payload string.
+
+    Example:
+
+    ```python
+    import io
+    from heimdall_io.codec.scanner import Limits, Scanner
+    from heimdall_io.codec.payload import skip_string
+    from heimdall_io.codec.walker import DocumentWalker
+
+    raw = b'{"model": {"model_name": "m", "onnx_model_base64": "QUJD"}, "x": 1}'
+    scan = Scanner(io.BytesIO(raw), Limits())
+    walker = DocumentWalker(scan)
+    assert walker.to_payload()                  # at the payload's text
+    skip_string(scan, 1 << 20, "payload")
+    walker.past_payload()
+    assert walker.document == {"model": {"model_name": "m"}, "x": 1}
+    ```
+    """
+
+    def __init__(self, scan: Scanner) -> None:
+        self.scan = scan
+        #: The document in file order, without the payload.
+        self.document: dict[str, Any] = {}
+        #: ``document["model"]``, once the walk has entered it.
+        self.model: dict[str, Any] | None = None
+        #: Offset of the payload's text (just past its opening quote); -1 until found.
+        self.payload_offset = -1
+        #: True once the walk has gone past the payload string.
+        self.payload_seen = False
+        self._steps = self._walk()
+
+    def to_payload(self) -> bool:
+        """Walk to the payload's text: True there, False if the document ended without it."""
+        return next(self._steps, False)
+
+    def past_payload(self) -> None:
+        """Walk the rest of the document; the caller has moved past the payload string."""
+        self.payload_seen = True
+        for _ in self._steps:
+            raise AssertionError("a second payload cannot be yielded")  # pragma: no cover
+
+    def check(self) -> tuple[BundleHeader, Declared]:
+        """The checks of a whole document: required fields, the header's types.
+
+        Returns the typed header and what the document declares about its payload.
+        """
+        doc = self.document
+        if "format_version" not in doc:
+            raise SchemaError("invalid bundle: missing required field `format_version`")
+        header = validate_header(doc)
+        if not self.payload_seen:
+            raise SchemaError(f"invalid bundle: missing required field `model.{PAYLOAD_KEY}`")
+        model = doc["model"]
+        declared = Declared(model.get("onnx_size_bytes"), model.get("onnx_md5"),
+                            model.get("onnx_sha256"))  # fmt: skip
+        return header, declared
+
+    def _walk(self) -> Generator[bool, None, None]:
+        scan = self.scan
+        doc = self.document
+        scan.expect(b"{", "start of bundle")
+        for key in scan.members("top-level object"):
+            if key in doc:
+                raise DuplicateKeyError(f"duplicate key {key!r} in the top-level object")
+            if key == "model" and scan.accept(b"{", "model"):
+                model: dict[str, Any] = {}
+                doc[key] = self.model = model
+                for mkey in scan.members("model"):
+                    if mkey in model or (mkey == PAYLOAD_KEY and self.payload_seen):
+                        raise DuplicateKeyError(f"duplicate key {mkey!r} in model")
+                    if mkey == PAYLOAD_KEY:
+                        if not scan.accept(b'"', f"model.{PAYLOAD_KEY}"):
+                            raise SchemaError(f"model.{PAYLOAD_KEY} must be a string")
+                        self.payload_offset = scan.offset
+                        yield True
+                        self.payload_seen = True
+                    else:
+                        model[mkey] = scan.read_value(f"model.{_name(mkey)}", 2)
+            else:
+                doc[key] = value = scan.read_value(_name(key), 1)
+                if key == "format_version":
+                    check_version(value)
+                else:
+                    check_section(key, value)
+        if not scan.at_end():
+            raise MalformedBundleError(f"unexpected data after the bundle at byte {scan.offset}")
+
+
+def _name(key: str) -> str:
+    """A key as it may appear in a one-line message."""
+    return key if key.isprintable() and len(key) <= 200 else repr(key[:200])
