@@ -21,8 +21,6 @@ See README.md for the whole API and spec/bundle-format.md for the format.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from .codec import (
     BundleEncoder,
     BundleInfo,
@@ -57,6 +55,7 @@ from .errors import (
 from .format.document import FORMAT_VERSION, BundleDocument, BundleHeader
 from .onnx import OnnxInfo, check_model_file, read_onnx_info
 from .service import ExportOptions, ExportStream, GcResult, ImportResult, Service
+from .version import __version__
 
 __all__ = [
     "FORMAT_VERSION",

@@ -21,8 +21,8 @@ from typing import Any
 
 import msgspec
 
-from heimdall_io import __version__
 from heimdall_io.storage.base import AuditEntry, ModelRecord
+from heimdall_io.version import __version__
 
 from .settings import DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT, MAX_DESCRIPTION, MAX_NUM_SAMPLES
 

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from .. import __version__
+from ..version import __version__
 from .document import FORMAT_VERSION
 
 EXPORTED_BY = f"heimdall-io {__version__}"
