@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from heimdall_io.errors import NotFoundError, ObjectStoreError
-from heimdall_io.storage.localdir import TEMP_PREFIX, LocalObjectStore, check_key
+from heimdall_io.storage.keys import TEMP_PREFIX, check_key
+from heimdall_io.storage.localdir import LocalObjectStore
 
 from .streams import MiB, PatternStream, expected_sha256, sha256_of
 
