@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from heimdall_io.errors import ConfigError, NotFoundError, ObjectStoreError
-from heimdall_io.storage.s3 import S3ObjectStore
+from heimdall_io.storage.s3 import S3ObjectStore, list_incomplete_uploads
 
 from .streams import MiB, PatternStream, dead_port, expected_sha256, sha256_of, unique_bucket
 
@@ -21,8 +21,7 @@ FAST = 5.0
 
 
 def incomplete_uploads(server: SeaweedFS, bucket: str) -> list[Any]:
-    result = server.client()._list_multipart_uploads(bucket)
-    return list(result.uploads)
+    return list_incomplete_uploads(server.client(), bucket)
 
 
 def fails_fast(call: Callable[[], object], match: str) -> ObjectStoreError:
