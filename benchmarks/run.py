@@ -31,11 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))  # tests.support: the fixtures tests and benchmarks share
-
-from harness import (  # noqa: E402 - after the path set-up, so it runs as a script
+from harness import (
     RSS_METHOD,
     Result,
     Spec,
@@ -49,6 +45,8 @@ from harness import (  # noqa: E402 - after the path set-up, so it runs as a scr
     run_once,
     tool_versions,
 )
+
+HERE = Path(__file__).resolve().parent
 
 DEFAULT_SIZES = "64MiB,512MiB"
 QUICK_SIZES = "1MiB,4MiB"
@@ -309,6 +307,8 @@ def registry_versions(backends: tuple[str, ...]) -> dict[str, str]:
     if "postgres-s3" in backends:
         import registry_bench as rb
 
+        from tests.support.servers import weed_binary
+
         try:
             import psycopg
 
@@ -317,7 +317,7 @@ def registry_versions(backends: tuple[str, ...]) -> dict[str, str]:
             info["PostgreSQL server"] = str(row[0]) if row else "?"
         except Exception as exc:  # reported; the section then fails loudly
             info["PostgreSQL server"] = f"unreachable ({type(exc).__name__})"
-        weed = rb.weed_binary()
+        weed = weed_binary()
         info["SeaweedFS"] = (tool_versions({"w": [weed, "version"]})["w"] if weed
                              else "not found")  # fmt: skip
     return info
