@@ -45,19 +45,13 @@ from harness import (
     tool_versions,
 )
 
+from heimdall_io.sizes import parse_size
 from tests.support.servers import HeimdallServer, free_ports
 
 HERE = Path(__file__).resolve().parent
 
 MODELS = "/api/v1/training/models"
 PACKAGES = ("heimdall-io", "starlette", "uvicorn", "h11", "httptools", "uvloop", "pybase64")
-
-
-def parse_size(text: str) -> int:
-    units = {"": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
-    t = text.strip().lower()
-    num = t.rstrip("abcdefghijklmnopqrstuvwxyz")
-    return int(num) * units[t[len(num) :]]
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -294,7 +288,7 @@ the API runs at most one at a time (HEIMDALL_MAX_CONCURRENT_VALIDATIONS).
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", default="512MiB")
+    parser.add_argument("--size", default="512MiB", type=parse_size, help="e.g. 64MiB, 2GiB")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=HERE.parent / "bench-data")
@@ -302,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if shutil.which("curl") is None:
         parser.error("curl is not installed")
-    text = http_benchmark(args.workdir, parse_size(args.size), args.runs, args.warmup)
+    text = http_benchmark(args.workdir, args.size, args.runs, args.warmup)
     if args.out is not None:
         args.out.write_text(text)
     print(text)

@@ -46,6 +46,8 @@ from harness import (
     tool_versions,
 )
 
+from heimdall_io.sizes import parse_size
+
 HERE = Path(__file__).resolve().parent
 
 DEFAULT_SIZES = "64MiB,512MiB"
@@ -57,16 +59,6 @@ _PY_ZSTD = (
     "with open(sys.argv[1], 'rb') as i, open(sys.argv[2], 'wb') as o:\n"
     f"    zstandard.ZstdCompressor(level={ZSTD_LEVEL}).copy_stream(i, o)\n"
 )
-
-
-def parse_size(text: str) -> int:
-    units = {"": 1, "b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
-    t = text.strip().lower()
-    num = t.rstrip("abcdefghijklmnopqrstuvwxyz")
-    unit = t[len(num) :]
-    if unit not in units or not num:
-        raise argparse.ArgumentTypeError(f"invalid size {text!r}: use e.g. 64MiB, 2GiB")
-    return int(float(num) * units[unit])
 
 
 # -- data model ---------------------------------------------------------------------------
@@ -1037,7 +1029,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sizes_text = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
-    sizes = [parse_size(s) for s in sizes_text.split(",") if s.strip()]
+    try:
+        sizes = [parse_size(s) for s in sizes_text.split(",") if s.strip()]
+        http_size = parse_size(args.http_size) if args.http_size else max(sizes)
+    except ValueError as exc:
+        parser.error(f"invalid size {exc}: use e.g. 64MiB, 2GiB")
     all_sections = [*SIZE_SECTIONS, *GLOBAL_SECTIONS]
     default_sections = [s for s in all_sections if not (args.quick and s in NOT_QUICK)]
     sections_text = args.sections or ",".join(default_sections)
@@ -1064,7 +1060,7 @@ def main(argv: list[str] | None = None) -> int:
         min_idle=args.idle_gate if args.idle_gate is not None else (0.0 if args.quick else 0.85),
         idle_timeout=args.idle_timeout,
         registry_backends=registry_backends,
-        http_size=parse_size(args.http_size) if args.http_size else max(sizes),
+        http_size=http_size,
         seed=args.seed,
     )
     if zstd_note:
