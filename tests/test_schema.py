@@ -19,6 +19,8 @@ from heimdall_io.format import schema
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "spec" / "bundle.schema.json"
 FORMAT_DOC = ROOT / "spec" / "bundle-format.md"
+#: A 1.0.0 bundle as the seed specification shows it: no checksums, payload mid-model.
+SEED_1_0_0 = ROOT / "tests" / "fixtures" / "seed-1.0.0.heimdall"
 
 PAYLOAD = b"\x08\x07\x12\x08heimdall\x1a\x030.1"  # a ModelProto: ir_version, producer
 
@@ -169,60 +171,6 @@ def _legacy_header() -> dict[str, Any]:
     return header
 
 
-def _seed_1_0_0() -> bytes:
-    """A 1.0.0 bundle as the seed specification shows it: no checksums, payload mid-model."""
-    doc = {
-        "format_version": "1.0.0",
-        "bundle_metadata": {
-            "bundle_id": "9b2f4a1e-0c3d-4e5f-8a9b-1c2d3e4f5a6b",
-            "created_at": "2025-10-25T12:00:00.000000",
-            "exported_by": "Heimdall Training Service",
-            "description": "Optional description",
-        },
-        "model": {
-            "model_id": "e3ae8499-64e0-4da7-ae48-db76fe17a382",
-            "model_name": "LocalizationNet v1",
-            "version": 1,
-            "architecture": "LocalizationNet",
-            "framework": "onnx",
-            "onnx_opset": 14,
-            "onnx_model_base64": "CAcSCGhlaW1kYWxsGgMwLjE=",
-            "input_shape": [1, 3, 128, 128],
-            "output_shape": [1, 2],
-            "parameters_count": 11689538,
-        },
-        "training_config": {
-            "epochs": None,
-            "batch_size": None,
-            "learning_rate": None,
-            "optimizer": "Adam",
-            "loss_function": "GaussianNLLLoss",
-            "early_stopping": True,
-            "early_stopping_patience": 10,
-        },
-        "performance_metrics": {
-            "train_loss": [0.5, 0.2],
-            "val_loss": [0.6, 0.3],
-            "train_rmse": [],
-            "val_rmse": [],
-            "best_epoch": 42,
-            "best_val_loss": 0.123,
-            "final_train_loss": 0.089,
-            "final_val_loss": 0.123,
-        },
-        "normalization_stats": {"feature_means": [0.5, 1.5], "feature_stds": [0.1, 0.2]},
-        "sample_predictions": [
-            {
-                "input": {"features": [0.1, 0.2]},
-                "ground_truth": {"lat": 45.0, "lon": 9.0},
-                "prediction": {"lat": 45.001, "lon": 9.001},
-                "error_meters": 12.34,
-            }
-        ],
-    }
-    return json.dumps(doc, indent=2).encode()
-
-
 WRITTEN = {
     "streamed": lambda: _write(_header(framework="onnx")),
     "known-in-advance": lambda: _write(_header(), **_digests()),
@@ -242,7 +190,7 @@ def test_written_bundles_validate(kind: str, errors_of: Any) -> None:
 
 
 def test_seed_1_0_0_bundle_validates(errors_of: Any) -> None:
-    raw = _seed_1_0_0()
+    raw = SEED_1_0_0.read_bytes()
     _read_ok(raw)
     assert errors_of(json.loads(raw)) == []
 
