@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from heimdall_io.errors import NotFoundError, ObjectStoreError
-from heimdall_io.storage.base import ObjectInfo
+from heimdall_io.storage.base import Closable, ObjectInfo
 from heimdall_io.storage.keys import TEMP_PREFIX, check_key, check_prefix
 
 __all__ = ["CHUNK_SIZE", "LocalObjectStore"]
@@ -39,7 +39,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class LocalObjectStore:
+class LocalObjectStore(Closable):
     """An :class:`~heimdall_io.storage.base.ObjectStore` in a directory (created if missing)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
@@ -193,12 +193,6 @@ class LocalObjectStore:
 
     def close(self) -> None:
         pass
-
-    def __enter__(self) -> LocalObjectStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"LocalObjectStore({str(self.root)!r})"

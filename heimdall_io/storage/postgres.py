@@ -29,13 +29,14 @@ from psycopg.types.json import Jsonb, set_json_loads
 
 from heimdall_io.errors import NotFoundError, RegistryError
 from heimdall_io.storage import migrations
-from heimdall_io.storage.base import AUDIT_COLUMNS, MODEL_COLUMNS, AuditEntry, ModelRecord
+from heimdall_io.storage.base import AUDIT_COLUMNS, MODEL_COLUMNS, AuditEntry, Closable, ModelRecord
 from heimdall_io.storage.sql import (
     SELECT_AUDIT,
     SELECT_MODEL,
     UTC,
     as_utc,
     audit_values,
+    check_audit_limit,
     insert_statement,
     lookup_uuid,
     model_values,
@@ -166,7 +167,7 @@ def _audit_entry(row: tuple[Any, ...]) -> AuditEntry:
     return AuditEntry(**fields)
 
 
-class PostgresRegistry:
+class PostgresRegistry(Closable):
     """A :class:`~heimdall_io.storage.base.Registry` in a PostgreSQL database.
 
     Nothing is opened until the first operation (which also applies the migrations).
@@ -285,8 +286,7 @@ class PostgresRegistry:
             cur.execute(_INSERT_AUDIT, values)
 
     def audit(self, limit: int | None = None) -> builtins.list[AuditEntry]:
-        if limit is not None and limit < 0:
-            raise ValueError("limit must not be negative")
+        check_audit_limit(limit)
         with self._transaction() as cur:
             cur.execute(f"{SELECT_AUDIT} ORDER BY id DESC LIMIT %s", (limit,))
             rows = cur.fetchall()
@@ -301,12 +301,6 @@ class PostgresRegistry:
         with self._lock:
             self._closed = True
             self._discard()
-
-    def __enter__(self) -> PostgresRegistry:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"PostgresRegistry({self.url!r})"

@@ -35,7 +35,7 @@ from urllib3.exceptions import (
 )
 
 from heimdall_io.errors import ConfigError, NotFoundError, ObjectStoreError
-from heimdall_io.storage.base import ObjectInfo, utcnow
+from heimdall_io.storage.base import Closable, ObjectInfo, utcnow
 from heimdall_io.storage.keys import check_key, check_prefix
 
 __all__ = ["PART_SIZE", "S3ObjectStore", "abort_incomplete_upload", "list_incomplete_uploads"]
@@ -227,7 +227,7 @@ def _http_pool(timeout: float, connect_timeout: float, retries: int) -> urllib3.
     )
 
 
-class S3ObjectStore:
+class S3ObjectStore(Closable):
     """An :class:`~heimdall_io.storage.base.ObjectStore` in an S3 bucket.
 
     ``endpoint`` is ``host:port`` (or ``http(s)://host:port``, whose scheme then wins over
@@ -413,12 +413,6 @@ class S3ObjectStore:
 
     def close(self) -> None:
         self._http.clear()
-
-    def __enter__(self) -> S3ObjectStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"S3ObjectStore({self.url!r})"

@@ -23,6 +23,7 @@ __all__ = [
     "UTC",
     "as_utc",
     "audit_values",
+    "check_audit_limit",
     "insert_statement",
     "lookup_uuid",
     "model_values",
@@ -55,6 +56,12 @@ def pending_migrations(known: Sequence[Migration], applied: set[int]) -> list[Mi
             f"supports ({newest}): upgrade heimdall-io"
         )
     return [m for m in known if m.version not in applied]
+
+
+def check_audit_limit(limit: int | None) -> None:
+    """ValueError for a negative number of audit entries (None: all of them)."""
+    if limit is not None and limit < 0:
+        raise ValueError("limit must not be negative")
 
 
 def parse_uuid(value: str | None, what: str) -> uuid.UUID | None:

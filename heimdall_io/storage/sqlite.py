@@ -22,12 +22,20 @@ import msgspec
 
 from heimdall_io.errors import NotFoundError, RegistryError
 from heimdall_io.storage import migrations
-from heimdall_io.storage.base import AUDIT_COLUMNS, MODEL_COLUMNS, AuditEntry, ModelRecord, utcnow
+from heimdall_io.storage.base import (
+    AUDIT_COLUMNS,
+    MODEL_COLUMNS,
+    AuditEntry,
+    Closable,
+    ModelRecord,
+    utcnow,
+)
 from heimdall_io.storage.sql import (
     SELECT_AUDIT,
     SELECT_MODEL,
     as_utc,
     audit_values,
+    check_audit_limit,
     insert_statement,
     lookup_uuid,
     model_values,
@@ -152,7 +160,7 @@ def _audit_entry(row: tuple[Any, ...]) -> AuditEntry:
     return AuditEntry(**fields)
 
 
-class SqliteRegistry:
+class SqliteRegistry(Closable):
     """A :class:`~heimdall_io.storage.base.Registry` in one SQLite file.
 
     ``path`` is created (with its parent directories) when missing; ``":memory:"`` gives a
@@ -284,8 +292,7 @@ class SqliteRegistry:
             conn.execute(_INSERT_AUDIT, values)
 
     def audit(self, limit: int | None = None) -> builtins.list[AuditEntry]:
-        if limit is not None and limit < 0:
-            raise ValueError("limit must not be negative")
+        check_audit_limit(limit)
         with self._read() as conn:
             rows = conn.execute(
                 f"{SELECT_AUDIT} ORDER BY id DESC LIMIT ?", (-1 if limit is None else limit,)
@@ -301,12 +308,6 @@ class SqliteRegistry:
             conn, self._conn = self._conn, None
             if conn is not None:
                 conn.close()
-
-    def __enter__(self) -> SqliteRegistry:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"SqliteRegistry({self.path!r})"
