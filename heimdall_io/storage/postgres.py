@@ -28,20 +28,8 @@ from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb, set_json_loads
 
 from heimdall_io.errors import NotFoundError, RegistryError
-from heimdall_io.storage import migrations
+from heimdall_io.storage import migrations, sql
 from heimdall_io.storage.base import AUDIT_COLUMNS, MODEL_COLUMNS, AuditEntry, Closable, ModelRecord
-from heimdall_io.storage.sql import (
-    SELECT_AUDIT,
-    SELECT_MODEL,
-    UTC,
-    as_utc,
-    audit_values,
-    check_audit_limit,
-    insert_statement,
-    lookup_uuid,
-    model_values,
-    pending_migrations,
-)
 
 __all__ = ["PostgresRegistry", "redact_url"]
 
@@ -61,8 +49,10 @@ _MODEL_CASTS = {
 }
 _AUDIT_CASTS = {"at": "%s::timestamptz", "model_id": "%s::uuid", "source_model_id": "%s::uuid"}
 
-_INSERT_MODEL = insert_statement("models", MODEL_COLUMNS, lambda c: _MODEL_CASTS.get(c, "%s"))
-_INSERT_AUDIT = insert_statement("audit_log", AUDIT_COLUMNS, lambda c: _AUDIT_CASTS.get(c, "%s"))
+_INSERT_MODEL = sql.insert_statement("models", MODEL_COLUMNS, lambda c: _MODEL_CASTS.get(c, "%s"))
+_INSERT_AUDIT = sql.insert_statement(
+    "audit_log", AUDIT_COLUMNS, lambda c: _AUDIT_CASTS.get(c, "%s")
+)
 
 _json_encoder = msgspec.json.Encoder()
 
@@ -103,7 +93,7 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
+        return value.replace(tzinfo=sql.UTC)
     return value
 
 
@@ -122,7 +112,7 @@ def _migrate(conn: psycopg.Connection[Any]) -> None:
         )
         cur.execute("SELECT version FROM heimdall_schema_migrations")
         applied = {row[0] for row in cur.fetchall()}
-        for migration in pending_migrations(known, applied):
+        for migration in sql.pending_migrations(known, applied):
             cur.execute(migration.sql.encode())  # several statements, no parameters
             cur.execute(
                 "INSERT INTO heimdall_schema_migrations (version) VALUES (%s)",
@@ -131,7 +121,7 @@ def _migrate(conn: psycopg.Connection[Any]) -> None:
 
 
 def _model_row(record: ModelRecord) -> tuple[Any, ...]:
-    values = model_values(record)
+    values = sql.model_values(record)
     for name in ("training_metrics", "extra"):
         if values[name] is not None:
             values[name] = Jsonb(values[name], dumps=_dumps)
@@ -144,7 +134,7 @@ def _model_row(record: ModelRecord) -> tuple[Any, ...]:
 
 
 def _audit_row(entry: AuditEntry) -> tuple[Any, ...]:
-    values = audit_values(entry)
+    values = sql.audit_values(entry)
     values["at"] = _aware(entry.at)
     return tuple(values[name] for name in AUDIT_COLUMNS)
 
@@ -154,8 +144,8 @@ def _record(row: tuple[Any, ...]) -> ModelRecord:
     fields["model_id"] = _text_uuid(fields["model_id"])
     fields["source_model_id"] = _text_uuid(fields["source_model_id"])
     fields["version"] = int(fields["version"])
-    fields["created_at"] = as_utc(fields["created_at"])
-    fields["updated_at"] = as_utc(fields["updated_at"])
+    fields["created_at"] = sql.as_utc(fields["created_at"])
+    fields["updated_at"] = sql.as_utc(fields["updated_at"])
     return ModelRecord(**fields)
 
 
@@ -163,7 +153,7 @@ def _audit_entry(row: tuple[Any, ...]) -> AuditEntry:
     fields = dict(zip(("id", *AUDIT_COLUMNS), row, strict=True))
     fields["model_id"] = _text_uuid(fields["model_id"])
     fields["source_model_id"] = _text_uuid(fields["source_model_id"])
-    fields["at"] = as_utc(fields["at"])
+    fields["at"] = sql.as_utc(fields["at"])
     return AuditEntry(**fields)
 
 
@@ -245,9 +235,9 @@ class PostgresRegistry(Closable):
                 cur.execute(_INSERT_AUDIT, audit_row)
 
     def get(self, model_id: str) -> ModelRecord:
-        key = lookup_uuid(model_id)
+        key = sql.lookup_uuid(model_id)
         with self._transaction() as cur:
-            cur.execute(f"{SELECT_MODEL} WHERE model_id = %s", (key,))
+            cur.execute(f"{sql.SELECT_MODEL} WHERE model_id = %s", (key,))
             row = cur.fetchone()
         if row is None:
             raise NotFoundError(f"Model {model_id} not found")
@@ -255,12 +245,12 @@ class PostgresRegistry(Closable):
 
     def list(self) -> list[ModelRecord]:
         with self._transaction() as cur:
-            cur.execute(f"{SELECT_MODEL} ORDER BY created_at DESC NULLS LAST, model_id")
+            cur.execute(f"{sql.SELECT_MODEL} ORDER BY created_at DESC NULLS LAST, model_id")
             rows = cur.fetchall()
         return [_record(row) for row in rows]
 
     def delete(self, model_id: str, audit: AuditEntry | None = None) -> ModelRecord:
-        key = lookup_uuid(model_id)
+        key = sql.lookup_uuid(model_id)
         audit_row = None if audit is None else _audit_row(audit)
         with self._transaction() as cur:
             cur.execute(
@@ -286,9 +276,9 @@ class PostgresRegistry(Closable):
             cur.execute(_INSERT_AUDIT, values)
 
     def audit(self, limit: int | None = None) -> builtins.list[AuditEntry]:
-        check_audit_limit(limit)
+        sql.check_audit_limit(limit)
         with self._transaction() as cur:
-            cur.execute(f"{SELECT_AUDIT} ORDER BY id DESC LIMIT %s", (limit,))
+            cur.execute(f"{sql.SELECT_AUDIT} ORDER BY id DESC LIMIT %s", (limit,))
             rows = cur.fetchall()
         return [_audit_entry(row) for row in rows]
 

@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 
 from heimdall_io.errors import NotFoundError, RegistryError
-from heimdall_io.storage import migrations
+from heimdall_io.storage import migrations, sql
 from heimdall_io.storage.base import (
     AUDIT_COLUMNS,
     MODEL_COLUMNS,
@@ -30,17 +30,6 @@ from heimdall_io.storage.base import (
     ModelRecord,
     utcnow,
 )
-from heimdall_io.storage.sql import (
-    SELECT_AUDIT,
-    SELECT_MODEL,
-    as_utc,
-    audit_values,
-    check_audit_limit,
-    insert_statement,
-    lookup_uuid,
-    model_values,
-    pending_migrations,
-)
 
 __all__ = ["SqliteRegistry"]
 
@@ -48,19 +37,19 @@ _JSON_COLUMNS = frozenset({"input_shape", "output_shape", "training_metrics", "e
 _TIME_COLUMNS = frozenset({"created_at", "updated_at", "at"})
 _UUID_COLUMNS = frozenset({"model_id", "source_model_id"})
 
-_INSERT_MODEL = insert_statement("models", MODEL_COLUMNS, lambda _: "?")
-_INSERT_AUDIT = insert_statement("audit_log", AUDIT_COLUMNS, lambda _: "?")
+_INSERT_MODEL = sql.insert_statement("models", MODEL_COLUMNS, lambda _: "?")
+_INSERT_AUDIT = sql.insert_statement("audit_log", AUDIT_COLUMNS, lambda _: "?")
 
 _json_encoder = msgspec.json.Encoder()
 
 
 def _time_text(value: dt.datetime) -> str:
     """ISO-8601 in UTC with microseconds, so that text order is time order."""
-    return as_utc(value).isoformat(timespec="microseconds")
+    return sql.as_utc(value).isoformat(timespec="microseconds")
 
 
 def _parse_time(text: str | None) -> dt.datetime:
-    return as_utc(None if text is None else dt.datetime.fromisoformat(text))
+    return sql.as_utc(None if text is None else dt.datetime.fromisoformat(text))
 
 
 def _to_column(name: str, value: Any) -> Any:
@@ -104,7 +93,7 @@ def _split_statements(script: str) -> list[str]:
 def _migrate(conn: sqlite3.Connection) -> None:
     """Apply the migrations the file lacks (RegistryError if it is newer than this code)."""
     known = migrations.load("sqlite")
-    if not pending_migrations(known, _applied(conn)):
+    if not sql.pending_migrations(known, _applied(conn)):
         return  # up to date: no need for the write lock
     conn.execute("BEGIN IMMEDIATE")  # one process migrates, the others wait
     try:
@@ -112,7 +101,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
             "CREATE TABLE IF NOT EXISTS heimdall_schema_migrations "
             "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
         )
-        for migration in pending_migrations(known, _applied(conn)):
+        for migration in sql.pending_migrations(known, _applied(conn)):
             for statement in _split_statements(migration.sql):
                 conn.execute(statement)
             conn.execute(
@@ -136,12 +125,12 @@ def _applied(conn: sqlite3.Connection) -> set[int]:
 
 
 def _model_row(record: ModelRecord) -> tuple[Any, ...]:
-    values = model_values(record)
+    values = sql.model_values(record)
     return tuple(_to_column(name, values[name]) for name in MODEL_COLUMNS)
 
 
 def _audit_row(entry: AuditEntry) -> tuple[Any, ...]:
-    values = audit_values(entry)
+    values = sql.audit_values(entry)
     return tuple(_to_column(name, values[name]) for name in AUDIT_COLUMNS)
 
 
@@ -255,23 +244,23 @@ class SqliteRegistry(Closable):
                 conn.execute(_INSERT_AUDIT, audit_row)
 
     def get(self, model_id: str) -> ModelRecord:
-        key = str(lookup_uuid(model_id))
+        key = str(sql.lookup_uuid(model_id))
         with self._read() as conn:
-            row = conn.execute(f"{SELECT_MODEL} WHERE model_id = ?", (key,)).fetchone()
+            row = conn.execute(f"{sql.SELECT_MODEL} WHERE model_id = ?", (key,)).fetchone()
         if row is None:
             raise NotFoundError(f"Model {model_id} not found")
         return _record(row)
 
     def list(self) -> list[ModelRecord]:
         with self._read() as conn:
-            rows = conn.execute(f"{SELECT_MODEL} ORDER BY created_at DESC, model_id").fetchall()
+            rows = conn.execute(f"{sql.SELECT_MODEL} ORDER BY created_at DESC, model_id").fetchall()
         return [_record(row) for row in rows]
 
     def delete(self, model_id: str, audit: AuditEntry | None = None) -> ModelRecord:
-        key = str(lookup_uuid(model_id))
+        key = str(sql.lookup_uuid(model_id))
         audit_row = None if audit is None else _audit_row(audit)
         with self._write() as conn:
-            row = conn.execute(f"{SELECT_MODEL} WHERE model_id = ?", (key,)).fetchone()
+            row = conn.execute(f"{sql.SELECT_MODEL} WHERE model_id = ?", (key,)).fetchone()
             if row is None:
                 raise NotFoundError(f"Model {model_id} not found")
             conn.execute("DELETE FROM models WHERE model_id = ?", (key,))
@@ -292,10 +281,10 @@ class SqliteRegistry(Closable):
             conn.execute(_INSERT_AUDIT, values)
 
     def audit(self, limit: int | None = None) -> builtins.list[AuditEntry]:
-        check_audit_limit(limit)
+        sql.check_audit_limit(limit)
         with self._read() as conn:
             rows = conn.execute(
-                f"{SELECT_AUDIT} ORDER BY id DESC LIMIT ?", (-1 if limit is None else limit,)
+                f"{sql.SELECT_AUDIT} ORDER BY id DESC LIMIT ?", (-1 if limit is None else limit,)
             ).fetchall()
         return [_audit_entry(row) for row in rows]
 
