@@ -6,7 +6,9 @@
 
 Format 1.1.0 layout: every metadata section first, ``model`` last, and inside ``model``
 the payload after every other field. Size and checksums known in advance (from a
-registry) are written before the payload; otherwise they follow it.
+registry) are written before the payload; otherwise they follow it. A signed header
+(format 1.2.0, ``signatures`` before ``model``) must give all three in advance: they are
+signed, so they stand before the payload and are checked against it as it streams.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ import msgspec
 import pybase64
 
 from ..errors import SchemaError
-from ..format.document import CHECKSUM_KEYS, FORMAT_VERSION, PAYLOAD_KEY, BundleHeader
+from ..format.document import (
+    CHECKSUM_KEYS,
+    FORMAT_1_2,
+    FORMAT_VERSION,
+    PAYLOAD_KEY,
+    BundleHeader,
+)
 from ..format.validation import validate_header
 from .checksums import Digests, Hasher
 from .compression import NONE, ZSTD, ZSTD_LEVELS, compress_iter
@@ -38,8 +46,10 @@ def header_document(header: BundleHeader | Mapping[str, Any]) -> dict[str, Any]:
     """The header as a JSON-ready dict in file order: sections first, ``model`` last.
 
     A mapping keeps its unknown fields; it is validated against the format's types.
-    ``format_version`` becomes the version this writer writes, and a payload or checksums
-    in ``model`` are dropped (the encoder writes its own).
+    ``format_version`` becomes the version this writer writes: 1.1.0, or 1.2.0 when the
+    header has ``signatures`` or ``bundle_metadata.provenance`` (a signature covers the
+    version, so a signed header keeps the 1.2.0 it was signed with). A payload in
+    ``model`` is dropped, and so are its checksums (the encoder writes its own).
 
     Raises:
         SchemaError: the header does not match the format's types.
@@ -61,7 +71,7 @@ def header_document(header: BundleHeader | Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(doc.get("model"), Mapping):
             raise SchemaError("invalid bundle: missing required field `model`")
         doc["model"] = {k: v for k, v in doc["model"].items() if k != PAYLOAD_KEY}
-    doc["format_version"] = FORMAT_VERSION
+    doc["format_version"] = FORMAT_1_2 if needs_1_2(doc) else FORMAT_VERSION
     validate_header(doc)
     model = doc.pop("model")
     ordered = {"format_version": doc.pop("format_version")}
@@ -70,6 +80,34 @@ def header_document(header: BundleHeader | Mapping[str, Any]) -> dict[str, Any]:
     ordered.update(doc)
     ordered["model"] = model
     return ordered
+
+
+def needs_1_2(document: Mapping[str, Any]) -> bool:
+    """Whether ``document`` has a member of format 1.2.0: ``signatures`` or
+    ``bundle_metadata.provenance`` (an empty array counts as absent)."""
+    meta = document.get("bundle_metadata")
+    provenance = meta.get("provenance") if isinstance(meta, Mapping) else None
+    return bool(document.get("signatures")) or bool(provenance)
+
+
+def _advance_checksums(
+    document: Mapping[str, Any], given: tuple[int | None, str | None, str | None]
+) -> tuple[Any, ...]:
+    """The size and digests a signed header must write before the payload: those given,
+    else those its ``model`` declares (they must agree: they were signed)."""
+    model = document["model"]
+    out = []
+    for key, value in zip(CHECKSUM_KEYS, given, strict=True):
+        declared = model.get(key)
+        if value is not None and declared is not None and str(value) != str(declared):
+            raise ValueError(f"signed header declares {key} {declared!r}, given {value!r}")
+        out.append(value if value is not None else declared)
+    if any(v is None for v in out):
+        raise ValueError(
+            "a signed bundle declares its payload's size, MD5 and SHA-256 before the payload:"
+            " give size, md5 and sha256 (or put them in the header's model before signing)"
+        )
+    return tuple(out)
 
 
 def _encode_value(value: Any) -> bytes:
@@ -144,6 +182,8 @@ class BundleEncoder:
             raise ValueError(f"zstd level must be 1..19, got {level}")
         self.document = header_document(header)
         self.payload = payload
+        if self.document.get("signatures"):
+            size, md5, sha256 = _advance_checksums(self.document, (size, md5, sha256))
         self.known: dict[str, Any] = {
             "onnx_size_bytes": size,
             "onnx_md5": md5,

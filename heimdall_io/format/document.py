@@ -14,8 +14,12 @@ import msgspec
 
 FORMAT_1_0 = "1.0.0"
 FORMAT_1_1 = "1.1.0"
-#: The version this project writes.
+#: Adds ``signatures`` and ``bundle_metadata.provenance`` (and ``model.external_data``).
+FORMAT_1_2 = "1.2.0"
+#: The version this project writes, unless the bundle has a feature of a later one.
 FORMAT_VERSION = FORMAT_1_1
+#: The latest version the types (and spec/bundle.schema.json) describe.
+FORMAT_LATEST = FORMAT_1_2
 #: Key of the payload, directly under the top-level ``model`` object.
 PAYLOAD_KEY = "onnx_model_base64"
 #: Checksum fields of format 1.1.0, before or right after the payload.
@@ -39,6 +43,51 @@ class _Section(msgspec.Struct, kw_only=True, omit_defaults=True):
     pass
 
 
+def _schema_only(pattern: str, text: str) -> msgspec.Meta:
+    """A pattern the JSON Schema states but the reader does not enforce: a malformed
+    signature is for the verifier to call invalid, not for the reader to refuse."""
+    return msgspec.Meta(description=text, extra_json_schema={"pattern": pattern})
+
+
+class SignatureEntry(_Section, kw_only=True):
+    """An entry of `signatures`: one Ed25519 signature of the bundle's canonical metadata
+    (spec/bundle-format.md, "Signatures"). Only `signature` is signed; the rest are claims."""
+
+    algorithm: Annotated[str, _doc("Signature algorithm: `ed25519` (others are reserved).")]
+    key_id: Annotated[
+        str,
+        _schema_only(
+            "^[0-9a-f]{16}$",
+            "The signing key's id: minisign's 8-byte keynum, little-endian, as 16 lowercase"
+            " hex digits.",
+        ),
+    ]
+    signature: Annotated[
+        str,
+        msgspec.Meta(
+            description="Base64 of the 64-byte Ed25519 signature of the signed message.",
+            extra_json_schema={"contentEncoding": "base64"},
+        ),
+    ]
+    public_key: Annotated[
+        str | None,
+        _doc("Base64 of the signing key's 32 bytes (a claim: verifiers use their own)."),
+    ] = None
+    signer: Annotated[str | None, _doc("Free-text name of the signer (a claim).")] = None
+    signed_at: Annotated[str | None, _doc("When it was signed, RFC 3339 (a claim).")] = None
+
+
+class ProvenanceEntry(_Section, kw_only=True):
+    """An entry of `bundle_metadata.provenance`: the signatures of a bundle this model was
+    imported from, with the signed view they cover, so they still verify after a re-export."""
+
+    signatures: Annotated[list[SignatureEntry], _doc("The `signatures` of that bundle, unchanged.")]
+    metadata: Annotated[
+        dict[str, Any],
+        _doc("That bundle's signed view: its document without payload and signatures."),
+    ]
+
+
 class BundleMetadata(_Section, kw_only=True):
     """`bundle_metadata`: who made this bundle, and when."""
 
@@ -50,6 +99,14 @@ class BundleMetadata(_Section, kw_only=True):
     created_by: Annotated[str | None, _doc(_LEGACY + "who created the bundle.")] = None
     heimdall_version: Annotated[
         str | None, _doc(_LEGACY + "version of the Heimdall that wrote the bundle.")
+    ] = None
+    # Format 1.2.0:
+    provenance: Annotated[
+        list[ProvenanceEntry] | None,
+        _doc(
+            "Format 1.2.0: the signatures of the bundles this model was imported from,"
+            " oldest first."
+        ),
     ] = None
 
 
@@ -177,11 +234,19 @@ class BundleHeader(_Section, kw_only=True):
     format_version: Annotated[
         str,
         _doc(
-            "Bundle format version, MAJOR.MINOR.PATCH: 1.0.0 (the original format) or"
-            " 1.1.0 (adds the payload's size and checksums). Readers accept any 1.x."
+            "Bundle format version, MAJOR.MINOR.PATCH: 1.0.0 (the original format),"
+            " 1.1.0 (adds the payload's size and checksums) or 1.2.0 (adds signatures)."
+            " Readers accept any 1.x."
         ),
     ]
     bundle_metadata: BundleMetadata
+    signatures: Annotated[
+        list[SignatureEntry] | None,
+        _doc(
+            "Format 1.2.0: Ed25519 signatures of the metadata and the payload's declared"
+            " size and digests; before `model`."
+        ),
+    ] = None
     model: ModelInfo
     training_config: TrainingConfig | None = None
     performance_metrics: PerformanceMetrics | None = None

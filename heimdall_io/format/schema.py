@@ -22,11 +22,12 @@ from typing import Any
 
 import msgspec
 
-from .document import FORMAT_VERSION, BundleDocument
+from .document import FORMAT_LATEST, BundleDocument
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
-SCHEMA_ID = f"urn:heimdall-io:bundle-schema:{FORMAT_VERSION}"
-TITLE = f".heimdall bundle, format {FORMAT_VERSION}"
+#: The schema describes every 1.x document up to the latest version's.
+SCHEMA_ID = f"urn:heimdall-io:bundle-schema:{FORMAT_LATEST}"
+TITLE = f".heimdall bundle, format {FORMAT_LATEST}"
 #: Where the generated schema is committed, in a source checkout.
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "spec" / "bundle.schema.json"
 
