@@ -60,6 +60,9 @@ class AuditEntry(msgspec.Struct, kw_only=True):
     onnx_sha256: str | None = None
     actor: str | None = None  # "cli", or "api:<key hash prefix>"
     detail: str | None = None  # error message, target path, ...
+    # The key that signed the bundle: on import, the trusted key whose signature verified;
+    # on export, the key(s) the new bundle was signed with (comma-separated).
+    signer_key_id: str | None = None
     at: dt.datetime = msgspec.field(default_factory=utcnow)
     id: int | None = None  # assigned by the registry
 
@@ -74,7 +77,7 @@ MODEL_COLUMNS = (
 #: Columns of ``audit_log`` besides its generated ``id``.
 AUDIT_COLUMNS = (
     "at", "action", "result", "model_id", "source_model_id", "bytes", "onnx_md5",
-    "onnx_sha256", "actor", "detail",
+    "onnx_sha256", "actor", "detail", "signer_key_id",
 )  # fmt: skip
 
 

@@ -11,10 +11,14 @@ from pathlib import Path
 import pytest
 
 from heimdall_io.errors import RegistryError
+from heimdall_io.storage import migrations
 from heimdall_io.storage.base import AuditEntry
 from heimdall_io.storage.sqlite import SqliteRegistry
 
 from .test_contract import full_record, make_record
+
+#: Every migration this version knows, as the table records them.
+KNOWN = [(m.version,) for m in migrations.load("sqlite")]
 
 
 def test_file_is_in_wal_mode_with_versioned_schema(tmp_path: Path) -> None:
@@ -26,7 +30,7 @@ def test_file_is_in_wal_mode_with_versioned_schema(tmp_path: Path) -> None:
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         versions = conn.execute("SELECT version FROM heimdall_schema_migrations").fetchall()
-        assert versions == [(1,)]
+        assert versions == KNOWN  # every migration, once
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"models", "audit_log", "heimdall_schema_migrations"} <= tables
         columns = [r[1] for r in conn.execute("PRAGMA table_info(models)")]
@@ -79,7 +83,9 @@ def test_open_twice_applies_migrations_once(tmp_path: Path) -> None:
     second.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("SELECT count(*) FROM heimdall_schema_migrations").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM heimdall_schema_migrations").fetchone() == (
+            len(KNOWN),
+        )
     finally:
         conn.close()
 

@@ -4,6 +4,12 @@ Files are named ``<dialect>_<NNNN>_<name>.sql`` (``sqlite_0001_initial.sql``,
 ``postgres_0001_initial.sql``); the number is the version recorded in the
 ``heimdall_schema_migrations`` table once the file has run. Never edit a released file:
 add the next number instead.
+
+The table records *which* versions ran, not the highest: every known version it lacks
+runs, in version order, even below one that already ran. Branches developed side by side
+can therefore number their migrations apart (0002 for one, 0003 for another) and a
+database that ran 0003 first still gets 0002 later. Such migrations must not depend on
+each other.
 """
 
 from __future__ import annotations
