@@ -9,7 +9,8 @@
     signing.ImportPolicy.from_env().check(doc)                          # raises if rejected
 
 Modules, one job each: ``canonical`` (what is signed, RFC 8785), ``keys`` (key files),
-``trust`` (trusted key sets), ``embedded`` (the ``signatures`` array), ``verify``
+``trust`` (trusted key sets), ``keyring`` (the key directory, keys by name or path),
+``embedded`` (the ``signatures`` array), ``verify``
 (checking it), ``provenance`` (signatures kept across re-exports), ``policy`` (the
 import policy from the environment), ``minisign`` (detached ``.minisig`` files),
 ``errors``. spec/bundle-format.md, "Signatures", is the normative description.
@@ -26,6 +27,15 @@ from .errors import (
     SigningKeyError,
     UntrustedSignatureError,
 )
+from .keyring import (
+    KEY_DIR_ENV,
+    PASSPHRASE_ENV,
+    default_key_dir,
+    env_passphrase,
+    open_public_key,
+    open_public_keys,
+    open_secret_key,
+)
 from .keys import (
     KeyInfo,
     PublicKey,
@@ -38,13 +48,20 @@ from .keys import (
 )
 from .minisign import sign_file, verify_file
 from .policy import ImportPolicy, Verdict
-from .provenance import carry_provenance, record_provenance, verify_provenance
+from .provenance import (
+    attach_provenance,
+    carry_provenance,
+    record_provenance,
+    verify_provenance,
+)
 from .trust import TrustedKeys
 from .verify import SignatureCheck, Status, Verification, verify_document
 
 __all__ = [
     "FORMAT_VERSION_SIGNED",
+    "KEY_DIR_ENV",
     "MESSAGE_PREFIX",
+    "PASSPHRASE_ENV",
     "CanonicalFormError",
     "ImportPolicy",
     "KeyInfo",
@@ -59,14 +76,20 @@ __all__ = [
     "UntrustedSignatureError",
     "Verdict",
     "Verification",
+    "attach_provenance",
     "canonical_bytes",
     "carry_provenance",
+    "default_key_dir",
+    "env_passphrase",
     "export_public",
     "generate",
     "jcs",
     "list_keys",
     "load_public_key",
     "load_secret_key",
+    "open_public_key",
+    "open_public_keys",
+    "open_secret_key",
     "record_provenance",
     "sign_document",
     "sign_file",

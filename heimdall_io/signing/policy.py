@@ -14,7 +14,8 @@ The rules, the same for the CLI and the server:
 - with ``HEIMDALL_REQUIRE_SIGNATURE=true``, a bundle without a valid signature by a
   trusted key (unsigned, or signed by unknown keys only) is rejected:
   UntrustedSignatureError. Provenance alone does not count: someone re-exported the model;
-- otherwise the bundle is accepted, and the verdict says what was found.
+- otherwise the bundle is accepted, and the verdict says what was found. Without trusted
+  keys nothing is rejected, not even a malformed signature entry: nothing could be checked.
 
 Requiring signatures without trusted keys is a configuration error (ConfigError).
 """
@@ -93,6 +94,8 @@ class ImportPolicy:
         """The verdict on ``document``; raises when the policy rejects it."""
         signatures = verify_document(document, self.trusted, payload=payload)
         provenance = verify_provenance(document, self.trusted, payload=payload)
+        if not self.active:
+            return Verdict(signatures, provenance)  # nothing trusted: nothing to enforce
         if signatures.status is Status.INVALID:
             raise SignatureError(f"rejected: bundle signature {signatures.describe()}")
         for entry in provenance:

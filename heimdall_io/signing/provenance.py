@@ -55,15 +55,26 @@ def carry_provenance(document: Mapping[str, Any], imported: Mapping[str, Any]) -
     Entries that declare other payload digests than ``document`` are left out: they
     signed a different model. Sign the result afterwards, if at all.
     """
+    return attach_provenance(document, record_provenance(imported))
+
+
+def attach_provenance(document: Mapping[str, Any], entries: list[Any]) -> dict[str, Any]:
+    """``document`` without ``signatures``, with those of ``entries`` (from
+    :func:`record_provenance`, e.g. kept by a registry since the import) that declare the
+    same payload size and digests as ``document`` in ``bundle_metadata.provenance``.
+
+    ``document`` must declare its digests in ``model``, or no entry is kept.
+    """
     current = declared_digests(document)
-    entries = [
-        e for e in record_provenance(imported)
-        if isinstance(e.get("metadata"), Mapping) and declared_digests(e["metadata"]) == current
+    kept = [
+        dict(e) for e in entries
+        if isinstance(e, Mapping) and isinstance(e.get("metadata"), Mapping)
+        and declared_digests(e["metadata"]) == current
     ]  # fmt: skip
     out = {k: v for k, v in document.items() if k != SIGNATURES_KEY}
     meta = dict(out.get("bundle_metadata") or {})
-    if entries:
-        meta[PROVENANCE_KEY] = entries
+    if kept:
+        meta[PROVENANCE_KEY] = kept
     else:
         meta.pop(PROVENANCE_KEY, None)
     out["bundle_metadata"] = meta
