@@ -19,6 +19,7 @@ from ..codec import (
     BundleReader,
     EncodeResult,
     Limits,
+    digest_stream,
     inspect_bundle,
     is_seekable,
     write_bundle,
@@ -30,6 +31,8 @@ from ..onnx.checker import check_model_file
 from .paths import STDIO, atomic_output, open_input, spooled_copy
 
 Progress = Callable[[int], None] | None
+#: Signs a header (``model`` declaring the payload's size and digests); returns it signed.
+Signer = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ def pack(
     level: int = 3,
     force: bool = False,
     progress: Progress = None,
+    sign: Signer | None = None,
 ) -> PackResult:
     """Pack an ONNX file into a bundle. ``model`` needs ``model_name``; the rest is read.
 
@@ -120,6 +124,10 @@ def pack(
             Top-level sections such as ``training_config``.
         compression (`str`, *optional*, defaults to `"none"`):
             ``"none"``, ``"zstd"`` or ``"gzip"``, at ``level``.
+        sign (`Signer`, *optional*):
+            Signs the header (e.g. ``lambda h: signing.sign_document(h, keys)``). The
+            model is hashed first, so that its size and digests, which are signed, stand
+            before the payload; it is then read a second time to be written.
 
     Returns:
         `PackResult`: the header written and the payload's digests.
@@ -141,10 +149,18 @@ def pack(
         size = os.fstat(src.fileno()).st_size if hasattr(src, "fileno") else None
         fields = model_fields_from_onnx(src, **model)
         header = new_header(fields, description=description, sections=sections)
+        known: dict[str, Any] = {"size": size}
+        if sign is not None:
+            digests = digest_stream(src)
+            src.seek(0)
+            known = {"size": digests.size, "md5": digests.md5, "sha256": digests.sha256}
+            header["model"].update(onnx_size_bytes=digests.size, onnx_md5=digests.md5,
+                                   onnx_sha256=digests.sha256)  # fmt: skip
+            header = sign(header)
         out = stack.enter_context(atomic_output(out_path, force=force))
         result = write_bundle(
-            out, header, src, size=size, compression=compression, level=level,
-            progress=progress,
+            out, header, src, compression=compression, level=level, progress=progress,
+            **known,
         )  # fmt: skip
         return PackResult(header, result)
 

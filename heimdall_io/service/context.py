@@ -11,6 +11,7 @@ from ..codec import Limits
 from ..codec.checksums import Digests
 from ..errors import HeimdallError
 from ..onnx.checker import check_model_file
+from ..signing.policy import ImportPolicy
 from ..storage.base import AuditEntry, ModelRecord, ObjectStore, Registry
 
 #: Called with the number of payload bytes just moved (a progress display), or None.
@@ -28,6 +29,14 @@ class Context:
     actor: str = "cli"
     limits: Limits = field(default_factory=Limits)
     check_model: ModelChecker = check_model_file
+    #: Which signed bundles imports accept; None: from the environment, on first import.
+    import_policy: ImportPolicy | None = None
+
+    def policy(self) -> ImportPolicy:
+        """The import policy (HEIMDALL_TRUSTED_KEYS, HEIMDALL_REQUIRE_SIGNATURE if not given)."""
+        if self.import_policy is None:
+            self.import_policy = ImportPolicy.from_env()
+        return self.import_policy
 
     def audit(self, **fields: Any) -> None:
         """Append an audit entry; a failing registry must not hide the original error."""

@@ -13,7 +13,9 @@ from ..codec.compression import NONE
 from ..errors import HeimdallError, NotFoundError
 from ..files.paths import atomic_output
 from ..format.header import SECTIONS, new_header
+from ..signing.keys import SecretKey
 from ..storage.base import ModelRecord
+from . import signatures
 from .context import Context, Progress
 from .records import model_fields, sections_of
 
@@ -30,6 +32,8 @@ class ExportOptions:
     description: str | None = None
     compression: str = NONE
     level: int = 3
+    #: Keys to sign the bundle with (format 1.2.0, one signature each); none: unsigned.
+    sign_with: tuple[SecretKey, ...] = ()
 
 
 class ExportStream:
@@ -90,6 +94,8 @@ def export_stream(
     if not record.onnx_path:
         raise NotFoundError(f"Model {model_id} has no ONNX object")
     header = export_header(record, options)
+    # The provenance the model came with, and the new signatures, if any.
+    header = signatures.prepare_export(ctx, record, header, options.sign_with)
     return ExportStream(record, header, lambda stream: _chunks(ctx, stream, options, progress))
 
 
@@ -136,4 +142,5 @@ def _chunks(
     assert d is not None
     ctx.audit(action="export", result="ok", model_id=record.model_id, bytes=d.size,
               onnx_md5=d.md5, onnx_sha256=d.sha256,
+              signer_key_id=signatures.signer_ids(stream.header),
               detail=f"bundle {stream.header['bundle_metadata']['bundle_id']}")  # fmt: skip

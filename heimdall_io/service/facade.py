@@ -10,6 +10,7 @@ from typing import Any, BinaryIO
 from ..codec import Limits
 from ..errors import HeimdallError, NotFoundError, ObjectStoreError
 from ..onnx.checker import check_model_file
+from ..signing.policy import ImportPolicy
 from ..storage.base import AuditEntry, ModelRecord, ObjectStore, Registry
 from . import exporting, gc, importing, registering
 from .context import Context, ModelChecker, Progress
@@ -34,8 +35,12 @@ class Service:
         actor: str = "cli",
         limits: Limits | None = None,
         model_checker: ModelChecker = check_model_file,
+        import_policy: ImportPolicy | None = None,
     ) -> None:
-        self._ctx = Context(registry, store, actor, limits or Limits(), model_checker)
+        # import_policy None: HEIMDALL_TRUSTED_KEYS / HEIMDALL_REQUIRE_SIGNATURE, read on
+        # the first import (a bad setting fails imports, not every command).
+        self._ctx = Context(registry, store, actor, limits or Limits(), model_checker,
+                            import_policy)  # fmt: skip
 
     @classmethod
     def from_config(
@@ -61,6 +66,10 @@ class Service:
     @property
     def limits(self) -> Limits:
         return self._ctx.limits
+
+    def import_policy(self) -> ImportPolicy:
+        """The policy imports apply to signatures (read from the environment if not given)."""
+        return self._ctx.policy()
 
     def close(self) -> None:
         try:

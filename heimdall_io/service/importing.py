@@ -12,7 +12,9 @@ from typing import BinaryIO
 from ..codec import BundleInfo, BundleReader
 from ..errors import HeimdallError
 from ..onnx.checker import preload
+from ..signing.policy import Verdict
 from ..storage.base import ModelRecord
+from . import signatures
 from .context import Context, Progress
 from .records import IMPORTED_PREFIX, imported_record, object_key
 
@@ -23,6 +25,8 @@ class ImportResult:
 
     record: ModelRecord
     info: BundleInfo
+    #: The bundle's signatures and provenance, as the import policy checked them.
+    verdict: Verdict | None = None
 
 
 def import_bundle(
@@ -40,6 +44,8 @@ def _import(ctx: Context, src: BinaryIO, validate: bool, progress: Progress) -> 
     if validate:
         preload()  # onnx loads on a thread while the payload streams in
     reader = BundleReader(src, limits=ctx.limits)
+    policy = ctx.policy()
+    signatures.check_metadata(policy, reader.document)  # before any byte is stored
     model_id = str(uuid.uuid4())
     unique = model_id[:8]
     model = reader.document.get("model")
@@ -53,6 +59,7 @@ def _import(ctx: Context, src: BinaryIO, validate: bool, progress: Progress) -> 
             key = object_key(IMPORTED_PREFIX, model["model_name"], model["version"], unique)
             ctx.store.put(key, reader.open_payload(progress))
             info = reader.finish()
+            verdict = signatures.check_bundle(policy, info)
             if validate:
                 validate_object(ctx, key)
         else:
@@ -61,6 +68,7 @@ def _import(ctx: Context, src: BinaryIO, validate: bool, progress: Progress) -> 
                 path = os.path.join(tmp, "model.onnx")
                 with open(path, "wb") as out:
                     info = reader.copy_payload(out, progress)
+                verdict = signatures.check_bundle(policy, info)
                 if validate:
                     ctx.check_model(path)
                 m = info.header.model
@@ -68,14 +76,16 @@ def _import(ctx: Context, src: BinaryIO, validate: bool, progress: Progress) -> 
                 with open(path, "rb") as f:
                     ctx.store.put(key, f, length=os.path.getsize(path))
         record = imported_record(info, model_id, key)
+        signatures.annotate(record, verdict, policy.active, info.document)
         assert info.digests is not None
-        ctx.add(record, "import", info.digests)
+        ctx.add(record, "import", info.digests, signer_key_id=verdict.signer_key_id,
+                detail=signatures.describe(verdict, policy.active))  # fmt: skip
     except BaseException:
         if key is not None:
             with contextlib.suppress(Exception):
                 ctx.store.delete(key)
         raise
-    return ImportResult(record, info)
+    return ImportResult(record, info, verdict)
 
 
 def validate_object(ctx: Context, key: str) -> None:

@@ -22,7 +22,8 @@ IMPORTED_SUFFIX = " (Imported)"
 # Model fields that have registry columns; the rest of `model` is kept in record.extra.
 MODEL_COLUMNS = ("model_id", "model_name", "version", "architecture", "framework",
                  "onnx_opset", "input_shape", "output_shape", "parameters_count")  # fmt: skip
-KNOWN_TOP = ("format_version", "bundle_metadata", "model", *SECTIONS)
+# `signatures` sign the bundle as it was: a re-export carries them as provenance instead.
+KNOWN_TOP = ("format_version", "bundle_metadata", "model", "signatures", *SECTIONS)
 
 
 def object_key(prefix: str, name: str, version: int | str, unique: str) -> str:

@@ -1,0 +1,158 @@
+"""Signatures in the registry's operations: the import policy, provenance, signed exports.
+
+Import (CLI and server alike, :class:`~heimdall_io.signing.ImportPolicy`):
+
+- :func:`check_metadata` runs on the metadata the reader has before the payload, so a
+  rejected bundle never reaches the store. A ``signatures`` member or declared digests
+  that stand after the payload count as absent (spec: a signed bundle puts both first);
+- :func:`check_bundle` runs again on the whole document once the codec has decoded the
+  payload and verified it against the declared (signed) digests, before the row is
+  written: nothing is registered on failure;
+- :func:`annotate` keeps what was found on the record: ``extra["signing"]`` (status,
+  signer, provenance signers: what ``show`` and the API's model detail display) and
+  ``extra["provenance"]`` (the entries a re-export carries).
+
+Export: :func:`prepare_export` carries the provenance and signs with the given keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..codec import BundleInfo
+from ..codec.checksums import Digests, digest_stream
+from ..format.document import CHECKSUM_KEYS
+from ..signing import (
+    CanonicalFormError,
+    ImportPolicy,
+    SecretKey,
+    Status,
+    Verdict,
+    attach_provenance,
+    record_provenance,
+    sign_document,
+)
+from ..signing.provenance import ProvenanceCheck
+from ..signing.verify import Verification
+from ..storage.base import ModelRecord
+from .context import Context
+
+#: ``record.extra`` keys this module owns.
+SIGNING_KEY = "signing"
+PROVENANCE_KEY = "provenance"
+
+
+def check_metadata(policy: ImportPolicy, document: Mapping[str, Any]) -> None:
+    """Reject before the payload streams, when the policy can reject anything."""
+    if policy.active:
+        policy.check(document)
+
+
+def check_bundle(policy: ImportPolicy, info: BundleInfo) -> Verdict:
+    """The verdict on a bundle read to the end (raises when the policy rejects it)."""
+    return policy.check(info.document, info.digests)
+
+
+def _check_json(check: Any) -> dict[str, Any]:
+    out = {"key_id": check.key_id, "status": str(check.status)}
+    for name in ("key_name", "signer", "signed_at", "reason"):
+        value = getattr(check, name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def _verification_json(verification: Verification) -> dict[str, Any]:
+    return {
+        "status": str(verification.status),
+        "signer_key_id": verification.signer_key_id,
+        "signatures": [_check_json(c) for c in verification.checks],
+    }
+
+
+def _provenance_json(check: ProvenanceCheck) -> dict[str, Any]:
+    out = _verification_json(check.verification)
+    meta = check.bundle_metadata or {}
+    for name in ("bundle_id", "created_at", "exported_by"):
+        if isinstance(meta.get(name), str):
+            out[name] = meta[name]
+    return out
+
+
+def summary(verdict: Verdict, checked: bool) -> dict[str, Any]:
+    """What ``record.extra["signing"]`` holds: the bundle's signatures and provenance as
+    the import checked them; ``checked`` is False when no key was trusted (nothing could
+    be verified, so every signer is "unknown-key")."""
+    return {
+        **_verification_json(verdict.signatures),
+        "checked": checked,
+        "provenance": [_provenance_json(p) for p in verdict.provenance],
+    }
+
+
+def describe(verdict: Verdict, checked: bool) -> str | None:
+    """One line for the audit's ``detail``: what was found, when anything was."""
+    if verdict.status is Status.UNSIGNED and not verdict.provenance:
+        return None
+    text = f"signature {verdict.signatures.describe()}"
+    if not checked and verdict.status is not Status.UNSIGNED:
+        text += " (not verified: no trusted keys)"
+    if verdict.provenance:
+        text += f"; {len(verdict.provenance)} provenance entr"
+        text += "y" if len(verdict.provenance) == 1 else "ies"
+    return text
+
+
+def annotate(record: ModelRecord, verdict: Verdict, checked: bool, document: Mapping[str, Any]
+             ) -> None:  # fmt: skip
+    """Keep the verdict and the provenance to carry on ``record.extra``."""
+    extra = dict(record.extra or {})
+    if verdict.status is not Status.UNSIGNED or verdict.provenance:
+        extra[SIGNING_KEY] = summary(verdict, checked)
+    try:
+        entries = record_provenance(document)
+    except CanonicalFormError:
+        entries = []  # signed, but with no canonical form: nothing verifiable to pass on
+    if entries:
+        extra[PROVENANCE_KEY] = entries
+    source = extra.get("source_bundle")
+    if isinstance(source, Mapping) and PROVENANCE_KEY in source:  # kept once, above
+        extra["source_bundle"] = {k: v for k, v in source.items() if k != PROVENANCE_KEY}
+    record.extra = extra
+
+
+def record_digests(ctx: Context, record: ModelRecord) -> Digests:
+    """The size and digests of ``record``'s object: from the registry, or (a row written
+    without them) computed by reading the object once."""
+    if record.onnx_size_bytes is not None and record.onnx_md5 and record.onnx_sha256:
+        return Digests(record.onnx_size_bytes, record.onnx_md5, record.onnx_sha256)
+    with ctx.store.open(record.onnx_path or "") as f:
+        return digest_stream(f)
+
+
+def prepare_export(
+    ctx: Context,
+    record: ModelRecord,
+    header: dict[str, Any],
+    keys: Sequence[SecretKey] = (),
+) -> dict[str, Any]:
+    """``header`` with the provenance ``record`` was imported with and, with ``keys``,
+    signed by each (then with the payload's size and digests in ``model``, as signed)."""
+    entries = (record.extra or {}).get(PROVENANCE_KEY) or []
+    if not entries and not keys:
+        return {k: v for k, v in header.items() if k != "signatures"}
+    digests = record_digests(ctx, record)
+    model = {k: v for k, v in header["model"].items() if k not in CHECKSUM_KEYS}
+    model.update(zip(CHECKSUM_KEYS, (digests.size, digests.md5, digests.sha256), strict=True))
+    document = attach_provenance({**header, "model": model}, list(entries))
+    if keys:
+        document = sign_document(document, list(keys))
+    return document
+
+
+def signer_ids(header: Mapping[str, Any]) -> str | None:
+    """The key ids of a header's signatures, comma-separated (the export's audit)."""
+    entries = header.get("signatures") or []
+    ids = [e.get("key_id") for e in entries if isinstance(e, Mapping)]
+    return ",".join(str(i) for i in ids if i) or None
