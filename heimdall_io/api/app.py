@@ -73,6 +73,7 @@ from heimdall_io.codec import Limits
 from heimdall_io.errors import ConfigError
 from heimdall_io.onnx.checker import check_model_file
 from heimdall_io.service import Service
+from heimdall_io.signing.policy import ImportPolicy
 from heimdall_io.storage.base import ObjectStore, Registry
 from heimdall_io.storage.config import open_adapters
 
@@ -141,6 +142,7 @@ def _service_factory(
     store: ObjectStore,
     max_import_bytes: int | None,
     max_concurrent_validations: int,
+    import_policy: ImportPolicy | None = None,
 ) -> ServiceFactory:
     """Services over the shared adapters, with the import limit and bounded validation."""
     limits = Limits(max_payload_bytes=max_import_bytes)
@@ -153,7 +155,8 @@ def _service_factory(
             check_model_file(path)
 
     def service_factory(actor: str) -> Service:
-        return Service(registry, store, actor=actor, limits=limits, model_checker=bounded_check)
+        return Service(registry, store, actor=actor, limits=limits, model_checker=bounded_check,
+                       import_policy=import_policy)  # fmt: skip
 
     return service_factory
 
@@ -168,12 +171,14 @@ def create_app(
     max_concurrent_imports: int = DEFAULT_MAX_CONCURRENT_IMPORTS,
     max_concurrent_validations: int = DEFAULT_MAX_CONCURRENT_VALIDATIONS,
     on_shutdown: Callable[[], None] | None = None,
+    import_policy: ImportPolicy | None = None,
 ) -> Starlette:
     """The API over ``registry`` + ``store`` (or over ``service_factory(actor)``).
 
     ``api_keys``: None for an open API, else ``{key: "read"|"admin"}`` or an ApiKeys.
     ``max_import_bytes``: the request body limit (and the decoded model limit) of
-    imports; None for none. ``on_shutdown`` runs when the server stops (close adapters)::
+    imports; None for none. ``import_policy``: which signed bundles imports accept (None:
+    from the environment). ``on_shutdown`` runs when the server stops (close adapters)::
 
         registry, store = open_adapters("sqlite:models.db", "objects/")
         app = create_app(registry=registry, store=store, api_keys={"k": "admin"})
@@ -183,7 +188,7 @@ def create_app(
         if registry is None or store is None:
             raise TypeError("create_app needs a service_factory or a registry and a store")
         service_factory = _service_factory(
-            registry, store, max_import_bytes, max_concurrent_validations
+            registry, store, max_import_bytes, max_concurrent_validations, import_policy
         )
     keys = api_keys if isinstance(api_keys, ApiKeys) or api_keys is None else ApiKeys(api_keys)
     if max_concurrent_imports < 1:
@@ -227,6 +232,7 @@ def create_app_from_env(
     tune_malloc()
     keys = ApiKeys.from_env(env)
     settings = ServerSettings.from_env(env)
+    policy = ImportPolicy.from_env(env)  # a bad setting stops the server from starting
     registry, store = open_adapters(database_url, storage_url)
 
     def close() -> None:
@@ -241,6 +247,10 @@ def create_app_from_env(
         log.info("API keys: %d admin, %d read", keys.count("admin"), keys.count("read"))
     log.info("registry %s, object store %s, import limit %d bytes", getattr(registry, "url", "?"),
              getattr(store, "url", "?"), settings.max_import_bytes)  # fmt: skip
+    if policy.trusted is not None:
+        log.info("imports: %d trusted signing key(s) from %s, signatures %s",
+                 len(policy.trusted), policy.trusted.source,
+                 "required" if policy.require_signature else "checked when present")  # fmt: skip
     return create_app(
         registry=registry,
         store=store,
@@ -249,6 +259,7 @@ def create_app_from_env(
         max_concurrent_imports=settings.max_concurrent_imports,
         max_concurrent_validations=settings.max_concurrent_validations,
         on_shutdown=close,
+        import_policy=policy,
     )
 
 

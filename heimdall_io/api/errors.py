@@ -12,6 +12,7 @@ they run with :func:`operation`::
 ==========================  =====  =========================================================
 error                       code   detail
 ==========================  =====  =========================================================
+SignatureError              403    Signature rejected: <reason> (the import policy)
 BundleError (all kinds)     400    Invalid bundle format: <reason>
 PayloadTooLargeError        413    Bundle too large: <reason>
 NotFoundError (lookup)      404    Model not found
@@ -48,6 +49,7 @@ from heimdall_io.errors import (
     PayloadTooLargeError,
     RegistryError,
 )
+from heimdall_io.signing.errors import SignatureError
 
 log = logging.getLogger("heimdall_io.api")
 
@@ -82,6 +84,8 @@ def _one_line(exc: BaseException) -> str:
 def map_error(exc: HeimdallError, op: Operation) -> ApiError:
     """The status code and detail for a library error raised during ``op``."""
     reason = _one_line(exc)
+    if isinstance(exc, SignatureError):  # a BundleError: mapped before them
+        return ApiError(403, f"Signature rejected: {reason}")
     if isinstance(exc, BundleError):
         return ApiError(400, f"Invalid bundle format: {reason}")
     if isinstance(exc, PayloadTooLargeError):

@@ -203,6 +203,11 @@ def _paths() -> dict[str, Any]:
                     },
                     "400": _error("Invalid bundle format: <reason>."),
                     **_AUTH_ERRORS,
+                    "403": _error(
+                        "The API key's role does not allow this; or the import policy"
+                        " (HEIMDALL_TRUSTED_KEYS, HEIMDALL_REQUIRE_SIGNATURE) rejected the"
+                        " bundle's signatures: Signature rejected: <reason>."
+                    ),
                     "413": _error("The body or the model is over the size limit."),
                     "415": _error("A form upload or an unsupported Content-Encoding."),
                     "422": _error("A malformed query value."),
