@@ -55,8 +55,9 @@ _PUBLIC_LEN = 2 + _KEYNUM + _PK
 _SECRET_LEN = 6 + _SALT + 16 + _KEYNUM + _SK + _CHK
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
-#: A passphrase, or a function asked for one only when the key is encrypted.
-Passphrase = str | bytes | Callable[[], str | bytes] | None
+#: A passphrase, or a function asked for one only when the key is encrypted (and which
+#: may return None: there is none).
+Passphrase = str | bytes | Callable[[], str | bytes | None] | None
 
 
 def key_id_of(keynum: bytes) -> str:

@@ -85,7 +85,7 @@ def attach_provenance(document: Mapping[str, Any], entries: list[Any]) -> dict[s
 class ProvenanceCheck:
     """One provenance entry checked: its signatures, and what it says about the model."""
 
-    index: int
+    index: int  # 0-based; `describe` counts from 1, as the CLI lists them
     verification: Verification
     #: The recorded bundle's ``bundle_metadata`` (who exported it, when), if readable.
     bundle_metadata: Mapping[str, Any] | None
@@ -100,7 +100,7 @@ class ProvenanceCheck:
             str(meta[k]) for k in ("exported_by", "created_at", "bundle_id") if k in meta
         )
         return (
-            f"provenance {self.index}"
+            f"provenance {self.index + 1}"
             + (f" ({where})" if where else "")
             + ": "
             + (self.verification.describe())

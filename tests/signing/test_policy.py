@@ -110,7 +110,7 @@ def test_provenance_alone_does_not_satisfy_a_requirement(
     verdict = ImportPolicy.from_env(env(keydir)).check(reexported)
     assert [c.status for c in verdict.provenance] == [Status.VALID]
     reexported["bundle_metadata"]["provenance"][0]["metadata"]["model"]["version"] = 4
-    with pytest.raises(SignatureError, match=r"^rejected: provenance 0 \(heimdall-io"):
+    with pytest.raises(SignatureError, match=r"^rejected: provenance 1 \(heimdall-io"):
         ImportPolicy.from_env(env(keydir)).check(reexported)
 
 
