@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from .errors import fail
@@ -13,6 +15,7 @@ from .options import (
     model_metadata_options,
     quiet_option,
 )
+from .signing_options import sign_option, verification_options
 
 
 @click.command()
@@ -20,6 +23,7 @@ from .options import (
 @click.option("-o", "--output", required=True, help="Bundle to write (`-`: stdout).")
 @model_metadata_options(name_required=False, overrides=True)
 @compression_options
+@sign_option
 @force_option
 @quiet_option
 def pack(
@@ -27,13 +31,15 @@ def pack(
     output: str,
     metadata: ModelMetadata,
     compression: Compression,
+    sign: tuple[str, ...],
     force: bool,
     quiet: bool,
 ) -> None:
     """Pack an ONNX MODEL file (`-`: stdin) into a .heimdall bundle.
 
     Opset, input/output shapes and parameter count are read from the model without
-    loading its weights.
+    loading its weights. With --sign the model is hashed first, so that its signed size
+    and digests stand before the payload (format 1.2.0).
     """
     import os
 
@@ -46,6 +52,7 @@ def pack(
         base = os.path.basename(model) if model != "-" else "model"
         name = base[:-5] if base.endswith(".onnx") else base
     sections = metadata.sections()
+    signer = _signer(sign)  # keys opened (passphrases asked) before any work
     total = os.path.getsize(model) if model != "-" and os.path.isfile(model) else None
     progress = Progress("packing", total, not quiet)
     try:
@@ -68,6 +75,7 @@ def pack(
             level=compression.level,
             force=force,
             progress=progress,
+            sign=signer,
         )
     finally:
         progress.close()
@@ -79,6 +87,21 @@ def pack(
             f"{done.result.bytes_out:,} byte bundle, md5 {d.md5}",
             err=True,
         )
+        if sign:
+            ids = ", ".join(e["key_id"] for e in done.header["signatures"])
+            click.echo(f"Signed by key {ids} (format 1.2.0)", err=True)
+
+
+def _signer(refs: tuple[str, ...]) -> Any:
+    """A function signing a header with the keys ``refs`` name (None without any)."""
+    if not refs:
+        return None
+    from heimdall_io.signing import sign_document
+
+    from .signing_options import load_secret_keys
+
+    keys = load_secret_keys(refs)
+    return lambda header: sign_document(header, keys)
 
 
 @click.command()
@@ -110,55 +133,92 @@ def unpack(bundle: str, output: str, force: bool, quiet: bool) -> None:
 def inspect(bundle: str, as_json: bool) -> None:
     """Show a bundle's format, metadata sections, payload size and checksums.
 
-    On an uncompressed bundle file written by heimdall-io this reads only the metadata.
+    On an uncompressed bundle file written by heimdall-io this reads only the metadata,
+    so it shows who signed the bundle without checking it (`verify --key` checks).
     """
     from heimdall_io.files import bundles as bundle_files
 
     from .render import echo_info, echo_json, info_json
+    from .signing_render import echo_signers
 
     info = bundle_files.inspect(bundle)
     if as_json:
         echo_json(info_json(info))
     else:
         echo_info(info, bundle)
+        echo_signers(info.document)
 
 
 @click.command()
 @click.argument("bundle", type=str)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@verification_options
+@click.option("--detached", metavar="SIG", help="Check only the minisign signature SIG of"
+              " BUNDLE, which may then be any file (as `minisign -V` does).")  # fmt: skip
 @quiet_option
-def verify(bundle: str, as_json: bool, quiet: bool) -> None:
+def verify(
+    bundle: str,
+    as_json: bool,
+    key: tuple[str, ...],
+    trusted_keys: str | None,
+    detached: str | None,
+    quiet: bool,
+) -> None:
     """Check everything: structure, checksums, and the model with onnx.checker.
 
+    With --key PUB or --trusted-keys DIR, also the signatures: the bundle's own, those it
+    carries as provenance, and BUNDLE.minisig if it exists. They pass when none is
+    invalid and a trusted key's signature is valid (unsigned and unknown-key fail).
     Exit code 0 only when every check passes.
     """
+    from heimdall_io.errors import BundleError
     from heimdall_io.files import bundles as bundle_files
 
     from .progress import Progress
     from .render import echo_json, info_json
+    from .signature_checks import check_bundle, fail_unless_ok, verify_detached
+    from .signing_options import load_trusted
 
+    trusted = load_trusted(key, trusted_keys)
+    if detached is not None:
+        verify_detached(bundle, detached, trusted, as_json)
+        return
     progress = Progress("verifying", None, not quiet)
     try:
         result = bundle_files.verify(bundle, progress=progress)
+    except BundleError as e:
+        if trusted is None:
+            raise
+        fail(f"{bundle}: invalid: {e}")  # a changed byte: whatever it broke, it is invalid
     finally:
         progress.close()
     info = result.info
+    report = check_bundle(bundle, info, trusted)
+    signed_ok = report.problem() is None
     if as_json:
+        checks = {"structure": True, "checksums": True, "onnx": result.ok}
+        if trusted is not None:
+            checks["signature"] = signed_ok
         echo_json(
             {
-                "ok": result.ok,
-                "checks": {"structure": True, "checksums": True, "onnx": result.ok},
-                "error": result.model_error,
+                "ok": result.ok and signed_ok,
+                "checks": checks,
+                "error": result.model_error or report.problem(),
+                "signatures": report.json(),
                 **info_json(info),
             }
         )
-    elif result.ok:
-        click.echo(
-            f"OK {bundle}: format {info.format_version}, structure valid, "
-            f"{info.payload_size:,} bytes, md5 {info.md5} and sha256 match, onnx.checker passed"
-        )
+    else:
+        if result.ok and signed_ok:
+            click.echo(
+                f"OK {bundle}: format {info.format_version}, structure valid, "
+                f"{info.payload_size:,} bytes, md5 {info.md5} and sha256 match, onnx.checker passed"
+            )
+        if trusted is not None or info.document.get("signatures") or report.detached:
+            report.echo()
     if not result.ok:
         fail(f"{bundle}: {result.model_error}")
+    fail_unless_ok(bundle, report)
 
 
 COMMANDS = (pack, unpack, inspect, verify)

@@ -1,6 +1,7 @@
 """`heimdall`: pack, unpack, inspect and verify bundles; move models between registries.
 
-The commands live in bundle_commands, registry_commands and serve_command. Heavy modules
+The commands live in bundle_commands, registry_commands and serve_command (keys and
+signatures: signing_commands). Heavy modules
 are imported inside the commands that need them, so `--help` is instant.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from . import bundle_commands, registry_commands
+from . import bundle_commands, registry_commands, signing_commands
 from .errors import Group
 from .serve_command import serve
 
@@ -26,6 +27,7 @@ def cli() -> None:
 
 for command in (*bundle_commands.COMMANDS, *registry_commands.COMMANDS, serve):
     cli.add_command(command)
+signing_commands.register(cli)
 
 
 def main(prog_name: str | None = None) -> None:

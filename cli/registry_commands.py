@@ -21,6 +21,7 @@ from .options import (
     stack,
     storage_options,
 )
+from .signing_options import sign_option
 
 if TYPE_CHECKING:
     from heimdall_io.service import ExportOptions
@@ -149,6 +150,7 @@ def export_options(f: Any) -> Any:
 @click.argument("model_id")
 @click.option("-o", "--output", required=True, help="Bundle to write (`-`: stdout).")
 @export_options
+@sign_option
 @force_option
 @quiet_option
 @storage_options
@@ -156,12 +158,23 @@ def export(
     model_id: str,
     output: str,
     options: ExportOptions,
+    sign: tuple[str, ...],
     force: bool,
     quiet: bool,
     storage: StorageUrls,
 ) -> None:
-    """Export model MODEL_ID to a .heimdall bundle."""
+    """Export model MODEL_ID to a .heimdall bundle.
+
+    With --sign KEY the bundle is signed (format 1.2.0); it still streams, since the
+    registry knows the model's digests. A model imported from a signed bundle keeps
+    those signatures as provenance, signed or not.
+    """
+    import dataclasses
+
     from .progress import Progress
+    from .signing_options import load_secret_keys
+
+    options = dataclasses.replace(options, sign_with=tuple(load_secret_keys(sign)))
 
     with storage.open_service() as service:
         progress = Progress("exporting", None, not quiet)
@@ -193,6 +206,12 @@ def export(
         f"    - Normalization: {tick('normalization_stats' in header)}",
         f"    - Samples: {tick(samples)} ({samples} predictions)",
     ]
+    if header.get("signatures"):
+        lines.append(f"  Signed by: {', '.join(e['key_id'] for e in header['signatures'])}")
+    if (header.get("bundle_metadata") or {}).get("provenance"):
+        lines.append(
+            f"  Provenance: {len(header['bundle_metadata']['provenance'])} earlier signer(s)"
+        )
     click.echo("\n".join(lines), err=to_stderr)
 
 
@@ -215,6 +234,7 @@ def import_(
     from .errors import message_for
     from .progress import Progress
     from .render import echo_json_line
+    from .signing_render import echo_verification
 
     failures = 0
     with storage.open_service() as service:
@@ -238,7 +258,11 @@ def import_(
                                 "model_name": r.model_name, "onnx_path": r.onnx_path,
                                 "onnx_size_bytes": r.onnx_size_bytes, "onnx_md5": r.onnx_md5,
                                 "onnx_sha256": r.onnx_sha256,
-                                "source_model_id": r.source_model_id})  # fmt: skip
+                                "source_model_id": r.source_model_id,
+                                "signature": str(result.verdict.status) if result.verdict
+                                else None,
+                                "signer_key_id": result.verdict.signer_key_id if result.verdict
+                                else None})  # fmt: skip
             elif quiet:
                 click.echo(r.model_id)
             else:
@@ -246,6 +270,9 @@ def import_(
                     f"✓ Import successful!\n  Model ID: {r.model_id}\n"
                     f"  Model: {r.model_name} v{r.version}\n  Stored: {r.onnx_path}"
                 )
+                v = result.verdict
+                if v is not None and (v.signatures.checks or v.provenance):
+                    echo_verification(v.signatures, v.provenance)
     if failures:
         raise SystemExit(1)
 
@@ -271,6 +298,9 @@ def show(model_id: str, as_json: bool, storage: StorageUrls) -> None:
     for name, section in (record.training_metrics or {}).items():
         size = len(section) if isinstance(section, (list, dict)) else 1
         click.echo(f"{name + ':':<18} {size} entries")
+    from .signing_render import echo_recorded
+
+    echo_recorded(record.extra)
 
 
 @click.command()
@@ -301,6 +331,7 @@ def history(as_json: bool, limit: int | None, storage: StorageUrls) -> None:
         click.echo(
             f"{e.at.strftime('%Y-%m-%d %H:%M:%S')}  {e.action:<8} {e.result:<5} "
             f"{e.model_id or '-':<36}  {size:>16}  {e.actor or '-'}  {e.detail or ''}"
+            + (f"  signed by {e.signer_key_id}" if e.signer_key_id else "")
         )
 
 

@@ -88,7 +88,7 @@ def echo_info(info: Any, source: str) -> None:
     w(f"  MD5:     {info.md5 or 'not recorded'} ({state})")
     w(f"  SHA-256: {info.sha256 or 'not recorded'} ({state})")
     for name, value in doc.items():
-        if name in ("format_version", "bundle_metadata", "model"):
+        if name in ("format_version", "bundle_metadata", "model", "signatures"):
             continue
         w(f"{printable(name)}:")
         if isinstance(value, dict):
