@@ -135,7 +135,9 @@ class Service:
         The payload streams into the store while it is decoded and hashed; the checksums
         are verified (and, with ``validate``, onnx.checker run) before the row is written.
         Any failure removes the object again (or, if the process dies, leaves an
-        unreferenced object for :meth:`gc`).
+        unreferenced object for :meth:`gc`). The import policy (:meth:`import_policy`)
+        checks the bundle's signatures before the payload is stored and again before the
+        row is written; the result's ``verdict`` says what it found.
         """
         return importing.import_bundle(self._ctx, src, validate=validate, progress=progress)
 
