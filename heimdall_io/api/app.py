@@ -11,6 +11,10 @@ DELETE /api/v1/training/models/{id}         admin  delete a model (row, then obj
 GET    /api/v1/training/audit               read   audit history, newest first (?limit=)
 GET    /healthz                             open   {"registry": "ok", "store": "ok"} or 503
 GET    /openapi.json                        open   the OpenAPI 3.1 description
+GET    /, /static/{name}                    open   the web page and its files (web.py)
+GET    /api/v1/auth/role                    open   the role of the key sent (web.py)
+POST   .../models/{id}/download-link        read   a download URL for 60 s (downloads.py)
+GET    .../models/{id}/download             token  that URL: the export, streamed
 ==========================================  =====  ================================================
 
 Roles apply only when API keys are configured (see :mod:`heimdall_io.api.auth`). Errors
@@ -77,6 +81,7 @@ from heimdall_io.storage.base import ObjectStore, Registry
 from heimdall_io.storage.config import open_adapters
 
 from .auth import ANONYMOUS, ApiKeys, Principal, Role, authenticate
+from .downloads import download, download_link
 from .errors import EXCEPTION_HANDLERS
 from .handlers import (
     ApiContext,
@@ -98,6 +103,7 @@ from .settings import (
     ServerSettings,
     tune_malloc,
 )
+from .web import auth_role, page, static_asset
 
 log = logging.getLogger("heimdall_io.api")
 
@@ -111,6 +117,11 @@ ROUTES: list[tuple[str, str, Handler, Role | None]] = [
     ("GET", "/api/v1/training/audit", audit, "read"),
     ("GET", "/healthz", healthz, None),
     ("GET", "/openapi.json", openapi_json, None),
+    ("GET", "/", page, None),  # the web page (web.py): the page, its files, the key's role
+    ("GET", "/static/{name}", static_asset, None),
+    ("GET", "/api/v1/auth/role", auth_role, None),
+    ("POST", "/api/v1/training/models/{model_id}/download-link", download_link, "read"),
+    ("GET", "/api/v1/training/models/{model_id}/download", download, None),  # token inside
 ]
 
 

@@ -123,6 +123,16 @@ class ApiKeys:
                 found = principal
         return found
 
+    def derived_secret(self, actor: str, purpose: bytes) -> tuple[Principal, bytes] | None:
+        """The principal named ``actor`` (see :func:`actor_for`) and a secret for ``purpose``
+        that only a server holding its key can compute: HMAC-SHA256(sha256(key), purpose).
+        None if no configured key has that name. Signed download links use it: every
+        replica with the same keys accepts them, and removing a key voids them."""
+        for digest, principal in self._entries:
+            if principal.actor == actor:  # names are public (the audit shows them)
+                return principal, hmac.new(digest, purpose, hashlib.sha256).digest()
+        return None
+
     def __repr__(self) -> str:  # never the keys themselves
         return f"ApiKeys({self.count('admin')} admin, {self.count('read')} read)"
 

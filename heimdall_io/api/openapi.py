@@ -24,6 +24,8 @@ import msgspec
 from heimdall_io.storage.base import AuditEntry, ModelRecord
 from heimdall_io.version import __version__
 
+from .openapi_web import SCHEMA_TYPES as WEB_SCHEMA_TYPES
+from .openapi_web import web_paths
 from .settings import DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT, MAX_DESCRIPTION, MAX_NUM_SAMPLES
 
 
@@ -366,7 +368,8 @@ def _paths() -> dict[str, Any]:
 def build() -> dict[str, Any]:
     """The OpenAPI document as a dict."""
     _, components = msgspec.json.schema_components(
-        [ModelRecord, AuditEntry, ImportResponse, ErrorBody, Health], ref_template=_REF
+        [ModelRecord, AuditEntry, ImportResponse, ErrorBody, Health, *WEB_SCHEMA_TYPES],
+        ref_template=_REF,
     )
     return {
         "openapi": "3.1.0",
@@ -382,7 +385,7 @@ def build() -> dict[str, Any]:
             ),
         },
         "servers": [{"url": "http://127.0.0.1:8001"}],
-        "paths": _paths(),
+        "paths": {**_paths(), **web_paths()},
         "components": {
             "schemas": dict(sorted(components.items())),
             "securitySchemes": {
