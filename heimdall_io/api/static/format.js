@@ -113,7 +113,8 @@ export function formatBytes(bytes) {
     value /= 1024;
     unit += 1;
   }
-  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+  if (unit === 0) return `${bytes} bytes`;
+  return `${Number(value.toFixed(value < 10 ? 2 : 1))} ${units[unit]}`;
 }
 
 /** "2026-12-01 13:39" in local time, or the text as it is if it is no date. */

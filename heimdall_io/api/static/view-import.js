@@ -37,9 +37,11 @@ async function run(app) {
       const limit = app.session.maxImportBytes;
       if (typeof limit === "number" && entry.file.size > limit) {
         replace(entry.status, "Not sent");
+        let [size, max] = [formatBytes(entry.file.size), formatBytes(limit)];
+        if (size === max) [size, max] = [`${entry.file.size} bytes`, `${limit} bytes`];
         finish(entry, "error", h("span", { class: "error-text", role: "alert" },
-          `Too large: ${formatBytes(entry.file.size)} is over this server's import limit of ` +
-          `${formatBytes(limit)} (HEIMDALL_MAX_IMPORT_BYTES).`));
+          `Too large: ${size} is over this server's import limit of ${max} ` +
+          "(HEIMDALL_MAX_IMPORT_BYTES). Nothing was sent."));
         continue;
       }
       entry.state = "uploading";
