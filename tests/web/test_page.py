@@ -217,6 +217,39 @@ def test_chart_leaves_gaps_for_missing_epochs(
     assert not page.find_all("figure[data-chart=rmse]")  # no RMSE curves, no chart
 
 
+def test_provenance_shows_the_signers(page: Page, server: HeimdallServer, tmp_path: Path) -> None:
+    """Signatures (format 1.2.0: a top-level array, kept by the import) and the provenance
+    of earlier bundles are shown, their signer names as text."""
+    bundle, _ = bundle_file(server, tmp_path, "SignedNet", seed=12)
+    document = json.loads(bundle.read_bytes())
+    signed: dict[str, Any] = {}
+    for key, value in document.items():
+        if key == "model":
+            signed["signatures"] = [{
+                "algorithm": "ed25519", "key_id": "0807060504030201",
+                "signature": base64.b64encode(bytes(64)).decode(),
+                "signer": "<b>release team</b>", "signed_at": "2025-01-01T00:00:00Z",
+            }]  # fmt: skip
+        signed[key] = value
+    signed["bundle_metadata"]["provenance"] = [{
+        "signatures": [{"algorithm": "ed25519", "key_id": "1111111111111111",
+                        "signer": "origin lab", "signed_at": "2024-06-01T00:00:00Z"}],
+        "metadata": {"bundle_metadata": {"created_at": "2024-06-01T00:00:00Z",
+                                         "exported_by": "heimdall-io 0.1.0"}},
+    }]  # fmt: skip
+    with api(server) as http:
+        r = http.post(f"{MODELS}/import", content=json.dumps(signed).encode())
+        assert r.status_code == 201, r.text
+    page.open(READ, f"models/{r.json()['model_id']}")
+    signers = [e.text for e in page.find_all("#provenance td.signer")]
+    assert signers == ["<b>release team</b>", "origin lab"]
+    keys = [e.text for e in page.find_all("#provenance code.key-id")]
+    assert keys == ["0807060504030201", "1111111111111111"]
+    provenance = page.text("#provenance-table")
+    assert "a bundle that named no model id" in provenance  # `pack` gives none
+    assert document["bundle_metadata"]["bundle_id"] in provenance
+
+
 def test_missing_model_shows_the_servers_message(page: Page) -> None:
     page.open(READ, f"models/{uuid.uuid4()}")
     assert page.error() == "Model not found (HTTP 404)"

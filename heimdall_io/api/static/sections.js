@@ -124,15 +124,26 @@ export function signaturesOf(record) {
   return { own, provenance };
 }
 
+// A verification outcome, where the server recorded one with the entry.
+function checked(s) {
+  if (typeof s.status === "string") return s.status;
+  if (typeof s.verified === "boolean") return s.verified ? "valid" : "invalid";
+  return null;
+}
+
 function signatureTable(caption, entries) {
+  const text = (v) => (typeof v === "string" && v ? v : "—");
+  const withStatus = entries.some((s) => checked(s) !== null);
+  const headers = ["Signer (as the bundle names it)", "Key id", "Signed at", "Algorithm"];
   return h("table", { class: "signatures" }, h("caption", {}, caption),
-    h("thead", {}, h("tr", {}, ["Signer", "Key id", "Signed at", "Algorithm", "Verified"].map((c) => h("th", { scope: "col" }, c)))),
+    h("thead", {}, h("tr", {}, [...headers, ...(withStatus ? ["Checked"] : [])]
+      .map((c) => h("th", { scope: "col" }, c)))),
     h("tbody", {}, entries.map((s) => h("tr", {},
-      h("td", { class: "signer" }, typeof s.signer === "string" ? s.signer : "—"),
-      h("td", {}, h("code", {}, typeof s.key_id === "string" ? s.key_id : "—")),
+      h("td", { class: "signer" }, text(s.signer)),
+      h("td", {}, h("code", { class: "key-id" }, text(s.key_id))),
       h("td", {}, typeof s.signed_at === "string" ? formatDate(s.signed_at) : "—"),
-      h("td", {}, typeof s.algorithm === "string" ? s.algorithm : "—"),
-      h("td", {}, typeof s.status === "string" ? s.status : typeof s.verified === "boolean" ? (s.verified ? "valid" : "invalid") : "at import")))));
+      h("td", {}, text(s.algorithm)),
+      withStatus ? h("td", {}, checked(s) ?? "—") : null))));
 }
 
 /** Provenance: where the model came from, and who signed it. */
@@ -142,10 +153,17 @@ export function provenanceSection(record) {
   const parts = [];
   const pairs = [["Imported from", record.source_model_id
     ? h("span", {}, "model ", routeLink(["models", record.source_model_id], record.source_model_id, { class: "source-link" }),
-      " on the exporting instance") : "— (registered here)"]];
+      " on the exporting instance")
+    : source ? "a bundle that named no model id" : "— (registered here)"]];
   if (typeof extra.source_format_version === "string") pairs.push(["Bundle format", extra.source_format_version]);
   if (source) {
-    for (const [k, v] of Object.entries(source)) if (k !== "provenance") pairs.push([`Bundle ${k.replaceAll("_", " ")}`, cell(v)]);
+    for (const [k, v] of Object.entries(source)) {
+      if (k === "provenance") continue;
+      const label = k === "bundle_id" ? "Bundle id" : `Bundle ${k.replaceAll("_", " ")}`;
+      const value = k.endsWith("_at") && typeof v === "string"
+        ? h("time", { datetime: v, title: v }, formatDate(v)) : cell(v);
+      pairs.push([label, value]);
+    }
   }
   parts.push(keyValueTable(null, pairs, { id: "provenance-table" }));
   const { own, provenance } = signaturesOf(record);
