@@ -408,6 +408,73 @@ def test_hostile_model_name_renders_as_text(
         page.driver.execute_script("sessionStorage.clear()")
 
 
+# A server that pages its list and leaves the metrics out of it (as GET /models with
+# ?limit=&offset= will): the page must load page by page and take the best val RMSE from
+# each model's detail. Simulated in the browser when the server answers with everything.
+PAGING_SERVER = """
+const realFetch = window.fetch.bind(window);
+window.fetch = async (input, init) => {
+  const url = new URL(typeof input === "string" ? input : input.url, location.href);
+  const response = await realFetch(input, init);
+  if (url.pathname !== "/api/v1/training/models" || !response.ok) return response;
+  const limit = Number(url.searchParams.get("limit"));
+  const offset = Number(url.searchParams.get("offset") || 0);
+  let body = await response.json();
+  const page = (items) => {
+    const sliced = items.length > limit ? items.slice(offset, offset + limit) : items;
+    return sliced.map(({training_metrics, extra, ...rest}) => rest);
+  };
+  body = Array.isArray(body) ? page(body) : {...body, items: page(body.items || [])};
+  window.__listRequests = (window.__listRequests || 0) + 1;
+  return new Response(JSON.stringify(body), {status: 200,
+    headers: {"Content-Type": "application/json"}});
+};
+"""
+
+
+def test_models_load_page_by_page(
+    page: Page, server: HeimdallServer, detailed: dict[str, Any], tmp_path: Path
+) -> None:
+    for i in range(4):
+        path = tmp_path / f"paged{i}.onnx"
+        path.write_bytes(synthetic_model_bytes(8 << 10, seed=40 + i))
+        register_model(server, path, name=f"Paged{i}", sections={})
+    with api(server, READ) as http:
+        total = len(http.get(MODELS).json())
+    assert total >= 5
+    script = page.driver.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument", {"source": PAGING_SERVER}
+    )
+    try:
+        page.driver.get(server.url("/?page_size=2"))
+        page.driver.execute_script("sessionStorage.clear()")
+        page.driver.refresh()
+        page.sign_in(READ)
+        assert len(page.models_loaded()) == 2
+        assert "loaded so far" in page.text("#models-status")
+        more = page.find("#load-more")
+        clicks = 0
+        while more.is_displayed():
+            count = len(page.models_loaded())
+            more.click()
+            clicks += 1
+            page.wait(lambda c=count: len(page.models_loaded()) > c or not more.is_displayed())
+        rows = page.models_loaded()
+        assert len(rows) == total
+        assert clicks >= (total - 1) // 2
+        assert page.text("#models-status") == f"{total} models"
+        assert page.driver.execute_script("return window.__listRequests") >= total // 2
+        # The list carried no metrics: the best val RMSE came from the model's detail.
+        best = min(detailed["sections"]["performance_metrics"]["val_rmse"])
+        cell = page.find(f"tr[data-model-id='{detailed['id']}'] td.rmse")
+        page.wait(lambda: cell.text.endswith(" m"), what="the lazily loaded RMSE")
+        assert cell.text == f"{float(f'{best:.6g}'):g} m"
+    finally:
+        page.driver.execute_cdp_cmd(
+            "Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]}
+        )
+
+
 # -- compare, audit, list -----------------------------------------------------------------------
 
 

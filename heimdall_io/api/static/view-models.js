@@ -6,7 +6,9 @@ import {
   bestValRmse, formatBytes, formatDate, formatMeters, metricsOf, shortId,
 } from "./format.js";
 
-export const PAGE_SIZE = 100;
+// Models per request; `?page_size=` in the page's URL changes it (1 to 1000).
+const requested = Number(new URLSearchParams(location.search).get("page_size"));
+export const PAGE_SIZE = Number.isInteger(requested) && requested >= 1 && requested <= 1000 ? requested : 100;
 const LAZY_DETAILS = 3; // detail requests at once, for rows the list gave no metrics
 
 const COLUMNS = [
