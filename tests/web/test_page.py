@@ -303,6 +303,26 @@ def test_export_error_is_shown_readably(page: Page, detailed: dict[str, Any]) ->
     assert message.endswith("(HTTP 422)")
 
 
+def test_failed_download_is_shown_readably(
+    page: Page, browser: Browser, server: HeimdallServer, tmp_path: Path
+) -> None:
+    """The link is fine but the export fails (its object is gone): the frame the download
+    ran in shows the server's JSON, which the page reads and shows as a message."""
+    path = tmp_path / "lost.onnx"
+    path.write_bytes(synthetic_model_bytes(16 << 10, seed=13))
+    model_id = register_model(server, path, name="Lost")
+    with api(server) as http:
+        onnx_path = http.get(f"{MODELS}/{model_id}").json()["onnx_path"]
+    (server.home / "objects" / onnx_path).unlink()
+    browser.clear_downloads()
+    page.open(READ, f"models/{model_id}")
+    page.find("#export-button").click()
+    message = page.error()
+    assert message.startswith("The download failed: Failed to download ONNX model")
+    assert "{" not in message
+    assert not [p for p in browser.downloads.iterdir() if p.suffix == ".heimdall"]
+
+
 # -- roles, delete --------------------------------------------------------------------------
 
 
