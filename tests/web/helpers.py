@@ -3,6 +3,7 @@ models and bundles with realistic training curves."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -77,8 +78,6 @@ def bundle_file(
 ) -> tuple[Path, str]:
     """A .heimdall bundle made by `heimdall pack` (with a model of ``size`` bytes), and the
     MD5 of that model."""
-    import hashlib
-
     directory.mkdir(parents=True, exist_ok=True)
     onnx = directory / f"{name}.onnx"
     data = synthetic_model_bytes(size, seed=seed)

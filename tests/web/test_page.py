@@ -196,6 +196,8 @@ def test_model_detail_plots_every_epoch(
     assert "Adam" in page.text("#config-table")
     assert "registered here" in page.text("#provenance")
     assert page.find_all("#export-form")  # a read key may export
+    # The focus is on the model's heading, where keyboard users start.
+    assert page.driver.switch_to.active_element.get_attribute("id") == "model-title"
     browser.screenshot("model-detail")
     no_csp_violations(browser)
 

@@ -102,6 +102,13 @@ function drawSession() {
   }
 }
 
+// After a navigation the focus goes to the view's heading (tabindex=-1), so that keyboard
+// and screen reader users start at the top of the new content.
+function focusHeading() {
+  const heading = main.querySelector("h1");
+  if (heading && document.activeElement !== keyInput) heading.focus({ preventScroll: true });
+}
+
 async function show() {
   generation += 1;
   const mine = generation;
@@ -128,15 +135,17 @@ async function show() {
   app.setTitle(route.title);
   try {
     const rendering = route.view.render(app, view, route.args);
-    const heading = main.querySelector("h1");
-    if (heading && document.activeElement !== keyInput) heading.focus({ preventScroll: true });
+    focusHeading();
     await rendering;
+    // A view that replaced its "Loading" heading took the focus with it: give it back.
+    if (view.alive() && (!document.activeElement || document.activeElement === document.body)) {
+      focusHeading();
+    }
   } catch (err) {
     if (!view.alive()) return;
     app.showError(err);
-    const heading = main.querySelector("h1");
     if (main.querySelector(".loading")) main.querySelector(".loading").remove();
-    if (heading) heading.focus({ preventScroll: true });
+    focusHeading();
   }
 }
 
@@ -183,7 +192,11 @@ keyForm.addEventListener("submit", async (event) => {
 });
 
 $("forget-key").addEventListener("click", () => forgetKey(""));
-window.addEventListener("hashchange", show);
+// Until the server has said whether keys are needed, no view is shown (start() shows one).
+let ready = false;
+window.addEventListener("hashchange", () => {
+  if (ready) show();
+});
 // A file dropped outside the drop zone must not replace the page.
 for (const type of ["dragover", "drop"]) {
   window.addEventListener(type, (e) => {
@@ -204,6 +217,7 @@ async function start() {
       return;
     }
   }
+  ready = true;
   await show();
 }
 
