@@ -221,7 +221,7 @@ def create_app_from_env(
     from :class:`~heimdall_io.api.settings.ServerSettings`. The adapters are closed when
     the server stops::
 
-        app = create_app_from_env(environ={"HEIMDALL_API_KEYS": "k:admin"})
+        app = create_app_from_env(environ={"HEIMDALL_API_KEYS": "0123456789abcdef:admin"})
     """
     env = os.environ if environ is None else environ
     tune_malloc()
