@@ -330,7 +330,11 @@ def test_export_missing_object_500(heimdall_server: HeimdallServer, tmp_path: Pa
         (heimdall_server.home / "objects" / key).unlink()
         r = http.get(f"{MODELS}/{gone}/export")
     assert r.status_code == 500
-    assert r.json()["detail"].startswith("Failed to download ONNX model: ")
+    detail = r.json()["detail"]
+    assert detail.startswith("Failed to download ONNX model (ref ")
+    assert key not in detail and str(heimdall_server.home) not in detail  # in the log only
+    ref = detail.rsplit("ref ", 1)[1].rstrip(")")
+    wait_for(lambda: f"[ref {ref}]" in heimdall_server.log_path.read_text(), what="the log")
 
 
 # -- delete, audit, health, openapi --------------------------------------------------------
