@@ -136,14 +136,22 @@ def test_a_slow_but_steady_upload_is_not_cut(stall_server: HeimdallServer, bundl
 # -- item 4: a dropped export's close never runs on the event loop ----------------------------
 
 
+_AUDIT_ROWS = "SELECT model_id, detail FROM audit_log"
+
+
+def _rows(cursor: Any) -> list[tuple[str, str]]:
+    return [(str(model_id), detail or "") for model_id, detail in cursor]
+
+
 @contextlib.contextmanager
 def _audit_locked(server: HeimdallServer, pg_url: str | None) -> Iterator[Any]:
-    """Another session holding the audit table: yields a function listing its details."""
+    """Another session holding the audit table: yields a function listing its rows as
+    (model_id, detail) (that session may read it)."""
     if pg_url is None:
         conn = sqlite3.connect(server.home / "registry.sqlite3", isolation_level=None)
         conn.execute("BEGIN EXCLUSIVE")
         try:
-            yield lambda: [r[0] or "" for r in conn.execute("SELECT detail FROM audit_log")]
+            yield lambda: _rows(conn.execute(_AUDIT_ROWS))
         finally:
             conn.execute("ROLLBACK")
             conn.close()
@@ -152,7 +160,7 @@ def _audit_locked(server: HeimdallServer, pg_url: str | None) -> Iterator[Any]:
 
         with psycopg.connect(pg_url) as pg:
             pg.execute("LOCK TABLE audit_log IN ACCESS EXCLUSIVE MODE")
-            yield lambda: [r[0] or "" for r in pg.execute("SELECT detail FROM audit_log")]
+            yield lambda: _rows(pg.execute(_AUDIT_ROWS))
             pg.rollback()
 
 
@@ -184,7 +192,8 @@ def test_a_dropped_export_does_not_block_the_event_loop(
             r = httpx.get(server.url("/openapi.json"), timeout=5)
             assert r.status_code == 200 and time.monotonic() - started < 1.0
             time.sleep(0.25)
-        assert not any("went away" in d for d in details()), "not waiting on the lock?"
+        rows = details()
+        assert not any(m == big and "went away" in d for m, d in rows), "not waiting on the lock?"
     finally:
         locked.__exit__(None, None, None)
 
