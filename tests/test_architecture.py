@@ -20,8 +20,9 @@ ALLOWED = {
     "onnx": {"onnx"},
     "files": {"files", "codec", "format", "onnx"},
     "storage": {"storage"},
-    "service": {"service", "codec", "format", "onnx", "files", "storage"},
-    "api": {"api", "service", "codec", "format", "onnx", "storage"},
+    "signing": {"signing", "codec", "format"},
+    "service": {"service", "codec", "format", "onnx", "files", "storage", "signing"},
+    "api": {"api", "service", "codec", "format", "onnx", "storage", "signing"},
 }
 SHARED = {"errors", "sizes", "version"}
 

@@ -168,8 +168,8 @@ def test_role_on_an_open_server(heimdall_server_factory: Any) -> None:
 
 # -- download links -----------------------------------------------------------------------
 
-KEYS = ApiKeys({"k-admin": "admin", "k-read": "read"})
-READER = Principal(actor_for("k-read"), "read")
+KEYS = ApiKeys({"k-admin-0123456789": "admin", "k-read-0123456789": "read"})
+READER = Principal(actor_for("k-read-0123456789"), "read")
 MODEL = str(uuid.uuid4())
 
 
@@ -177,7 +177,7 @@ def test_token_round_trip_and_what_it_covers() -> None:
     query = canonical_query(QueryParams("include_samples=false&num_samples=2"))
     token, expires = make_token(KEYS, READER, MODEL, query, now=1000)
     assert expires == 1000 + LINK_TTL_SECONDS
-    assert "k-read" not in token
+    assert "k-read-0123456789" not in token
     assert check_token(KEYS, token, MODEL, query, now=1000) == READER
     assert check_token(KEYS, token, MODEL, query, now=expires) == READER
     failures = {
@@ -198,11 +198,12 @@ def test_token_round_trip_and_what_it_covers() -> None:
 
 def test_token_dies_with_its_key() -> None:
     token, _ = make_token(KEYS, READER, MODEL, "", now=1000)
-    others = ApiKeys({"k-admin": "admin", "k-read-2": "read"})
+    others = ApiKeys({"k-admin-0123456789": "admin", "k-read-2-0123456789": "read"})
     with pytest.raises(ApiError):
         check_token(others, token, MODEL, "", now=1000)
     # The same keys on another replica: accepted.
-    assert check_token(ApiKeys({"k-read": "read"}), token, MODEL, "", now=1000) == READER
+    replica = ApiKeys({"k-read-0123456789": "read"})
+    assert check_token(replica, token, MODEL, "", now=1000) == READER
 
 
 def test_canonical_query_ignores_order_and_the_token() -> None:
