@@ -50,8 +50,8 @@ async function errorOf(response) {
   return new ApiError(response.status, messageOf(response.status, response.statusText, text));
 }
 
-/** A JSON request to the API; ApiError on failure. */
-export async function api(path, { method = "GET", query = null, key } = {}) {
+/** A request to the API: the response if it is a success, else ApiError. */
+async function request(path, { method = "GET", query = null, key } = {}) {
   let url = path;
   if (query) {
     const params = new URLSearchParams(query).toString();
@@ -64,7 +64,12 @@ export async function api(path, { method = "GET", query = null, key } = {}) {
     throw new ApiError(0, `The server cannot be reached (${err.message})`);
   }
   if (!response.ok) throw await errorOf(response);
-  return response.json();
+  return response;
+}
+
+/** A JSON request to the API; ApiError on failure. */
+export async function api(path, options = {}) {
+  return (await request(path, options)).json();
 }
 
 /** What the server says about a key: {role, keys_required, max_import_bytes}. */
@@ -72,14 +77,17 @@ export function fetchRole(key) {
   return api("/api/v1/auth/role", { key });
 }
 
-/** The models of one page: the list's items (an array, or {items: [...]}) */
+/**
+ * One page of the list: {items, more}. The server pages with ?limit=&offset= and names
+ * the next page in a `Link: <...>; rel="next"` header; without one, this was the last
+ * page (a server that does not page answers with every model at once).
+ */
 export async function listModels(limit, offset) {
-  const body = await api(MODELS, { query: { limit, offset } });
-  if (Array.isArray(body)) return body;
-  for (const name of ["items", "models", "results", "data"]) {
-    if (body && Array.isArray(body[name])) return body[name];
-  }
-  return [];
+  const response = await request(MODELS, { query: { limit, offset } });
+  const body = await response.json();
+  const more = /;\s*rel="?next"?/.test(response.headers.get("Link") || "");
+  const items = Array.isArray(body) ? body : body && Array.isArray(body.items) ? body.items : [];
+  return { items, more };
 }
 
 export function getModel(id) {

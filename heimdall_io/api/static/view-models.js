@@ -154,7 +154,7 @@ export async function render(app, view) {
     state.loading = true;
     draw();
     try {
-      const items = await listModels(PAGE_SIZE, state.models.length);
+      const { items, more } = await listModels(PAGE_SIZE, state.models.length);
       if (!view.alive()) return;
       const fresh = items.filter((m) => m && typeof m.model_id === "string" && !state.ids.has(m.model_id));
       const lazy = [];
@@ -165,7 +165,7 @@ export async function render(app, view) {
         else lazy.push(m); // a list without metrics: the detail has them
         state.models.push(m);
       }
-      state.done = items.length < PAGE_SIZE || fresh.length === 0 || items.length > PAGE_SIZE;
+      state.done = !more || fresh.length === 0;
       queueDetails(lazy);
     } catch (err) {
       app.showError(err);
