@@ -95,7 +95,7 @@ def echo_recorded(extra: Mapping[str, Any] | None) -> None:
         return
     status = _s(signing.get("status"))
     signer = signing.get("signer_key_id")
-    entries = [e for e in signing.get("signatures") or [] if isinstance(e, Mapping)]
+    entries = [e for e in (extra or {}).get("signatures") or [] if isinstance(e, Mapping)]
     if signer:
         name = next((e.get("key_name") for e in entries if e.get("key_id") == signer), None)
         text = f"{status}: signed by {_s(signer)}" + (f" ({_s(name)})" if name else "")

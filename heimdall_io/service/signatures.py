@@ -8,9 +8,11 @@ Import (CLI and server alike, :class:`~heimdall_io.signing.ImportPolicy`):
 - :func:`check_bundle` runs again on the whole document once the codec has decoded the
   payload and verified it against the declared (signed) digests, before the row is
   written: nothing is registered on failure;
-- :func:`annotate` keeps what was found on the record: ``extra["signing"]`` (status,
-  signer, provenance signers: what ``show`` and the API's model detail display) and
-  ``extra["provenance"]`` (the entries a re-export carries).
+- :func:`annotate` keeps what was found on the record, where ``show``, the API's model
+  detail and the web page find it: ``extra["signatures"]`` (the bundle's entries with
+  the status of each), ``extra["signing"]`` (the verdict: status, the signer's key id,
+  each provenance entry's status) and ``extra["provenance"]`` (the entries as the bundle
+  had them, which a re-export carries unchanged).
 
 Export: :func:`prepare_export` carries the provenance and signs with the given keys.
 """
@@ -40,6 +42,7 @@ from .context import Context
 
 #: ``record.extra`` keys this module owns.
 SIGNING_KEY = "signing"
+SIGNATURES_KEY = "signatures"
 PROVENANCE_KEY = "provenance"
 
 
@@ -80,12 +83,27 @@ def _provenance_json(check: ProvenanceCheck) -> dict[str, Any]:
     return out
 
 
+def signature_entries(verdict: Verdict, document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What ``record.extra["signatures"]`` holds: the bundle's entries as it claimed them
+    (without the signature bytes), each with the ``status`` the import found."""
+    entries = document.get("signatures")
+    entries = entries if isinstance(entries, list) else []
+    out = []
+    for entry, check in zip(entries, verdict.signatures.checks, strict=False):
+        kept = {k: v for k, v in entry.items() if k not in ("signature", "public_key")
+                and isinstance(v, str)} if isinstance(entry, Mapping) else {}  # fmt: skip
+        out.append({**kept, **_check_json(check)})
+    return out
+
+
 def summary(verdict: Verdict, checked: bool) -> dict[str, Any]:
-    """What ``record.extra["signing"]`` holds: the bundle's signatures and provenance as
-    the import checked them; ``checked`` is False when no key was trusted (nothing could
-    be verified, so every signer is "unknown-key")."""
+    """What ``record.extra["signing"]`` holds: the verdict on the bundle's signatures
+    (each is in ``extra["signatures"]``) and on its provenance, as the import checked
+    them; ``checked`` is False when no key was trusted (nothing could be verified, so
+    every signer is "unknown-key")."""
     return {
-        **_verification_json(verdict.signatures),
+        "status": str(verdict.status),
+        "signer_key_id": verdict.signer_key_id,
         "checked": checked,
         "provenance": [_provenance_json(p) for p in verdict.provenance],
     }
@@ -110,6 +128,8 @@ def annotate(record: ModelRecord, verdict: Verdict, checked: bool, document: Map
     extra = dict(record.extra or {})
     if verdict.status is not Status.UNSIGNED or verdict.provenance:
         extra[SIGNING_KEY] = summary(verdict, checked)
+    if verdict.signatures.checks:
+        extra[SIGNATURES_KEY] = signature_entries(verdict, document)
     try:
         entries = record_provenance(document)
     except CanonicalFormError:

@@ -106,7 +106,7 @@ def test_required_signature_over_http(heimdall_server_factory: Any, material: An
         detail = http.get(f"{MODELS}/{model_id}").json()
         signing = detail["extra"]["signing"]
         assert signing["status"] == "valid" and signing["signer_key_id"] == team.key_id
-        assert signing["signatures"][0]["key_name"] == "team"
+        assert detail["extra"]["signatures"][0]["key_name"] == "team"  # the web page reads it
         audit = http.get("/api/v1/training/audit").json()
         assert audit[0]["action"] == "import" and audit[0]["signer_key_id"] == team.key_id
         assert [e["result"] for e in audit[1:4]] == ["error"] * 3

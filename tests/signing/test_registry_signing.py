@@ -104,7 +104,9 @@ def test_signed_export_import_round_trips(
         record = at_b.get_model(result.record.model_id)
         signing = record.extra["signing"]
         assert signing["status"] == "valid" and signing["signer_key_id"] == A.key_id
-        assert [s["key_id"] for s in signing["signatures"]] == [k.key_id for k in signers]
+        own = record.extra["signatures"]
+        assert [(s["key_id"], s["status"]) for s in own] == [(k.key_id, "valid") for k in signers]
+        assert all("signature" not in s and s["algorithm"] == "ed25519" for s in own)
         assert record.training_metrics == sections
         exported = next(e for e in at_a.history() if e.action == "export")
         assert exported.signer_key_id == ",".join(k.key_id for k in signers)
