@@ -43,12 +43,6 @@ class _Section(msgspec.Struct, kw_only=True, omit_defaults=True):
     pass
 
 
-def _schema_only(pattern: str, text: str) -> msgspec.Meta:
-    """A pattern the JSON Schema states but the reader does not enforce: a malformed
-    signature is for the verifier to call invalid, not for the reader to refuse."""
-    return msgspec.Meta(description=text, extra_json_schema={"pattern": pattern})
-
-
 class SignatureEntry(_Section, kw_only=True):
     """An entry of `signatures`: one Ed25519 signature of the bundle's canonical metadata
     (spec/bundle-format.md, "Signatures"). Only `signature` is signed; the rest are claims."""
@@ -56,10 +50,10 @@ class SignatureEntry(_Section, kw_only=True):
     algorithm: Annotated[str, _doc("Signature algorithm: `ed25519` (others are reserved).")]
     key_id: Annotated[
         str,
-        _schema_only(
-            "^[0-9a-f]{16}$",
-            "The signing key's id: minisign's 8-byte keynum, little-endian, as 16 lowercase"
-            " hex digits.",
+        msgspec.Meta(
+            pattern="^[0-9a-f]{16}$",
+            description="The signing key's id: minisign's 8-byte keynum, little-endian, as 16"
+            " lowercase hex digits.",
         ),
     ]
     signature: Annotated[
@@ -88,6 +82,18 @@ class ProvenanceEntry(_Section, kw_only=True):
     ]
 
 
+# The reader takes signature and provenance entries as any objects: a malformed entry is
+# for the verifier to call invalid (spec: "Verification"), not for the reader to refuse.
+# The schema (BundleDocument) states their exact shape.
+_SIGNATURES_DOC = (
+    "Format 1.2.0: Ed25519 signatures of the metadata and the payload's declared size and"
+    " digests; before `model`."
+)
+_PROVENANCE_DOC = (
+    "Format 1.2.0: the signatures of the bundles this model was imported from, oldest first."
+)
+
+
 class BundleMetadata(_Section, kw_only=True):
     """`bundle_metadata`: who made this bundle, and when."""
 
@@ -101,13 +107,7 @@ class BundleMetadata(_Section, kw_only=True):
         str | None, _doc(_LEGACY + "version of the Heimdall that wrote the bundle.")
     ] = None
     # Format 1.2.0:
-    provenance: Annotated[
-        list[ProvenanceEntry] | None,
-        _doc(
-            "Format 1.2.0: the signatures of the bundles this model was imported from,"
-            " oldest first."
-        ),
-    ] = None
+    provenance: Annotated[list[dict[str, Any]] | None, _doc(_PROVENANCE_DOC)] = None
 
 
 class ModelInfo(_Section, kw_only=True):
@@ -240,13 +240,7 @@ class BundleHeader(_Section, kw_only=True):
         ),
     ]
     bundle_metadata: BundleMetadata
-    signatures: Annotated[
-        list[SignatureEntry] | None,
-        _doc(
-            "Format 1.2.0: Ed25519 signatures of the metadata and the payload's declared"
-            " size and digests; before `model`."
-        ),
-    ] = None
+    signatures: Annotated[list[dict[str, Any]] | None, _doc(_SIGNATURES_DOC)] = None
     model: ModelInfo
     training_config: TrainingConfig | None = None
     performance_metrics: PerformanceMetrics | None = None
@@ -270,9 +264,19 @@ class ModelDocument(ModelInfo, kw_only=True):
     ]
 
 
+class BundleMetadataDocument(BundleMetadata, kw_only=True):
+    """`bundle_metadata`: who made this bundle, and when (and, in format 1.2.0, the
+    signatures of the bundles the model came from)."""
+
+    # The exact shape, for the schema; the reader takes any objects (see above).
+    provenance: Annotated[list[ProvenanceEntry] | None, _doc(_PROVENANCE_DOC)] = None  # type: ignore[assignment]
+
+
 class BundleDocument(BundleHeader, kw_only=True):
     """A whole `.heimdall` bundle: one JSON object, the ONNX model in `model.onnx_model_base64`."""
 
     # The type spec/bundle.schema.json is generated from (python -m heimdall_io.format.schema).
 
+    bundle_metadata: BundleMetadataDocument
+    signatures: Annotated[list[SignatureEntry] | None, _doc(_SIGNATURES_DOC)] = None  # type: ignore[assignment]
     model: ModelDocument

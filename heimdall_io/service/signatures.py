@@ -10,9 +10,10 @@ Import (CLI and server alike, :class:`~heimdall_io.signing.ImportPolicy`):
   written: nothing is registered on failure;
 - :func:`annotate` keeps what was found on the record, where ``show``, the API's model
   detail and the web page find it: ``extra["signatures"]`` (the bundle's entries with
-  the status of each), ``extra["signing"]`` (the verdict: status, the signer's key id,
-  each provenance entry's status) and ``extra["provenance"]`` (the entries as the bundle
-  had them, which a re-export carries unchanged).
+  the status of each), ``extra["provenance"]`` (the bundle's provenance entries, as it
+  had them) and ``extra["signing"]`` (the verdict: status, the signer's key id, each
+  provenance entry's status; and ``as_provenance``, the entry for the bundle's own
+  signatures). A re-export carries the provenance entries, then ``as_provenance``.
 
 Export: :func:`prepare_export` carries the provenance and signs with the given keys.
 """
@@ -32,10 +33,10 @@ from ..signing import (
     Status,
     Verdict,
     attach_provenance,
-    record_provenance,
     sign_document,
+    signed_view,
 )
-from ..signing.provenance import ProvenanceCheck
+from ..signing.provenance import ProvenanceCheck, provenance_of
 from ..signing.verify import Verification
 from ..storage.base import ModelRecord
 from .context import Context
@@ -44,6 +45,8 @@ from .context import Context
 SIGNING_KEY = "signing"
 SIGNATURES_KEY = "signatures"
 PROVENANCE_KEY = "provenance"
+#: In ``extra["signing"]``: the provenance entry for the imported bundle's own signatures.
+CARRIED_KEY = "as_provenance"
 
 
 def check_metadata(policy: ImportPolicy, document: Mapping[str, Any]) -> None:
@@ -124,22 +127,37 @@ def describe(verdict: Verdict, checked: bool) -> str | None:
 
 def annotate(record: ModelRecord, verdict: Verdict, checked: bool, document: Mapping[str, Any]
              ) -> None:  # fmt: skip
-    """Keep the verdict and the provenance to carry on ``record.extra``."""
+    """Keep the verdict, the signatures and the provenance to carry on ``record.extra``."""
     extra = dict(record.extra or {})
     if verdict.status is not Status.UNSIGNED or verdict.provenance:
         extra[SIGNING_KEY] = summary(verdict, checked)
     if verdict.signatures.checks:
         extra[SIGNATURES_KEY] = signature_entries(verdict, document)
-    try:
-        entries = record_provenance(document)
-    except CanonicalFormError:
-        entries = []  # signed, but with no canonical form: nothing verifiable to pass on
-    if entries:
-        extra[PROVENANCE_KEY] = entries
+        entries = document.get("signatures")
+        try:  # the entry a re-export adds for these signatures: they and what they signed
+            if isinstance(entries, list):
+                own = {"signatures": list(entries), "metadata": signed_view(document)}
+                extra[SIGNING_KEY][CARRIED_KEY] = own
+        except CanonicalFormError:
+            pass  # no canonical form: nothing verifiable to pass on
+    earlier = [dict(e) for e in provenance_of(document) if isinstance(e, Mapping)]
+    if earlier:
+        extra[PROVENANCE_KEY] = earlier
     source = extra.get("source_bundle")
     if isinstance(source, Mapping) and PROVENANCE_KEY in source:  # kept once, above
         extra["source_bundle"] = {k: v for k, v in source.items() if k != PROVENANCE_KEY}
     record.extra = extra
+
+
+def carried(record: ModelRecord) -> list[Any]:
+    """The provenance an export of ``record`` carries: the imported bundle's, then an entry
+    for its own signatures (spec: "Provenance"), oldest first."""
+    extra = record.extra or {}
+    entries = list(extra.get(PROVENANCE_KEY) or [])
+    signing = extra.get(SIGNING_KEY)
+    if isinstance(signing, Mapping) and isinstance(signing.get(CARRIED_KEY), Mapping):
+        entries.append(signing[CARRIED_KEY])
+    return entries
 
 
 def record_digests(ctx: Context, record: ModelRecord) -> Digests:
@@ -159,7 +177,7 @@ def prepare_export(
 ) -> dict[str, Any]:
     """``header`` with the provenance ``record`` was imported with and, with ``keys``,
     signed by each (then with the payload's size and digests in ``model``, as signed)."""
-    entries = (record.extra or {}).get(PROVENANCE_KEY) or []
+    entries = carried(record)
     if not entries and not keys:
         return {k: v for k, v in header.items() if k != "signatures"}
     digests = record_digests(ctx, record)

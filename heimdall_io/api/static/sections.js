@@ -183,7 +183,7 @@ export function provenanceSection(record) {
 export function otherMetadata(record) {
   const extra = isObject(record.extra) ? record.extra : {};
   const top = isObject(extra.top) ? Object.fromEntries(Object.entries(extra.top).filter(([k]) => k !== "signatures")) : {};
-  const known = new Set(["model", "top", "source_bundle", "source_format_version", "signatures", "provenance",
+  const known = new Set(["model", "top", "source_bundle", "source_format_version", "signatures", "provenance", "signing",
     "input_shape", "output_shape"]);
   const rest = Object.fromEntries(Object.entries(extra).filter(([k]) => !known.has(k)));
   return objectTable("Other metadata", { ...top, ...rest });
