@@ -91,7 +91,8 @@ def echo_recorded(extra: Mapping[str, Any] | None) -> None:
     """What an import recorded about the bundle's signatures (``show``)."""
     signing = (extra or {}).get("signing")
     if not isinstance(signing, Mapping):
-        click.echo(f"{'signature:':<18} unsigned")
+        if (extra or {}).get("source_bundle") is not None:  # imported, from no signed bundle
+            click.echo(f"{'signature:':<18} unsigned")
         return
     status = _s(signing.get("status"))
     signer = signing.get("signer_key_id")
