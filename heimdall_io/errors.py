@@ -20,6 +20,7 @@ codes in one place each (``heimdall_cli.errors`` and ``heimdall_io.api.errors``)
     ├── NotFoundError               a model or a file does not exist (HTTP 404)
     ├── FileAccessError             permission denied, output exists, not a file
     ├── ConfigError                 a bad URL or setting
+    ├── MlflowError                 MLflow failed, or its client is not installed (HTTP 502)
     └── StorageError                the registry or the object store failed (HTTP 5xx)
         ├── RegistryError
         └── ObjectStoreError
@@ -90,6 +91,10 @@ class FileAccessError(HeimdallError):
 
 class ConfigError(HeimdallError):
     """A configuration value (URL, environment variable, option) is invalid."""
+
+
+class MlflowError(HeimdallError):
+    """The MLflow tracking server or model registry failed, or its client is missing."""
 
 
 class StorageError(HeimdallError):
