@@ -30,6 +30,9 @@ class ExportOptions:
     description: str | None = None
     compression: str = NONE
     level: int = 3
+    #: Top-level members to add (e.g. ``mlflow``); they replace those an imported bundle
+    #: brought along.
+    extra: dict[str, Any] | None = None
 
 
 class ExportStream:
@@ -74,11 +77,9 @@ def export_header(record: ModelRecord, options: ExportOptions) -> dict[str, Any]
             if name == "sample_predictions" and isinstance(value, list):
                 value = value[: max(options.num_samples, 0)]
             sections[name] = value
+    extra = {**((record.extra or {}).get("top") or {}), **(options.extra or {})}
     return new_header(
-        model_fields(record),
-        description=options.description,
-        sections=sections,
-        extra=(record.extra or {}).get("top"),
+        model_fields(record), description=options.description, sections=sections, extra=extra
     )
 
 
