@@ -9,6 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .mlflow_commands import (
+    mlflow_metadata_option,
+    mlflow_options,
+    register_in_mlflow,
+    registration_json,
+    registration_lines,
+    with_mlflow_section,
+)
 from .options import (
     Compression,
     ModelMetadata,
@@ -23,6 +31,7 @@ from .options import (
 )
 
 if TYPE_CHECKING:
+    from heimdall_io.mlflow import MlflowTarget
     from heimdall_io.service import ExportOptions
 
 #: The metadata sections an export may leave out: --no-NAME, ExportOptions.include_NAME.
@@ -149,6 +158,7 @@ def export_options(f: Any) -> Any:
 @click.argument("model_id")
 @click.option("-o", "--output", required=True, help="Bundle to write (`-`: stdout).")
 @export_options
+@mlflow_metadata_option
 @force_option
 @quiet_option
 @storage_options
@@ -156,6 +166,7 @@ def export(
     model_id: str,
     output: str,
     options: ExportOptions,
+    mlflow_metadata: bool,
     force: bool,
     quiet: bool,
     storage: StorageUrls,
@@ -164,6 +175,8 @@ def export(
     from .progress import Progress
 
     with storage.open_service() as service:
+        if mlflow_metadata:
+            options = with_mlflow_section(service, model_id, options)
         progress = Progress("exporting", None, not quiet)
         try:
             stream = service.export_to_path(
@@ -200,15 +213,23 @@ def export(
 @click.argument("bundles", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per import.")
 @click.option("--no-validate", is_flag=True, help="Skip onnx.checker on the imported model.")
+@mlflow_options
 @quiet_option
 @storage_options
 def import_(
-    bundles: tuple[str, ...], as_json: bool, no_validate: bool, quiet: bool, storage: StorageUrls
+    bundles: tuple[str, ...],
+    as_json: bool,
+    no_validate: bool,
+    mlflow: MlflowTarget | None,
+    quiet: bool,
+    storage: StorageUrls,
 ) -> None:
     """Import one or more BUNDLE files (`-`: stdin); print each new model id.
 
     Each bundle is imported whole or not at all. With several bundles, a failure is
-    reported and the rest still imported; the exit code is then 1.
+    reported and the rest still imported; the exit code is then 1. With --mlflow, each
+    model is then registered in MLflow; if that fails the import stands (a warning), unless
+    --mlflow-required, which rolls the import back and counts it as failed.
     """
     from heimdall_io.files.paths import open_input
 
@@ -223,6 +244,7 @@ def import_(
             try:
                 with open_input(path) as src:
                     result = service.import_bundle(src, validate=not no_validate, progress=progress)
+                registration = register_in_mlflow(service, result.record, mlflow)
             except Exception as exc:
                 msg = message_for(exc)
                 if msg is None or len(bundles) == 1:
@@ -238,13 +260,15 @@ def import_(
                                 "model_name": r.model_name, "onnx_path": r.onnx_path,
                                 "onnx_size_bytes": r.onnx_size_bytes, "onnx_md5": r.onnx_md5,
                                 "onnx_sha256": r.onnx_sha256,
-                                "source_model_id": r.source_model_id})  # fmt: skip
+                                "source_model_id": r.source_model_id,
+                                **registration_json(registration)})  # fmt: skip
             elif quiet:
                 click.echo(r.model_id)
             else:
                 click.echo(
                     f"✓ Import successful!\n  Model ID: {r.model_id}\n"
                     f"  Model: {r.model_name} v{r.version}\n  Stored: {r.onnx_path}"
+                    + registration_lines(registration)
                 )
     if failures:
         raise SystemExit(1)
