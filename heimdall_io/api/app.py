@@ -95,6 +95,7 @@ from .settings import (
     DEFAULT_MAX_CONCURRENT_IMPORTS,
     DEFAULT_MAX_CONCURRENT_VALIDATIONS,
     DEFAULT_MAX_IMPORT_BYTES,
+    DEFAULT_MLFLOW_EXPERIMENT,
     ServerSettings,
     tune_malloc,
 )
@@ -168,12 +169,15 @@ def create_app(
     max_concurrent_imports: int = DEFAULT_MAX_CONCURRENT_IMPORTS,
     max_concurrent_validations: int = DEFAULT_MAX_CONCURRENT_VALIDATIONS,
     on_shutdown: Callable[[], None] | None = None,
+    mlflow_uri: str | None = None,
+    mlflow_experiment: str = DEFAULT_MLFLOW_EXPERIMENT,
 ) -> Starlette:
     """The API over ``registry`` + ``store`` (or over ``service_factory(actor)``).
 
     ``api_keys``: None for an open API, else ``{key: "read"|"admin"}`` or an ApiKeys.
     ``max_import_bytes``: the request body limit (and the decoded model limit) of
-    imports; None for none. ``on_shutdown`` runs when the server stops (close adapters)::
+    imports; None for none. ``on_shutdown`` runs when the server stops (close adapters).
+    ``mlflow_uri``: the MLflow tracking server of ``?mlflow=true`` imports (None: refused)::
 
         registry, store = open_adapters("sqlite:models.db", "objects/")
         app = create_app(registry=registry, store=store, api_keys={"k": "admin"})
@@ -207,6 +211,8 @@ def create_app(
         keys=keys,
         max_import_bytes=max_import_bytes,
         max_concurrent_imports=max_concurrent_imports,
+        mlflow_uri=mlflow_uri,
+        mlflow_experiment=mlflow_experiment,
     )
     return app
 
@@ -249,6 +255,8 @@ def create_app_from_env(
         max_concurrent_imports=settings.max_concurrent_imports,
         max_concurrent_validations=settings.max_concurrent_validations,
         on_shutdown=close,
+        mlflow_uri=settings.mlflow_uri,
+        mlflow_experiment=settings.mlflow_experiment,
     )
 
 

@@ -20,6 +20,7 @@ ObjectStoreError (import)   500    Failed to upload ONNX to object store: <reaso
 RegistryError (import)      500    Failed to register model: <reason>
 ObjectStoreError (export)   500    Failed to download ONNX model: <reason>
 RegistryError (otherwise)   500    Database error: <reason>
+MlflowError                 502    <reason> (``?mlflow_required=true`` imports)
 any other HeimdallError     500    <operation> failed: <reason>
 anything else               500    Internal server error (logged with its traceback)
 ==========================  =====  =========================================================
@@ -43,6 +44,7 @@ from starlette.responses import Response
 from heimdall_io.errors import (
     BundleError,
     HeimdallError,
+    MlflowError,
     NotFoundError,
     ObjectStoreError,
     PayloadTooLargeError,
@@ -86,6 +88,8 @@ def map_error(exc: HeimdallError, op: Operation) -> ApiError:
         return ApiError(400, f"Invalid bundle format: {reason}")
     if isinstance(exc, PayloadTooLargeError):
         return ApiError(413, f"Bundle too large: {reason}")
+    if isinstance(exc, MlflowError):
+        return ApiError(502, reason)
     if isinstance(exc, NotFoundError):
         if op in ("lookup", "delete"):
             return ApiError(404, "Model not found")

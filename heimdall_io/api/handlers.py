@@ -19,12 +19,14 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from heimdall_io.mlflow import register_imported
 from heimdall_io.service import Service
 
 from . import openapi
 from .auth import ApiKeys, Principal
 from .bridge import RequestBodyReader, UploadAbortedError
 from .errors import ApiError, Operation, operation
+from .mlflow_import import mlflow_target
 from .query import (
     EXPORT_MEDIA_TYPES,
     check_content_type,
@@ -56,6 +58,9 @@ class ApiContext:
     max_import_bytes: int | None
     max_concurrent_imports: int
     _import_limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
+    #: The MLflow tracking server of ``?mlflow=true`` imports (None: they are refused).
+    mlflow_uri: str | None = None
+    mlflow_experiment: str = "heimdall"
 
     def service(self, actor: str) -> Service:
         """A Service whose audit entries name ``actor``."""
@@ -145,6 +150,7 @@ async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Res
     check_content_type(request)
     encoding = content_encoding(request)
     validate = query_bool(request.query_params, "validate", True)
+    mlflow = mlflow_target(request.query_params, ctx.mlflow_uri, ctx.mlflow_experiment)
     length = content_length(request)
     limit = ctx.max_import_bytes
     if length is not None and limit is not None and length > limit:
@@ -172,6 +178,12 @@ async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Res
     r = result.record
     log.info("%s imported %s as %s (%s bytes)", who.actor, r.source_model_id, r.model_id,
              r.onnx_size_bytes)  # fmt: skip
+    registration = None
+    if mlflow is not None:
+        with operation("import"):
+            registration = await anyio.to_thread.run_sync(register_imported, service, r, mlflow)
+        for warning in registration.warnings:
+            log.warning("import of %s by %s: %s", r.model_id, who.actor, warning)
     body = openapi.ImportResponse(
         model_id=r.model_id,
         model_name=r.model_name,
@@ -181,6 +193,8 @@ async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Res
         onnx_md5=r.onnx_md5,
         onnx_sha256=r.onnx_sha256,
         source_model_id=r.source_model_id,
+        mlflow=registration.link.section() if registration and registration.link else None,
+        warnings=list(registration.warnings) if registration and registration.warnings else None,
     )
     return _json(body, 201, {"Location": f"/api/v1/training/models/{r.model_id}"})
 

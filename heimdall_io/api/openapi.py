@@ -33,8 +33,8 @@ class ErrorBody(msgspec.Struct):
     detail: str
 
 
-class ImportResponse(msgspec.Struct, kw_only=True):
-    """The model an import created."""
+class ImportResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The model an import created (with ``?mlflow=true``: its MLflow registration)."""
 
     model_id: str
     model_name: str
@@ -44,6 +44,9 @@ class ImportResponse(msgspec.Struct, kw_only=True):
     onnx_md5: str | None
     onnx_sha256: str | None
     source_model_id: str | None
+    #: ``?mlflow=true``: the run and model version (null if MLflow failed; see warnings).
+    mlflow: dict[str, Any] | None = None
+    warnings: list[str] | None = None
 
 
 class Health(msgspec.Struct):
@@ -169,6 +172,18 @@ def _paths() -> dict[str, Any]:
                 "security": _BEARER,
                 "parameters": [
                     _bool_query("validate", "Check the model with onnx.checker."),
+                    _bool_query(
+                        "mlflow",
+                        "Also register the model in the server's MLflow (HEIMDALL_MLFLOW_URI):"
+                        " a run and a model version. If MLflow fails, the import stands and"
+                        " `warnings` says why.",
+                        False,
+                    ),
+                    _bool_query(
+                        "mlflow_required",
+                        "As mlflow, but if MLflow fails the import is rolled back (502).",
+                        False,
+                    ),
                     {
                         "name": "Content-Encoding",
                         "in": "header",
@@ -205,10 +220,14 @@ def _paths() -> dict[str, Any]:
                     **_AUTH_ERRORS,
                     "413": _error("The body or the model is over the size limit."),
                     "415": _error("A form upload or an unsupported Content-Encoding."),
-                    "422": _error("A malformed query value."),
+                    "422": _error(
+                        "A malformed query value, or mlflow=true on a server without an MLflow URI."
+                    ),
                     "500": _error(
                         "Failed to upload ONNX to object store: ... / Failed to register model: ..."
                     ),
+                    "501": _error("mlflow=true on a server without the MLflow client."),
+                    "502": _error("mlflow_required=true and MLflow failed: nothing imported."),
                 },
             }
         },

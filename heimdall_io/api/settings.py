@@ -8,6 +8,9 @@ HEIMDALL_MAX_IMPORT_BYTES            100 MiB  the largest import body, and decod
                                               (``104857600``, ``100MiB``, ``2GiB`` ...)
 HEIMDALL_MAX_CONCURRENT_IMPORTS      16       imports that run at once (the others wait)
 HEIMDALL_MAX_CONCURRENT_VALIDATIONS  1        onnx.checker runs at once
+HEIMDALL_MLFLOW_URI                  (none)   the MLflow of ``?mlflow=true`` imports (else
+                                              MLFLOW_TRACKING_URI)
+HEIMDALL_MLFLOW_EXPERIMENT           heimdall the experiment of their runs
 ===================================  =======  ==============================================
 
 The request limits (description length, samples, audit entries) are also the bounds that
@@ -30,6 +33,9 @@ DEFAULT_MAX_CONCURRENT_VALIDATIONS = 1
 MAX_IMPORT_BYTES_ENV = "HEIMDALL_MAX_IMPORT_BYTES"
 MAX_CONCURRENT_IMPORTS_ENV = "HEIMDALL_MAX_CONCURRENT_IMPORTS"
 MAX_CONCURRENT_VALIDATIONS_ENV = "HEIMDALL_MAX_CONCURRENT_VALIDATIONS"
+MLFLOW_URI_ENV = "HEIMDALL_MLFLOW_URI"
+MLFLOW_EXPERIMENT_ENV = "HEIMDALL_MLFLOW_EXPERIMENT"
+DEFAULT_MLFLOW_EXPERIMENT = "heimdall"
 
 #: Longest ``?description=`` of an export.
 MAX_DESCRIPTION = 4096
@@ -67,6 +73,8 @@ class ServerSettings:
     max_import_bytes: int = DEFAULT_MAX_IMPORT_BYTES
     max_concurrent_imports: int = DEFAULT_MAX_CONCURRENT_IMPORTS
     max_concurrent_validations: int = DEFAULT_MAX_CONCURRENT_VALIDATIONS
+    mlflow_uri: str | None = None
+    mlflow_experiment: str = DEFAULT_MLFLOW_EXPERIMENT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ServerSettings:
@@ -80,6 +88,14 @@ class ServerSettings:
             ),
             max_concurrent_validations=_env_int(
                 environ, MAX_CONCURRENT_VALIDATIONS_ENV, DEFAULT_MAX_CONCURRENT_VALIDATIONS
+            ),
+            mlflow_uri=(
+                environ.get(MLFLOW_URI_ENV, "").strip()
+                or environ.get("MLFLOW_TRACKING_URI", "").strip()
+                or None
+            ),
+            mlflow_experiment=(
+                environ.get(MLFLOW_EXPERIMENT_ENV, "").strip() or DEFAULT_MLFLOW_EXPERIMENT
             ),
         )
 
