@@ -23,8 +23,12 @@ section at the end), with a docstring saying what they yield. The servers themse
      ``registry`` (function, params "sqlite", "postgres")  an open Registry, closed after
      ``store`` (function, params "local", "s3")            an open ObjectStore, closed after
 5. Markers
-     Tests using PostgreSQL or SeaweedFS are marked ``integration`` automatically, so
-     ``pytest -m "not integration"`` runs without servers.
+     Tests using PostgreSQL, SeaweedFS or MLflow are marked ``integration`` automatically,
+     so ``pytest -m "not integration"`` runs without servers.
+6. HTTP server (``heimdall serve``)
+7. MLflow (a real tracking server, ``mlflow server`` with SQLite and local artifacts)
+     ``mlflow_server`` (session)   a started :class:`MlflowServer` (tests/support/mlflow_server.py):
+                                   uri, artifact_root; shared, so use unique model names
 """
 
 from __future__ import annotations
@@ -194,7 +198,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 # 5. Markers
 # ---------------------------------------------------------------------------------------
 
-_SERVER_FIXTURES = frozenset({"pg_admin_url", "pg_url", "seaweedfs", "seaweedfs_private", "s3_url"})
+_SERVER_FIXTURES = frozenset(
+    {"pg_admin_url", "pg_url", "seaweedfs", "seaweedfs_private", "s3_url", "mlflow_server"}
+)
 _SERVER_PARAMS = {"registry": "postgres", "store": "s3"}
 
 
@@ -249,3 +255,23 @@ def heimdall_server(heimdall_server_factory: Any) -> HeimdallServer:
     return heimdall_server_factory(  # type: ignore[no-any-return]
         {"HEIMDALL_API_KEYS": f"{API_ADMIN_KEY}:admin,{API_READ_KEY}:read"}, "heimdall-api"
     )
+
+
+# ---------------------------------------------------------------------------------------
+# 7. MLflow tracking server (tests/support/mlflow_server.py)
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One ``mlflow server`` for the session (SQLite backend store, local artifact root, a
+    free loopback port); stopped at the end. Tests share it: give models unique names."""
+    from tests.support.mlflow_server import MlflowServer
+
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow"))
+    with available():
+        server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
