@@ -19,7 +19,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from heimdall_io.mlflow import register_imported
+from heimdall_io.mlflow import Registration, register_imported
 from heimdall_io.service import Service
 
 from . import openapi
@@ -193,10 +193,21 @@ async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Res
         onnx_md5=r.onnx_md5,
         onnx_sha256=r.onnx_sha256,
         source_model_id=r.source_model_id,
-        mlflow=registration.link.section() if registration and registration.link else None,
-        warnings=list(registration.warnings) if registration and registration.warnings else None,
+        **_registration_fields(registration),
     )
     return _json(body, 201, {"Location": f"/api/v1/training/models/{r.model_id}"})
+
+
+def _registration_fields(registration: Registration | None) -> dict[str, Any]:
+    """The ``mlflow`` and ``warnings`` members of an import's answer ({}: not asked for)."""
+    if registration is None:
+        return {}
+    fields: dict[str, Any] = {
+        "mlflow": registration.link.section() if registration.link is not None else None
+    }
+    if registration.warnings:
+        fields["warnings"] = list(registration.warnings)
+    return fields
 
 
 async def healthz(request: Request, ctx: ApiContext, who: Principal) -> Response:

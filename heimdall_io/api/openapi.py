@@ -33,7 +33,7 @@ class ErrorBody(msgspec.Struct):
     detail: str
 
 
-class ImportResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
+class ImportResponse(msgspec.Struct, kw_only=True):
     """The model an import created (with ``?mlflow=true``: its MLflow registration)."""
 
     model_id: str
@@ -44,9 +44,10 @@ class ImportResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
     onnx_md5: str | None
     onnx_sha256: str | None
     source_model_id: str | None
-    #: ``?mlflow=true``: the run and model version (null if MLflow failed; see warnings).
-    mlflow: dict[str, Any] | None = None
-    warnings: list[str] | None = None
+    #: Only with ``?mlflow=true``: the run and model version (null if MLflow failed, and
+    #: ``warnings`` says why).
+    mlflow: dict[str, Any] | msgspec.UnsetType | None = msgspec.UNSET
+    warnings: list[str] | msgspec.UnsetType = msgspec.UNSET
 
 
 class Health(msgspec.Struct):

@@ -27,7 +27,7 @@ from .client import (
 )
 from .fetch import MlflowImport, import_model_version, parse_model_uri
 from .links import MlflowLink, find_link
-from .publish import MlflowTarget, publish
+from .publish import MlflowTarget
 from .registering import Registration, register_imported
 
 __all__ = [
@@ -42,7 +42,6 @@ __all__ = [
     "find_link",
     "import_model_version",
     "parse_model_uri",
-    "publish",
     "register_imported",
     "require_mlflow",
     "tracking_uri",
