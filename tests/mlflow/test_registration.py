@@ -189,3 +189,20 @@ def test_import_mlflow_of_a_missing_version_is_one_line(mlflow_server: Any, tmp_
     assert len(result.stderr.splitlines()) == 1 and "not found" in result.stderr
     assert heimdall.models() == []
     assert [(e["action"], e["result"]) for e in heimdall.history()] == [("mlflow", "error")]
+
+
+def test_an_s3_object_is_streamed_to_mlflow(
+    mlflow_server: Any, seaweedfs: Any, s3_url: str, tmp_path: Path
+) -> None:
+    """A store without local files: the object goes to MLflow through a temporary file
+    written chunk by chunk (and checked against the registry's MD5 on the way)."""
+    bundle = make_bundle(tmp_path, size=9 << 20)
+    name = unique("FromS3")
+    heimdall = Heimdall(
+        tmp_path / "home", HEIMDALL_MLFLOW_URI=mlflow_server.uri, HEIMDALL_STORAGE_URL=s3_url,
+        HEIMDALL_S3_ACCESS_KEY=seaweedfs.access_key, HEIMDALL_S3_SECRET_KEY=seaweedfs.secret_key,
+    )  # fmt: skip
+    line = heimdall.json_line("import", str(bundle.path), "--mlflow", "--mlflow-model-name", name)
+    assert line["onnx_path"].startswith("imported/")
+    files = files_of(mlflow_server.uri, name, "1", tmp_path / "download")
+    assert md5_of(files["model.onnx"]) == bundle.md5
