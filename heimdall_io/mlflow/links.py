@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..format.header import now_iso
@@ -74,7 +74,10 @@ class MlflowLink:
         start = (detail or "").find("{")
         try:
             data = json.loads((detail or "")[start:]) if start >= 0 else None
-            return cls(**data) if isinstance(data, dict) else None
+            if not isinstance(data, dict):
+                return None
+            known = {f.name for f in fields(cls)}  # a later version may add some
+            return cls(**{k: v for k, v in data.items() if k in known})
         except (ValueError, TypeError):
             return None
 
