@@ -25,8 +25,14 @@ section at the end), with a docstring saying what they yield. The servers themse
 5. Markers
      Tests using PostgreSQL, SeaweedFS or MLflow are marked ``integration`` automatically,
      so ``pytest -m "not integration"`` runs without servers.
-6. HTTP server (``heimdall serve``)
-7. MLflow (a real tracking server, ``mlflow server`` with SQLite and local artifacts)
+6. HTTP server (see that section)
+7. Browser (headless Chromium via selenium, ``tests/support/browser.py``)
+     ``browser`` (session)         a started :class:`Browser`: ``driver``, downloads in a
+                                   temporary folder, ``screenshot(name)`` into
+                                   test-output/screenshots (HEIMDALL_TEST_OUTPUT overrides
+                                   test-output); a failing browser test leaves a
+                                   ``FAILED-<test>.png`` there
+8. MLflow (a real tracking server, ``mlflow server`` with SQLite and local artifacts)
      ``mlflow_server`` (session)   a started :class:`MlflowServer` (tests/support/mlflow_server.py):
                                    uri, artifact_root; shared, so use unique model names
 """
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -258,7 +265,44 @@ def heimdall_server(heimdall_server_factory: Any) -> HeimdallServer:
 
 
 # ---------------------------------------------------------------------------------------
-# 7. MLflow tracking server (tests/support/mlflow_server.py)
+# 7. Browser (headless Chromium, selenium)
+# ---------------------------------------------------------------------------------------
+
+TEST_OUTPUT = Path(
+    os.environ.get("HEIMDALL_TEST_OUTPUT") or Path(__file__).resolve().parent.parent / "test-output"
+)
+SCREENSHOTS = TEST_OUTPUT / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One headless Chromium for the session (Debian's chromium + chromium-driver)."""
+    from tests.support.browser import Browser
+
+    workdir = tmp_path_factory.mktemp("browser")
+    started = Browser(workdir, workdir / "downloads", SCREENSHOTS)
+    with available():
+        started.start()
+    try:
+        yield started
+    finally:
+        started.quit()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing browser test leaves a screenshot of the page as it was."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    funcargs = getattr(item, "funcargs", {})
+    if report.when == "call" and report.failed and "browser" in funcargs:
+        name = "FAILED-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", item.name)
+        with contextlib.suppress(Exception):
+            funcargs["browser"].screenshot(name)
+
+
+# ---------------------------------------------------------------------------------------
+# 8. MLflow tracking server (tests/support/mlflow_server.py)
 # ---------------------------------------------------------------------------------------
 
 

@@ -134,9 +134,20 @@ def record_tags(record: ModelRecord) -> dict[str, str]:
             str(record.onnx_size_bytes) if record.onnx_size_bytes is not None else None
         ),
         "heimdall.architecture": record.architecture,
-        "heimdall.signer": ", ".join(signers((top or {}).get("signatures"))) or None,
+        "heimdall.signer": ", ".join(bundle_signers(top or {}, bundle or {})) or None,
     }
     return {k: v[:MAX_TAG_LENGTH] for k, v in tags.items() if isinstance(v, str) and v}
+
+
+def bundle_signers(top: dict[str, Any], bundle_metadata: dict[str, Any]) -> list[str]:
+    """Who signed the bundle a model came in, and (``bundle_metadata.provenance``) the
+    bundles before it, oldest first, each named once."""
+    names: list[str] = []
+    provenance = bundle_metadata.get("provenance")
+    for entry in provenance if isinstance(provenance, list) else []:
+        names += signers(entry.get("signatures") if isinstance(entry, dict) else None)
+    names += signers(top.get("signatures"))
+    return list(dict.fromkeys(names))
 
 
 def signers(signatures: Any) -> list[str]:

@@ -108,6 +108,11 @@ def test_tags_name_the_model_its_source_bundle_checksums_and_signer() -> None:
     assert tags["heimdall.signer"] == SIGNER
     unsigned = ModelRecord(model_id="x", model_name="n", version=1)
     assert "heimdall.signer" not in run_data(unsigned, {}).tags
+    moved = ModelRecord(model_id="x", model_name="n", version=1, extra={
+        "source_bundle": {"provenance": [{"signatures": [{"signer": "lab", "key_id": "02"}]}]},
+        "top": {"signatures": [{"key_id": "03"}, {"signer": "lab", "key_id": "02"}]},
+    })  # fmt: skip
+    assert run_data(moved, {}).tags["heimdall.signer"] == "lab, key 03"
 
 
 def test_the_link_survives_the_audit_detail() -> None:
