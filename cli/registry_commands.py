@@ -196,19 +196,42 @@ def export(
     click.echo("\n".join(lines), err=to_stderr)
 
 
+def _import_options(**excluded: bool) -> Any:
+    from heimdall_io.service import ImportOptions
+
+    return ImportOptions(**{f"include_{name}": not excluded[f"no_{name}"]
+                            for name in _EXPORT_SECTIONS})  # fmt: skip
+
+
+def import_options(f: Any) -> Any:
+    """--no-config ... --no-samples, passed on as ``options: ImportOptions``."""
+    f = collect("options", [f"no_{name}" for name in _EXPORT_SECTIONS], _import_options)(f)
+    return stack(
+        *(click.option(f"--no-{name}", is_flag=True, help=f"Do not store {section}.")
+          for name, section in _EXPORT_SECTIONS.items()),
+    )(f)  # fmt: skip
+
+
 @click.command(name="import")
 @click.argument("bundles", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per import.")
 @click.option("--no-validate", is_flag=True, help="Skip onnx.checker on the imported model.")
+@import_options
 @quiet_option
 @storage_options
 def import_(
-    bundles: tuple[str, ...], as_json: bool, no_validate: bool, quiet: bool, storage: StorageUrls
+    bundles: tuple[str, ...],
+    as_json: bool,
+    no_validate: bool,
+    options: Any,
+    quiet: bool,
+    storage: StorageUrls,
 ) -> None:
     """Import one or more BUNDLE files (`-`: stdin); print each new model id.
 
     Each bundle is imported whole or not at all. With several bundles, a failure is
-    reported and the rest still imported; the exit code is then 1.
+    reported and the rest still imported; the exit code is then 1. --no-config ...
+    --no-samples leave those sections out (a partial import; the audit names them).
     """
     from heimdall_io.files.paths import open_input
 
@@ -222,7 +245,9 @@ def import_(
             progress = Progress(f"importing {path}", None, not quiet)
             try:
                 with open_input(path) as src:
-                    result = service.import_bundle(src, validate=not no_validate, progress=progress)
+                    result = service.import_bundle(
+                        src, validate=not no_validate, progress=progress, options=options
+                    )
             except Exception as exc:
                 msg = message_for(exc)
                 if msg is None or len(bundles) == 1:

@@ -54,7 +54,7 @@ from .errors import (
 )
 from .format.document import FORMAT_VERSION, BundleDocument, BundleHeader
 from .onnx import OnnxInfo, check_model_file, read_onnx_info
-from .service import ExportOptions, ExportStream, GcResult, ImportResult, Service
+from .service import ExportOptions, ExportStream, GcResult, ImportOptions, ImportResult, Service
 from .version import __version__
 
 __all__ = [
@@ -76,6 +76,7 @@ __all__ = [
     "GcResult",
     "Hasher",
     "HeimdallError",
+    "ImportOptions",
     "ImportResult",
     "InvalidBase64Error",
     "InvalidModelError",

@@ -31,6 +31,7 @@ from .query import (
     content_encoding,
     content_length,
     export_options,
+    import_options,
     path_model_id,
     query_bool,
     query_int,
@@ -145,6 +146,7 @@ async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Res
     check_content_type(request)
     encoding = content_encoding(request)
     validate = query_bool(request.query_params, "validate", True)
+    options = import_options(request.query_params)
     length = content_length(request)
     limit = ctx.max_import_bytes
     if length is not None and limit is not None and length > limit:
@@ -157,7 +159,7 @@ async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Res
     service = ctx.service(who.actor)
 
     def run_import() -> Any:
-        return service.import_bundle(reader, validate=validate)  # type: ignore[arg-type]
+        return service.import_bundle(reader, validate=validate, options=options)  # type: ignore[arg-type]
 
     try:
         with operation("import"):

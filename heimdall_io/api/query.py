@@ -13,7 +13,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
 from heimdall_io.codec.compression import GZIP, NONE, ZSTD
-from heimdall_io.service import ExportOptions
+from heimdall_io.service import ExportOptions, ImportOptions
 
 from .bridge import ENCODING_MAGIC
 from .errors import ApiError
@@ -92,6 +92,20 @@ def export_options(query: QueryParams) -> ExportOptions:
     )
 
 
+def import_options(query: QueryParams) -> ImportOptions:
+    """ImportOptions from the query string: the export's ``include_*`` names (422 if bad).
+
+    >>> import_options(QueryParams("include_samples=false")).skipped
+    ('sample_predictions',)
+    """
+    return ImportOptions(
+        include_config=query_bool(query, "include_config", True),
+        include_metrics=query_bool(query, "include_metrics", True),
+        include_normalization=query_bool(query, "include_normalization", True),
+        include_samples=query_bool(query, "include_samples", True),
+    )
+
+
 def content_length(request: Request) -> int | None:
     """The declared body length; None for a chunked body (400 if malformed)."""
     value = request.headers.get("content-length")
@@ -129,6 +143,7 @@ __all__ = [
     "content_encoding",
     "content_length",
     "export_options",
+    "import_options",
     "path_model_id",
     "query_bool",
     "query_int",
