@@ -21,6 +21,7 @@ from .options import (
     stack,
     storage_options,
 )
+from .tool_options import TARGETS, upstream_options
 
 if TYPE_CHECKING:
     from heimdall_io.service import ExportOptions
@@ -149,6 +150,14 @@ def export_options(f: Any) -> Any:
 @click.argument("model_id")
 @click.option("-o", "--output", required=True, help="Bundle to write (`-`: stdout).")
 @export_options
+@click.option(
+    "--to",
+    "to",
+    type=click.Choice(TARGETS),
+    metavar="VERSION|upstream",
+    help="Write another format version, or the upstream service's dialect.",
+)
+@upstream_options
 @force_option
 @quiet_option
 @storage_options
@@ -156,13 +165,19 @@ def export(
     model_id: str,
     output: str,
     options: ExportOptions,
+    to: str | None,
+    overrides: Any,
     force: bool,
     quiet: bool,
     storage: StorageUrls,
 ) -> None:
     """Export model MODEL_ID to a .heimdall bundle."""
-    from .progress import Progress
+    import dataclasses
 
+    from .progress import Progress
+    from .tool_options import echo_warnings
+
+    options = dataclasses.replace(options, to=to, overrides=overrides)
     with storage.open_service() as service:
         progress = Progress("exporting", None, not quiet)
         try:
@@ -171,6 +186,7 @@ def export(
             )
         finally:
             progress.close()
+    echo_warnings(stream.warnings)
     if quiet:
         return
     header = stream.header

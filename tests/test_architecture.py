@@ -19,8 +19,9 @@ ALLOWED = {
     "codec": {"codec", "format"},
     "onnx": {"onnx"},
     "files": {"files", "codec", "format", "onnx"},
+    "tools": {"tools", "files", "codec", "format", "onnx"},
     "storage": {"storage"},
-    "service": {"service", "codec", "format", "onnx", "files", "storage"},
+    "service": {"service", "codec", "format", "onnx", "files", "tools", "storage"},
     "api": {"api", "service", "codec", "format", "onnx", "storage"},
 }
 SHARED = {"errors", "sizes", "version"}

@@ -30,3 +30,23 @@ def ok(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     proc = run(*args, cwd=cwd)
     assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
     return proc
+
+
+# VmHWM, not ru_maxrss: ru_maxrss survives exec and so counts the forking parent's memory.
+MEMORY_PROBE = """
+import re, sys
+from heimdall_cli.main import cli
+try:
+    cli(sys.argv[1:], standalone_mode=False)
+finally:
+    status = open("/proc/self/status").read()
+    print(int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1)) >> 10, file=sys.stderr)
+"""
+
+
+def peak_mib(*args: str, cwd: Path) -> int:
+    """``heimdall ARGS`` in this process's interpreter; its peak resident memory in MiB."""
+    proc = subprocess.run([sys.executable, "-c", MEMORY_PROBE, *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stderr
+    return int(proc.stderr.strip().splitlines()[-1])

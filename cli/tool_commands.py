@@ -1,0 +1,64 @@
+"""The bundle tools: diff and convert (no registry involved)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .options import Compression, compression_options, force_option, quiet_option
+from .tool_options import TARGETS, echo_warnings, upstream_options
+
+
+@click.command()
+@click.argument("bundle", type=str)
+@click.option("-o", "--output", required=True, help="Bundle to write (`-`: stdout).")
+@click.option("--to", "to", required=True, type=click.Choice(TARGETS), metavar="VERSION|upstream",
+              help=f"Target: {', '.join(TARGETS)}.")  # fmt: skip
+@click.option("--strip-signatures", is_flag=True,
+              help="Remove signatures (always done below format 1.2.0).")  # fmt: skip
+@upstream_options
+@compression_options
+@force_option
+@quiet_option
+def convert(
+    bundle: str,
+    output: str,
+    to: str,
+    strip_signatures: bool,
+    overrides: Any,
+    compression: Compression,
+    force: bool,
+    quiet: bool,
+) -> None:
+    """Rewrite BUNDLE (`-`: stdin) in another format version, or for the upstream service.
+
+    The payload streams through (never held in memory) and is verified on the way.
+    `--to upstream` never invents a value: a section missing a required field is left out
+    (with a warning); a required model field that is missing or not representable is an
+    error naming the option that supplies it (--architecture, --input-shape, ...).
+    """
+    from heimdall_io.tools.convert import convert as convert_bundle
+
+    from .progress import Progress
+
+    progress = Progress("converting", None, not quiet)
+    try:
+        result = convert_bundle(
+            bundle, output, to=to, strip_signatures=strip_signatures, overrides=overrides,
+            compression=compression.name, level=compression.level, force=force,
+            progress=progress,
+        )  # fmt: skip
+    finally:
+        progress.close()
+    echo_warnings(result.warnings)
+    if output != "-" and not quiet:
+        dialect = ", upstream dialect" if to == "upstream" else ""
+        click.echo(
+            f"Converted {bundle} ({result.source_version}) -> {output} "
+            f"({result.format_version}{dialect}): {result.bytes_out:,} bytes",
+            err=True,
+        )
+
+
+COMMANDS = (convert,)
