@@ -25,6 +25,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
+
+#: The repository root. Every benchmark script imports this module first (its own folder
+#: is on sys.path, as a script's is), so putting the root on sys.path here lets them all
+#: import ``tests.support``: the servers and synthetic models the tests use as well.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 MIB = 1 << 20
 

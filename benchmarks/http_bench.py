@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -34,11 +33,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))  # tests.support: the fixtures tests and benchmarks share
-
-from harness import (  # noqa: E402 - after the path set-up, so it runs as a script
+from harness import (
     Result,
     Spec,
     fmt_size,
@@ -50,21 +45,13 @@ from harness import (  # noqa: E402 - after the path set-up, so it runs as a scr
     tool_versions,
 )
 
+from heimdall_io.sizes import parse_size
+from tests.support.servers import HeimdallServer, free_ports
+
+HERE = Path(__file__).resolve().parent
+
 MODELS = "/api/v1/training/models"
 PACKAGES = ("heimdall-io", "starlette", "uvicorn", "h11", "httptools", "uvloop", "pybase64")
-
-
-def parse_size(text: str) -> int:
-    units = {"": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
-    t = text.strip().lower()
-    num = t.rstrip("abcdefghijklmnopqrstuvwxyz")
-    return int(num) * units[t[len(num) :]]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -122,42 +109,31 @@ def http_benchmark(
     if not full_machine:
         keep = ("Date (UTC)", "Load average at start", *PACKAGES[1:-1])
         info = {k: v for k, v in info.items() if k in keep}
-    work = workdir / "http"
+    work = workdir.resolve() / "http"  # absolute: the CLI and the server run inside it
     shutil.rmtree(work, ignore_errors=True)
     (work / "serve").mkdir(parents=True)
-    home = work / "home"
-    model = model_path or work / "model.onnx"
+    model = model_path.resolve() if model_path is not None else work / "model.onnx"
     bundle = work / "serve" / "bundle.heimdall"
     if model_path is None:
         from tests.support.synthetic import write_synthetic_model
 
         with open(model, "wb") as f:
             write_synthetic_model(f, size, seed=0)
-    env = {**os.environ, "HEIMDALL_HOME": str(home),
-           "HEIMDALL_MAX_IMPORT_BYTES": str(4 * size + (64 << 20))}  # fmt: skip
-    for name in ("HEIMDALL_DATABASE_URL", "HEIMDALL_STORAGE_URL", "HEIMDALL_API_KEYS",
-                 "HEIMDALL_API_KEYS_FILE"):  # fmt: skip
-        env.pop(name, None)
-    heimdall = [python, "-m", "heimdall_io"]
-    model_id = subprocess.run(
-        [*heimdall, "register", str(model), "--name", "Bench", "-q"],
-        env=env, check=True, capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
-    subprocess.run([*heimdall, "export", model_id, "-o", str(bundle), "-q"], env=env, check=True)
+    # SQLite + local objects in work/home; the API takes bundles of this size.
+    api = HeimdallServer(work, {"HEIMDALL_MAX_IMPORT_BYTES": str(4 * size + (64 << 20))})
+    registered = api.cli("register", str(model), "--name", "Bench", "-q", timeout=None)
+    model_id = registered.stdout.strip()
+    api.cli("export", model_id, "-o", str(bundle), "-q", timeout=None)
 
-    api_port, files_port = _free_port(), _free_port()
-    api = subprocess.Popen(
-        [*heimdall, "serve", "--port", str(api_port), "--log-level", "warning"],
-        env=env, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    files_port = free_ports(1)[0]
     files = subprocess.Popen(
         [python, "-m", "http.server", str(files_port), "--bind", "127.0.0.1",
          "--directory", str(work / "serve")],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        api_url, files_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{files_port}"
-        _wait_http(api_url + "/healthz", api)
+        api.start()
+        api_url, files_url = api.base_url, f"http://127.0.0.1:{files_port}"
         _wait_http(files_url + "/", files)
         peaks = {"api": Peak(api.pid), "files": Peak(files.pid)}
 
@@ -209,12 +185,12 @@ def http_benchmark(
         elapsed = time.monotonic() - started
         delete_imports()
     finally:
-        for proc in (api, files):
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        api.stop(grace=10)
+        files.terminate()
+        try:
+            files.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            files.kill()
     bundle_size = bundle.stat().st_size
     shutil.rmtree(work, ignore_errors=True)
     info["Load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -312,7 +288,7 @@ the API runs at most one at a time (HEIMDALL_MAX_CONCURRENT_VALIDATIONS).
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", default="512MiB")
+    parser.add_argument("--size", default="512MiB", type=parse_size, help="e.g. 64MiB, 2GiB")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=HERE.parent / "bench-data")
@@ -320,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if shutil.which("curl") is None:
         parser.error("curl is not installed")
-    text = http_benchmark(args.workdir, parse_size(args.size), args.runs, args.warmup)
+    text = http_benchmark(args.workdir, args.size, args.runs, args.warmup)
     if args.out is not None:
         args.out.write_text(text)
     print(text)

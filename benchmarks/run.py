@@ -31,11 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))  # tests.support: the fixtures tests and benchmarks share
-
-from harness import (  # noqa: E402 - after the path set-up, so it runs as a script
+from harness import (
     RSS_METHOD,
     Result,
     Spec,
@@ -50,6 +46,10 @@ from harness import (  # noqa: E402 - after the path set-up, so it runs as a scr
     tool_versions,
 )
 
+from heimdall_io.sizes import parse_size
+
+HERE = Path(__file__).resolve().parent
+
 DEFAULT_SIZES = "64MiB,512MiB"
 QUICK_SIZES = "1MiB,4MiB"
 PACKAGES = ("heimdall-io", "pybase64", "zstandard", "msgspec", "orjson", "click", "onnx", "numpy")
@@ -59,16 +59,6 @@ _PY_ZSTD = (
     "with open(sys.argv[1], 'rb') as i, open(sys.argv[2], 'wb') as o:\n"
     f"    zstandard.ZstdCompressor(level={ZSTD_LEVEL}).copy_stream(i, o)\n"
 )
-
-
-def parse_size(text: str) -> int:
-    units = {"": 1, "b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
-    t = text.strip().lower()
-    num = t.rstrip("abcdefghijklmnopqrstuvwxyz")
-    unit = t[len(num) :]
-    if unit not in units or not num:
-        raise argparse.ArgumentTypeError(f"invalid size {text!r}: use e.g. 64MiB, 2GiB")
-    return int(float(num) * units[unit])
 
 
 # -- data model ---------------------------------------------------------------------------
@@ -309,6 +299,8 @@ def registry_versions(backends: tuple[str, ...]) -> dict[str, str]:
     if "postgres-s3" in backends:
         import registry_bench as rb
 
+        from tests.support.servers import weed_binary
+
         try:
             import psycopg
 
@@ -317,7 +309,7 @@ def registry_versions(backends: tuple[str, ...]) -> dict[str, str]:
             info["PostgreSQL server"] = str(row[0]) if row else "?"
         except Exception as exc:  # reported; the section then fails loudly
             info["PostgreSQL server"] = f"unreachable ({type(exc).__name__})"
-        weed = rb.weed_binary()
+        weed = weed_binary()
         info["SeaweedFS"] = (tool_versions({"w": [weed, "version"]})["w"] if weed
                              else "not found")  # fmt: skip
     return info
@@ -553,7 +545,8 @@ def _best_ratio(a: Measurement | None, b: Measurement | None) -> str:
 
 
 #: The issues state the time limits (x md5sum) for a 512 MiB model; below that size
-#: interpreter start-up (~0.1 s) weighs on every ratio, and they are reported, not judged.
+#: interpreter start-up (a fixed cost per command) weighs on every ratio, so they are
+#: reported, not judged.
 TIME_TARGET_SIZE = 512 << 20
 _AT_TARGET_SIZE = "(<= {}x at 512MiB)"
 
@@ -706,33 +699,36 @@ TARGETS: list[Callable[[Bench, list[Model]], list[Check]]] = [
 # -- report -------------------------------------------------------------------------------
 
 
-def main_table(bench: Bench, models: list[Model]) -> str:
-    headers = ["operation"]
+def _size_headers(models: list[Model]) -> list[str]:
+    """The column headers of :func:`_size_cells`."""
+    return [h for m in models for h in (f"{m.label} median s", "x md5sum", "CPU s", "peak RSS MiB")]
+
+
+def _size_cells(bench: Bench, op: str, models: list[Model]) -> list[object]:
+    """Median time, its ratio to md5sum's, CPU seconds and peak RSS of ``op`` at each size."""
+    cells: list[object] = []
     for model in models:
-        headers += [f"{model.label} median s", "x md5sum", "CPU s", "peak RSS MiB"]
-    rows = []
-    for op in bench.ops(sized=True, registry=False):
-        row: list[object] = [op]
-        for model in models:
-            m = bench.get(op, model.size)
-            if m is None:
-                row += ["-", "-", "-", "-"]
-                continue
-            r = _ratio(m, bench.get("md5sum", model.size))
-            row += [
-                f"{m.result.median_s:.3f}",
-                f"{r:.2f}x" if r is not None else "-",
-                f"{m.result.cpu_median_s:.2f}",
-                f"{m.result.peak_rss_mib:.1f}",
-            ]
-        rows.append(row)
-    return markdown_table(headers, rows)
+        m = bench.get(op, model.size)
+        if m is None:
+            cells += ["-", "-", "-", "-"]
+            continue
+        r = _ratio(m, bench.get("md5sum", model.size))
+        cells += [
+            f"{m.result.median_s:.3f}",
+            f"{r:.2f}x" if r is not None else "-",
+            f"{m.result.cpu_median_s:.2f}",
+            f"{m.result.peak_rss_mib:.1f}",
+        ]
+    return cells
+
+
+def main_table(bench: Bench, models: list[Model]) -> str:
+    rows = [[op, *_size_cells(bench, op, models)] for op in bench.ops(sized=True, registry=False)]
+    return markdown_table(["operation", *_size_headers(models)], rows)
 
 
 def registry_table(bench: Bench, models: list[Model]) -> str:
-    headers = ["operation", "back-end"]
-    for model in models:
-        headers += [f"{model.label} median s", "x md5sum", "CPU s", "peak RSS MiB"]
+    headers = ["operation", "back-end", *_size_headers(models)]
     rows: list[list[object]] = []
     floor_row: list[object] = ["md5sum (same ONNX file)", "-"]
     for model in models:
@@ -742,16 +738,7 @@ def registry_table(bench: Bench, models: list[Model]) -> str:
     rows.append(floor_row)
     for op in bench.ops(sized=True, registry=True):
         label, what = bench.registry_ops[op]
-        row: list[object] = [what, label]
-        for model in models:
-            m = bench.get(op, model.size)
-            if m is None:
-                row += ["-", "-", "-", "-"]
-                continue
-            r = _ratio(m, bench.get("md5sum", model.size))
-            row += [f"{m.result.median_s:.3f}", f"{r:.2f}x" if r is not None else "-",
-                    f"{m.result.cpu_median_s:.2f}", f"{m.result.peak_rss_mib:.1f}"]  # fmt: skip
-        rows.append(row)
+        rows.append([what, label, *_size_cells(bench, op, models)])
     return markdown_table(headers, rows)
 
 
@@ -1037,7 +1024,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sizes_text = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
-    sizes = [parse_size(s) for s in sizes_text.split(",") if s.strip()]
+    try:
+        sizes = [parse_size(s) for s in sizes_text.split(",") if s.strip()]
+        http_size = parse_size(args.http_size) if args.http_size else max(sizes)
+    except ValueError as exc:
+        parser.error(f"invalid size {exc}: use e.g. 64MiB, 2GiB")
     all_sections = [*SIZE_SECTIONS, *GLOBAL_SECTIONS]
     default_sections = [s for s in all_sections if not (args.quick and s in NOT_QUICK)]
     sections_text = args.sections or ",".join(default_sections)
@@ -1064,7 +1055,7 @@ def main(argv: list[str] | None = None) -> int:
         min_idle=args.idle_gate if args.idle_gate is not None else (0.0 if args.quick else 0.85),
         idle_timeout=args.idle_timeout,
         registry_backends=registry_backends,
-        http_size=parse_size(args.http_size) if args.http_size else max(sizes),
+        http_size=http_size,
         seed=args.seed,
     )
     if zstd_note:

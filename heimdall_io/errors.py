@@ -23,6 +23,7 @@ codes in one place each (``heimdall_cli.errors`` and ``heimdall_io.api.errors``)
     ├── ConfigError                 a bad URL or setting
     └── StorageError                the registry or the object store failed (HTTP 5xx)
         ├── RegistryError
+        │   └── RegistryUnavailableError  no answer in time: a timeout, a lock (HTTP 503)
         └── ObjectStoreError
 """
 
@@ -108,3 +109,8 @@ class RegistryError(StorageError):
 
 class ObjectStoreError(StorageError):
     """The object store (local directory / S3) failed."""
+
+
+class RegistryUnavailableError(RegistryError):
+    """The registry did not answer in time (a statement or lock timeout, no connection
+    free): a transient condition, worth retrying later (HTTP 503 with Retry-After)."""

@@ -21,8 +21,9 @@ ALLOWED = {
     "files": {"files", "codec", "format", "onnx"},
     "tools": {"tools", "files", "codec", "format", "onnx"},
     "storage": {"storage"},
-    "service": {"service", "codec", "format", "onnx", "files", "tools", "storage"},
-    "api": {"api", "service", "codec", "format", "onnx", "storage"},
+    "signing": {"signing", "codec", "format"},
+    "service": {"service", "codec", "format", "onnx", "files", "tools", "storage", "signing"},
+    "api": {"api", "service", "codec", "format", "onnx", "storage", "signing"},
 }
 SHARED = {"errors", "sizes", "version"}
 

@@ -3,7 +3,7 @@
 It does not judge performance: `benchmarks/run.py --quick` measures 1 MiB and 4 MiB models
 once each (where interpreter start-up dominates), the registry section on the embedded
 default only (no PostgreSQL or S3 server), and the micro-benchmarks run once each with
-pytest-benchmark disabled. About 15 s on the 2-core machine.
+pytest-benchmark disabled, so it stays short enough for every CI run.
 """
 
 from __future__ import annotations

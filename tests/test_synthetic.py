@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support import synthetic
-from tests.support.synthetic import main, parse_size, synthetic_model_bytes, write_synthetic_model
+from tests.support.synthetic import main, synthetic_model_bytes, write_synthetic_model
 
 SMALLEST = 414  # with the default shapes and opset
 
@@ -143,28 +143,6 @@ def test_file_passes_checker_by_path(tmp_path: Path) -> None:
     onnx.checker.check_model(str(path))
     model = onnx.load(str(path))
     assert dims(model.graph.input[0]) == [1, 16]
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("4096", 4096),
-        ("100B", 100),
-        ("3KiB", 3 << 10),
-        ("64MiB", 64 << 20),
-        ("64 mib", 64 << 20),
-        ("1.5GiB", 3 << 29),
-        ("2GiB", 2 << 30),
-    ],
-)
-def test_parse_size(text: str, expected: int) -> None:
-    assert parse_size(text) == expected
-
-
-@pytest.mark.parametrize("text", ["", "MiB", "-1", "64MB", "1e6", "64 MiB extra"])
-def test_parse_size_rejects(text: str) -> None:
-    with pytest.raises(ValueError, match="invalid size"):
-        parse_size(text)
 
 
 def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,12 +19,15 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from heimdall_io.errors import HeimdallError
 from heimdall_io.service import Service
 
 from . import openapi
 from .auth import ApiKeys, Principal
+from .bodies import ImportResponse, ModelSummary, model_summary
 from .bridge import RequestBodyReader, UploadAbortedError
 from .errors import ApiError, Operation, operation
+from .health import OK, HealthCheck
 from .query import (
     EXPORT_MEDIA_TYPES,
     check_content_type,
@@ -36,8 +39,17 @@ from .query import (
     query_bool,
     query_int,
 )
-from .settings import DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT
-from .streaming import ExportResponse, close_chunks, export_body, export_headers
+from .settings import (
+    DEFAULT_AUDIT_LIMIT,
+    DEFAULT_HEALTH_TIMEOUT,
+    DEFAULT_LIST_LIMIT,
+    DEFAULT_REQUEST_BODY_TIMEOUT,
+    MAX_AUDIT_LIMIT,
+    MAX_LIST_LIMIT,
+    MAX_LIST_OFFSET,
+    RETRY_AFTER_SECONDS,
+)
+from .streaming import ExportResponse, aclose_chunks, export_body, export_headers
 
 log = logging.getLogger("heimdall_io.api")
 
@@ -56,6 +68,8 @@ class ApiContext:
     keys: ApiKeys | None
     max_import_bytes: int | None
     max_concurrent_imports: int
+    request_body_timeout: float | None = DEFAULT_REQUEST_BODY_TIMEOUT
+    health: HealthCheck = field(default_factory=lambda: HealthCheck(DEFAULT_HEALTH_TIMEOUT))
     _import_limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
 
     def service(self, actor: str) -> Service:
@@ -88,8 +102,26 @@ async def _call(ctx: ApiContext, who: Principal, op: Operation, call: Callable[[
 
 
 async def list_models(request: Request, ctx: ApiContext, who: Principal) -> Response:
-    """``GET /api/v1/training/models``: every model, newest first."""
-    return _json(await _call(ctx, who, "list", lambda s: s.list_models()))
+    """``GET /api/v1/training/models?limit=&offset=``: a page of summaries, newest first;
+    ``Link: <...>; rel="next"`` when more follow."""
+    limit = query_int(request.query_params, "limit", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT)
+    offset = query_int(request.query_params, "offset", 0, 0, MAX_LIST_OFFSET)
+
+    def page(service: Service) -> list[ModelSummary]:
+        # One more than the page, to know whether a next page exists.
+        # TODO(issue 8): page in the registry once the service has
+        # `Service.list_models(limit: int | None = None, offset: int = 0)`:
+        # `service.list_models(limit=limit + 1, offset=offset)` instead of this slice.
+        records = service.list_models()[offset : offset + limit + 1]
+        return [model_summary(r) for r in records]
+
+    rows = await _call(ctx, who, "list", page)
+    headers = {}
+    if len(rows) > limit:
+        del rows[limit:]
+        following = f"{request.url.path}?limit={limit}&offset={offset + limit}"
+        headers["Link"] = f'<{following}>; rel="next"'
+    return _json(rows, headers=headers)
 
 
 async def get_model(request: Request, ctx: ApiContext, who: Principal) -> Response:
@@ -130,15 +162,15 @@ async def export_model(request: Request, ctx: ApiContext, who: Principal) -> Res
             else:
                 first = await anyio.to_thread.run_sync(next, chunks, b"")
         except BaseException:
-            close_chunks(chunks)
+            await aclose_chunks(chunks)
             raise
     headers = export_headers(stream)
     media_type = EXPORT_MEDIA_TYPES[options.compression]
     if request.method == "HEAD":
-        close_chunks(chunks)
+        await aclose_chunks(chunks)
         return Response(headers=headers, media_type=media_type)
     body = export_body(first, chunks, stream.record.model_id)
-    return ExportResponse(body, headers=headers, media_type=media_type)
+    return ExportResponse(body, headers=headers, media_type=media_type, chunks=chunks)
 
 
 async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Response:
@@ -155,11 +187,21 @@ async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Res
             f"Bundle too large: request body of {length} bytes is over the limit of {limit} bytes",
             {"Connection": "close"},
         )
-    reader = RequestBodyReader(request.receive, limit=limit, encoding=encoding)
+    reader = RequestBodyReader(
+        request.receive, limit=limit, encoding=encoding, timeout=ctx.request_body_timeout
+    )
     service = ctx.service(who.actor)
 
     def run_import() -> Any:
-        return service.import_bundle(reader, validate=validate, options=options)  # type: ignore[arg-type]
+        try:
+            body: Any = reader  # a readable stream, as import_bundle wants
+            return service.import_bundle(body, validate=validate, options=options)
+        except HeimdallError as exc:
+            # The body's own failure (a timeout, a disconnect) is the real reason, even if
+            # the codec reported what it saw next (a truncated document).
+            if reader.failure is not None and exc is not reader.failure:
+                raise reader.failure from exc
+            raise
 
     try:
         with operation("import"):
@@ -174,7 +216,7 @@ async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Res
     r = result.record
     log.info("%s imported %s as %s (%s bytes)", who.actor, r.source_model_id, r.model_id,
              r.onnx_size_bytes)  # fmt: skip
-    body = openapi.ImportResponse(
+    body = ImportResponse(
         model_id=r.model_id,
         model_name=r.model_name,
         version=r.version,
@@ -188,11 +230,14 @@ async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Res
 
 
 async def healthz(request: Request, ctx: ApiContext, who: Principal) -> Response:
-    """``GET /healthz``: 200 if the registry and the store answer, else 503."""
+    """``GET /healthz``: 200 if the registry and the store answer in time, else 503 with
+    Retry-After (see :mod:`heimdall_io.api.health`)."""
     service = ctx.service("api:healthz")
-    status = await anyio.to_thread.run_sync(service.health)
-    ok = all(v == "ok" for v in status.values())
-    return _json(status, 200 if ok else 503)
+    status = await ctx.health.check({"registry": service.registry.ping,
+                                     "store": service.store.ping})  # fmt: skip
+    if all(v == OK for v in status.values()):
+        return _json(status)
+    return _json(status, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 async def openapi_json(request: Request, ctx: ApiContext, who: Principal) -> Response:

@@ -1,8 +1,9 @@
-"""The OpenAPI 3.1 description of the REST API, and the types of its JSON bodies.
+"""The OpenAPI 3.1 description of the REST API.
 
 The schemas of models, audit entries and responses are generated from the msgspec types
 the API encodes (:class:`~heimdall_io.storage.base.ModelRecord`,
-:class:`~heimdall_io.storage.base.AuditEntry`, :class:`ImportResponse`, ...); the paths
+:class:`~heimdall_io.storage.base.AuditEntry`, and those of :mod:`~heimdall_io.api.bodies`:
+:class:`~heimdall_io.api.bodies.ModelSummary`, ...); the paths
 are described here by hand, and a test checks they match the app's routes exactly.
 
 ``spec/openapi.json`` is this document, committed; :mod:`heimdall_io.api.spec` prints,
@@ -24,34 +25,18 @@ import msgspec
 from heimdall_io.storage.base import AuditEntry, ModelRecord
 from heimdall_io.version import __version__
 
-from .settings import DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT, MAX_DESCRIPTION, MAX_NUM_SAMPLES
-
-
-class ErrorBody(msgspec.Struct):
-    """Every error response."""
-
-    detail: str
-
-
-class ImportResponse(msgspec.Struct, kw_only=True):
-    """The model an import created."""
-
-    model_id: str
-    model_name: str
-    version: int
-    onnx_path: str | None
-    onnx_size_bytes: int | None
-    onnx_md5: str | None
-    onnx_sha256: str | None
-    source_model_id: str | None
-
-
-class Health(msgspec.Struct):
-    """``"ok"`` or the error of each part."""
-
-    registry: str
-    store: str
-
+from .bodies import ErrorBody, Health, ImportResponse, ModelSummary
+from .settings import (
+    DEFAULT_AUDIT_LIMIT,
+    DEFAULT_LIST_LIMIT,
+    MAX_AUDIT_LIMIT,
+    MAX_DESCRIPTION,
+    MAX_LIST_LIMIT,
+    MAX_LIST_OFFSET,
+    MAX_NUM_SAMPLES,
+    REQUEST_BODY_TIMEOUT_ENV,
+    RETRY_AFTER_SECONDS,
+)
 
 _REF = "#/components/schemas/{name}"
 
@@ -141,6 +126,24 @@ _AUTH_ERRORS = {
     "401": _error("No valid API key (only when API keys are configured)."),
     "403": _error("The API key's role does not allow this."),
 }
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": f"Seconds to wait before trying again ({RETRY_AFTER_SECONDS}).",
+        "schema": {"type": "integer"},
+    }
+}
+#: The database did not answer in time (a timeout, a lock).
+_UNAVAILABLE = {
+    "503": {
+        "description": "The database did not answer in time: try again after Retry-After.",
+        "headers": _RETRY_AFTER,
+        "content": _json_content(_ref("ErrorBody")),
+    }
+}
+_SERVER_ERROR = (
+    " The detail names no server, user or path; it ends with (ref <8 hex>), the key to the "
+    "server log's entry."
+)
 _BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
@@ -150,15 +153,33 @@ def _paths() -> dict[str, Any]:
         "/api/v1/training/models": {
             "get": {
                 "operationId": "listModels",
-                "summary": "List all models, newest first (role: read).",
+                "summary": "A page of models, newest first (role: read).",
+                "description": (
+                    "Each model as a summary: its record without training_metrics and "
+                    "extra (GET /models/{model_id} has them). When more models follow the "
+                    'page, a Link: <...?limit=L&offset=O>; rel="next" header names the next '
+                    "page."
+                ),
                 "security": _BEARER,
+                "parameters": [
+                    _int_query("limit", "Models per page.", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT),
+                    _int_query("offset", "Models to skip.", 0, 0, MAX_LIST_OFFSET),
+                ],
                 "responses": {
                     "200": {
-                        "description": "The models.",
-                        "content": _json_content({"type": "array", "items": _ref("ModelRecord")}),
+                        "description": "The page.",
+                        "headers": {
+                            "Link": {
+                                "description": 'The next page, rel="next" (absent on the last).',
+                                "schema": {"type": "string"},
+                            }
+                        },
+                        "content": _json_content({"type": "array", "items": _ref("ModelSummary")}),
                     },
                     **_AUTH_ERRORS,
-                    "500": _error("Database error."),
+                    "422": _error("A malformed limit or offset."),
+                    "500": _error("Database error." + _SERVER_ERROR),
+                    **_UNAVAILABLE,
                 },
             }
         },
@@ -173,7 +194,9 @@ def _paths() -> dict[str, Any]:
                     "id and the name suffix ' (Imported)'; the object goes under imported/. "
                     "All or nothing: a rejected or interrupted import registers nothing. "
                     "The body (and the decoded model) may not exceed "
-                    "HEIMDALL_MAX_IMPORT_BYTES (default 104857600)."
+                    "HEIMDALL_MAX_IMPORT_BYTES (default 104857600). A client that sends "
+                    f"nothing for {REQUEST_BODY_TIMEOUT_ENV} seconds (default 60) mid-body "
+                    "gets 408 and the connection is closed."
                 ),
                 "security": _BEARER,
                 "parameters": [
@@ -213,12 +236,15 @@ def _paths() -> dict[str, Any]:
                     },
                     "400": _error("Invalid bundle format: <reason>."),
                     **_AUTH_ERRORS,
+                    "408": _error("The body stalled: nothing arrived for the body timeout."),
                     "413": _error("The body or the model is over the size limit."),
                     "415": _error("A form upload or an unsupported Content-Encoding."),
                     "422": _error("A malformed query value."),
                     "500": _error(
-                        "Failed to upload ONNX to object store: ... / Failed to register model: ..."
+                        "Failed to upload ONNX to object store / Failed to register model."
+                        + _SERVER_ERROR
                     ),
+                    **_UNAVAILABLE,
                 },
             }
         },
@@ -236,7 +262,8 @@ def _paths() -> dict[str, Any]:
                     **_AUTH_ERRORS,
                     "404": _error("Model not found."),
                     "422": _error("model_id is not a UUID."),
-                    "500": _error("Database error."),
+                    "500": _error("Database error." + _SERVER_ERROR),
+                    **_UNAVAILABLE,
                 },
             },
             "delete": {
@@ -252,7 +279,8 @@ def _paths() -> dict[str, Any]:
                     **_AUTH_ERRORS,
                     "404": _error("Model not found."),
                     "422": _error("model_id is not a UUID."),
-                    "500": _error("Database error."),
+                    "500": _error("Database error." + _SERVER_ERROR),
+                    **_UNAVAILABLE,
                 },
             },
         },
@@ -312,7 +340,10 @@ def _paths() -> dict[str, Any]:
                     **_AUTH_ERRORS,
                     "404": _error("Model not found."),
                     "422": _error("model_id is not a UUID, or a query value is malformed."),
-                    "500": _error("Failed to download ONNX model: ... / Database error."),
+                    "500": _error(
+                        "Failed to download ONNX model / Database error." + _SERVER_ERROR
+                    ),
+                    **_UNAVAILABLE,
                 },
             }
         },
@@ -333,7 +364,8 @@ def _paths() -> dict[str, Any]:
                     },
                     **_AUTH_ERRORS,
                     "422": _error("A malformed limit."),
-                    "500": _error("Database error."),
+                    "500": _error("Database error." + _SERVER_ERROR),
+                    **_UNAVAILABLE,
                 },
             }
         },
@@ -341,6 +373,11 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "operationId": "health",
                 "summary": "Whether the registry and the object store answer (no key needed).",
+                "description": (
+                    "Each part is pinged for at most HEIMDALL_HEALTH_TIMEOUT seconds "
+                    '(default 5); its value is "ok" or "unavailable" (the reason is in the '
+                    "server log)."
+                ),
                 "security": [],
                 "responses": {
                     "200": {
@@ -348,7 +385,8 @@ def _paths() -> dict[str, Any]:
                         "content": _json_content(_ref("Health")),
                     },
                     "503": {
-                        "description": "A part is down: its value is the error.",
+                        "description": 'A part is "unavailable".',
+                        "headers": _RETRY_AFTER,
                         "content": _json_content(_ref("Health")),
                     },
                 },
@@ -373,7 +411,8 @@ def _paths() -> dict[str, Any]:
 def build() -> dict[str, Any]:
     """The OpenAPI document as a dict."""
     _, components = msgspec.json.schema_components(
-        [ModelRecord, AuditEntry, ImportResponse, ErrorBody, Health], ref_template=_REF
+        [ModelRecord, ModelSummary, AuditEntry, ImportResponse, ErrorBody, Health],
+        ref_template=_REF,
     )
     return {
         "openapi": "3.1.0",
@@ -396,7 +435,11 @@ def build() -> dict[str, Any]:
                 "bearerAuth": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "An API key from HEIMDALL_API_KEYS or HEIMDALL_API_KEYS_FILE.",
+                    "description": (
+                        "An API key from HEIMDALL_API_KEYS or HEIMDALL_API_KEYS_FILE: 16 to "
+                        "512 characters of ASCII letters, digits and - . _ ~ + /, optionally "
+                        "ending in = (an RFC 6750 b64token)."
+                    ),
                 }
             },
         },
@@ -419,6 +462,7 @@ __all__ = [
     "ErrorBody",
     "Health",
     "ImportResponse",
+    "ModelSummary",
     "build",
     "document_bytes",
     "render",

@@ -11,7 +11,7 @@ import builtins
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 import msgspec
 
@@ -76,6 +76,22 @@ AUDIT_COLUMNS = (
     "at", "action", "result", "model_id", "source_model_id", "bytes", "onnx_md5",
     "onnx_sha256", "actor", "detail",
 )  # fmt: skip
+
+
+_C = TypeVar("_C", bound="Closable")
+
+
+class Closable:
+    """The base of every adapter: ``with adapter:`` closes it on the way out."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class ObjectInfo(msgspec.Struct, kw_only=True):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -94,14 +95,29 @@ def _path_after_scheme(url: str, scheme: str, what: str) -> str:
     return rest
 
 
+def _url_and_scheme(
+    url: str | None, default: Callable[[], str], what: str
+) -> tuple[str, str | None]:
+    """``url`` (``default()`` if None) stripped, and its scheme; ConfigError if empty."""
+    url = (default() if url is None else url).strip()
+    if not url:
+        raise ConfigError(f"empty {what} URL")
+    return url, _scheme(url)
+
+
+def _local_path(url: str, scheme: str | None, local_scheme: str, what: str, forms: str) -> str:
+    """The path of a plain path or a ``local_scheme:`` URL; ConfigError naming the accepted
+    ``forms`` for any other scheme (and only the scheme: the rest may hold a password)."""
+    if scheme == local_scheme:
+        return _path_after_scheme(url, scheme, local_scheme)
+    if scheme is None:
+        return url
+    raise ConfigError(f"unsupported {what} URL scheme {scheme!r}: use {forms}")
+
+
 def open_registry(url: str | None = None) -> Registry:
     """A registry for ``url`` (see the module docstring); ConfigError if it is not one."""
-    if url is None:
-        url = default_registry_url()
-    url = url.strip()
-    if not url:
-        raise ConfigError("empty registry URL")
-    scheme = _scheme(url)
+    url, scheme = _url_and_scheme(url, default_registry_url, "registry")
     if scheme in ("postgresql", "postgres"):
         try:
             from heimdall_io.storage.postgres import PostgresRegistry
@@ -112,15 +128,8 @@ def open_registry(url: str | None = None) -> Registry:
                 ) from exc
             raise
         return PostgresRegistry(url)
-    if scheme == "sqlite":
-        path = _path_after_scheme(url, scheme, "sqlite")
-    elif scheme is None:
-        path = url
-    else:
-        raise ConfigError(
-            f"unsupported registry URL scheme {scheme!r}: use sqlite:///path, a path, "
-            "or postgresql://..."
-        )
+    forms = "sqlite:///path, a path, or postgresql://..."
+    path = _local_path(url, scheme, "sqlite", "registry", forms)
     from heimdall_io.storage.sqlite import SqliteRegistry
 
     return SqliteRegistry(path if path == ":memory:" else Path(path).expanduser())
@@ -128,23 +137,11 @@ def open_registry(url: str | None = None) -> Registry:
 
 def open_store(url: str | None = None) -> ObjectStore:
     """An object store for ``url`` (see the module docstring); ConfigError if it is not one."""
-    if url is None:
-        url = default_store_url()
-    url = url.strip()
-    if not url:
-        raise ConfigError("empty object store URL")
-    scheme = _scheme(url)
+    url, scheme = _url_and_scheme(url, default_store_url, "object store")
     if scheme == "s3":
         return _open_s3(url)
-    if scheme == "file":
-        path = _path_after_scheme(url, scheme, "file")
-    elif scheme is None:
-        path = url
-    else:
-        raise ConfigError(
-            f"unsupported object store URL scheme {scheme!r}: use file:///dir, a directory, "
-            "or s3://BUCKET?endpoint=http://HOST:PORT"
-        )
+    forms = "file:///dir, a directory, or s3://BUCKET?endpoint=http://HOST:PORT"
+    path = _local_path(url, scheme, "file", "object store", forms)
     from heimdall_io.storage.localdir import LocalObjectStore
 
     return LocalObjectStore(Path(path).expanduser())

@@ -17,52 +17,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from heimdall_io.errors import NotFoundError, ObjectStoreError
-from heimdall_io.storage.base import ObjectInfo
+from heimdall_io.storage.base import Closable, ObjectInfo
+from heimdall_io.storage.keys import TEMP_PREFIX, check_key, check_prefix
 
-__all__ = ["CHUNK_SIZE", "TEMP_PREFIX", "LocalObjectStore", "check_key", "check_prefix"]
+__all__ = ["CHUNK_SIZE", "LocalObjectStore"]
 
 #: Bytes read from the source per ``read`` call during a put.
 CHUNK_SIZE = 4 * 1024 * 1024
-#: Name prefix of in-progress uploads; such files are never listed.
-TEMP_PREFIX = ".tmp-"
-
-
-def check_prefix(prefix: str) -> str:
-    """A listing prefix: like a key, but may be empty or end with "/"."""
-    if not isinstance(prefix, str):
-        raise ObjectStoreError(f"invalid key prefix: {prefix!r}")
-    if prefix == "":
-        return prefix
-    check_key(prefix[:-1] if prefix.endswith("/") else prefix)
-    return prefix
-
-
-def check_key(key: str) -> str:
-    """``key`` if it is a safe relative POSIX path, else ObjectStoreError.
-
-    Rejected: empty, absolute, "..", "." or empty segments ("a//b", "a/"), backslashes,
-    NUL and other control characters, and names of temporary files.
-    """
-    if not isinstance(key, str) or not key:
-        raise ObjectStoreError(f"invalid object key: {key!r}")
-    reason = None
-    if key.startswith("/"):
-        reason = "absolute"
-    elif "\\" in key:
-        reason = "backslash"
-    elif any(ord(c) < 32 or ord(c) == 127 for c in key):
-        reason = "control character"
-    elif ".." in key:
-        reason = '".."'
-    else:
-        segments = key.split("/")
-        if any(s in ("", ".") for s in segments):
-            reason = "empty segment"
-        elif segments[-1].startswith(TEMP_PREFIX):
-            reason = f"{TEMP_PREFIX!r} names are reserved"
-    if reason is not None:
-        raise ObjectStoreError(f"invalid object key ({reason}): {key!r}")
-    return key
 
 
 def _fsync_dir(path: Path) -> None:
@@ -78,7 +39,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class LocalObjectStore:
+class LocalObjectStore(Closable):
     """An :class:`~heimdall_io.storage.base.ObjectStore` in a directory (created if missing)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
@@ -232,12 +193,6 @@ class LocalObjectStore:
 
     def close(self) -> None:
         pass
-
-    def __enter__(self) -> LocalObjectStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"LocalObjectStore({str(self.root)!r})"

@@ -17,7 +17,6 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -29,12 +28,11 @@ from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb, set_json_loads
 
 from heimdall_io.errors import NotFoundError, RegistryError
-from heimdall_io.storage import migrations
-from heimdall_io.storage.base import AUDIT_COLUMNS, MODEL_COLUMNS, AuditEntry, ModelRecord, utcnow
+from heimdall_io.storage import migrations, sql
+from heimdall_io.storage.base import AUDIT_COLUMNS, MODEL_COLUMNS, AuditEntry, Closable, ModelRecord
 
 __all__ = ["PostgresRegistry", "redact_url"]
 
-_UTC = dt.timezone.utc
 #: Key of the advisory lock serialising migrations ("heimdall" in ASCII).
 MIGRATION_LOCK_KEY = 0x68_65_69_6D_64_61_6C_6C
 
@@ -51,16 +49,10 @@ _MODEL_CASTS = {
 }
 _AUDIT_CASTS = {"at": "%s::timestamptz", "model_id": "%s::uuid", "source_model_id": "%s::uuid"}
 
-_INSERT_MODEL = (
-    f"INSERT INTO models ({', '.join(MODEL_COLUMNS)}) "
-    f"VALUES ({', '.join(_MODEL_CASTS.get(c, '%s') for c in MODEL_COLUMNS)})"
+_INSERT_MODEL = sql.insert_statement("models", MODEL_COLUMNS, lambda c: _MODEL_CASTS.get(c, "%s"))
+_INSERT_AUDIT = sql.insert_statement(
+    "audit_log", AUDIT_COLUMNS, lambda c: _AUDIT_CASTS.get(c, "%s")
 )
-_INSERT_AUDIT = (
-    f"INSERT INTO audit_log ({', '.join(AUDIT_COLUMNS)}) "
-    f"VALUES ({', '.join(_AUDIT_CASTS.get(c, '%s') for c in AUDIT_COLUMNS)})"
-)
-_SELECT_MODEL = f"SELECT {', '.join(MODEL_COLUMNS)} FROM models"
-_SELECT_AUDIT = f"SELECT id, {', '.join(AUDIT_COLUMNS)} FROM audit_log"
 
 _json_encoder = msgspec.json.Encoder()
 
@@ -101,32 +93,71 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        return value.replace(tzinfo=_UTC)
+        return value.replace(tzinfo=sql.UTC)
     return value
-
-
-def _uuid(value: str | None, what: str) -> uuid.UUID | None:
-    if value is None:
-        return None
-    try:
-        return uuid.UUID(value)
-    except (ValueError, TypeError, AttributeError):
-        raise RegistryError(f"invalid {what}: {value!r} is not a UUID") from None
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime:
-    if value is None:
-        return utcnow()
-    if value.tzinfo is None:
-        return value.replace(tzinfo=_UTC)
-    return value.astimezone(_UTC)
 
 
 def _text_uuid(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-class PostgresRegistry:
+def _migrate(conn: psycopg.Connection[Any]) -> None:
+    """Apply the migrations the database lacks (RegistryError if it is newer than this code)."""
+    known = migrations.load("postgres")
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS heimdall_schema_migrations ("
+            "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT NOW())"
+        )
+        cur.execute("SELECT version FROM heimdall_schema_migrations")
+        applied = {row[0] for row in cur.fetchall()}
+        for migration in sql.pending_migrations(known, applied):
+            cur.execute(migration.sql.encode())  # several statements, no parameters
+            cur.execute(
+                "INSERT INTO heimdall_schema_migrations (version) VALUES (%s)",
+                (migration.version,),
+            )
+
+
+def _model_row(record: ModelRecord) -> tuple[Any, ...]:
+    values = sql.model_values(record)
+    for name in ("training_metrics", "extra"):
+        if values[name] is not None:
+            values[name] = Jsonb(values[name], dumps=_dumps)
+    for name in ("created_at", "updated_at"):
+        values[name] = _aware(values[name])
+    for name in ("input_shape", "output_shape"):
+        if values[name] is not None:
+            values[name] = [int(v) for v in values[name]]
+    return tuple(values[name] for name in MODEL_COLUMNS)
+
+
+def _audit_row(entry: AuditEntry) -> tuple[Any, ...]:
+    values = sql.audit_values(entry)
+    values["at"] = _aware(entry.at)
+    return tuple(values[name] for name in AUDIT_COLUMNS)
+
+
+def _record(row: tuple[Any, ...]) -> ModelRecord:
+    fields = dict(zip(MODEL_COLUMNS, row, strict=True))
+    fields["model_id"] = _text_uuid(fields["model_id"])
+    fields["source_model_id"] = _text_uuid(fields["source_model_id"])
+    fields["version"] = int(fields["version"])
+    fields["created_at"] = sql.as_utc(fields["created_at"])
+    fields["updated_at"] = sql.as_utc(fields["updated_at"])
+    return ModelRecord(**fields)
+
+
+def _audit_entry(row: tuple[Any, ...]) -> AuditEntry:
+    fields = dict(zip(("id", *AUDIT_COLUMNS), row, strict=True))
+    fields["model_id"] = _text_uuid(fields["model_id"])
+    fields["source_model_id"] = _text_uuid(fields["source_model_id"])
+    fields["at"] = sql.as_utc(fields["at"])
+    return AuditEntry(**fields)
+
+
+class PostgresRegistry(Closable):
     """A :class:`~heimdall_io.storage.base.Registry` in a PostgreSQL database.
 
     Nothing is opened until the first operation (which also applies the migrations).
@@ -159,7 +190,7 @@ class PostgresRegistry:
         try:
             set_json_loads(msgspec.json.decode, conn)
             if not self._migrated:
-                self._migrate(conn)
+                _migrate(conn)
                 self._migrated = True
         except BaseException:
             conn.close()
@@ -172,32 +203,6 @@ class PostgresRegistry:
         if conn is not None:
             with suppress(psycopg.Error):
                 conn.close()
-
-    @staticmethod
-    def _migrate(conn: psycopg.Connection[Any]) -> None:
-        known = migrations.load("postgres")
-        with conn.transaction(), conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
-            cur.execute(
-                "CREATE TABLE IF NOT EXISTS heimdall_schema_migrations ("
-                "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT NOW())"
-            )
-            cur.execute("SELECT version FROM heimdall_schema_migrations")
-            applied = {row[0] for row in cur.fetchall()}
-            newest = max((m.version for m in known), default=0)
-            if applied and max(applied) > newest:
-                raise RegistryError(
-                    f"registry schema version {max(applied)} is newer than this heimdall-io "
-                    f"supports ({newest}): upgrade heimdall-io"
-                )
-            for migration in known:
-                if migration.version in applied:
-                    continue
-                cur.execute(migration.sql.encode())  # several statements, no parameters
-                cur.execute(
-                    "INSERT INTO heimdall_schema_migrations (version) VALUES (%s)",
-                    (migration.version,),
-                )
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Cursor[Any]]:
@@ -218,35 +223,35 @@ class PostgresRegistry:
     # -- Registry ------------------------------------------------------------------
 
     def add(self, record: ModelRecord, audit: AuditEntry | None = None) -> None:
-        values = self._model_values(record)
-        audit_values = None if audit is None else self._audit_values(audit)
+        values = _model_row(record)
+        audit_row = None if audit is None else _audit_row(audit)
         with self._transaction() as cur:
             try:
                 with cur.connection.transaction():  # a savepoint, to tell duplicates apart
                     cur.execute(_INSERT_MODEL, values)
             except pg_errors.UniqueViolation as exc:
                 raise RegistryError(f"Model {values[0]} already exists") from exc
-            if audit_values is not None:
-                cur.execute(_INSERT_AUDIT, audit_values)
+            if audit_row is not None:
+                cur.execute(_INSERT_AUDIT, audit_row)
 
     def get(self, model_id: str) -> ModelRecord:
-        key = self._lookup_id(model_id)
+        key = sql.lookup_uuid(model_id)
         with self._transaction() as cur:
-            cur.execute(f"{_SELECT_MODEL} WHERE model_id = %s", (key,))
+            cur.execute(f"{sql.SELECT_MODEL} WHERE model_id = %s", (key,))
             row = cur.fetchone()
         if row is None:
             raise NotFoundError(f"Model {model_id} not found")
-        return self._record(row)
+        return _record(row)
 
     def list(self) -> list[ModelRecord]:
         with self._transaction() as cur:
-            cur.execute(f"{_SELECT_MODEL} ORDER BY created_at DESC NULLS LAST, model_id")
+            cur.execute(f"{sql.SELECT_MODEL} ORDER BY created_at DESC NULLS LAST, model_id")
             rows = cur.fetchall()
-        return [self._record(row) for row in rows]
+        return [_record(row) for row in rows]
 
     def delete(self, model_id: str, audit: AuditEntry | None = None) -> ModelRecord:
-        key = self._lookup_id(model_id)
-        audit_values = None if audit is None else self._audit_values(audit)
+        key = sql.lookup_uuid(model_id)
+        audit_row = None if audit is None else _audit_row(audit)
         with self._transaction() as cur:
             cur.execute(
                 f"DELETE FROM models WHERE model_id = %s RETURNING {', '.join(MODEL_COLUMNS)}",
@@ -255,9 +260,9 @@ class PostgresRegistry:
             row = cur.fetchone()
             if row is None:
                 raise NotFoundError(f"Model {model_id} not found")
-            if audit_values is not None:
-                cur.execute(_INSERT_AUDIT, audit_values)
-        return self._record(row)
+            if audit_row is not None:
+                cur.execute(_INSERT_AUDIT, audit_row)
+        return _record(row)
 
     def referenced_keys(self) -> set[str]:
         with self._transaction() as cur:
@@ -266,17 +271,16 @@ class PostgresRegistry:
         return {row[0] for row in rows}
 
     def append_audit(self, entry: AuditEntry) -> None:
-        values = self._audit_values(entry)
+        values = _audit_row(entry)
         with self._transaction() as cur:
             cur.execute(_INSERT_AUDIT, values)
 
     def audit(self, limit: int | None = None) -> builtins.list[AuditEntry]:
-        if limit is not None and limit < 0:
-            raise ValueError("limit must not be negative")
+        sql.check_audit_limit(limit)
         with self._transaction() as cur:
-            cur.execute(f"{_SELECT_AUDIT} ORDER BY id DESC LIMIT %s", (limit,))
+            cur.execute(f"{sql.SELECT_AUDIT} ORDER BY id DESC LIMIT %s", (limit,))
             rows = cur.fetchall()
-        return [self._audit_entry(row) for row in rows]
+        return [_audit_entry(row) for row in rows]
 
     def ping(self) -> None:
         with self._transaction() as cur:
@@ -288,61 +292,5 @@ class PostgresRegistry:
             self._closed = True
             self._discard()
 
-    def __enter__(self) -> PostgresRegistry:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"PostgresRegistry({self.url!r})"
-
-    # -- rows <-> records ----------------------------------------------------------
-
-    @staticmethod
-    def _lookup_id(model_id: str) -> uuid.UUID:
-        try:
-            return uuid.UUID(model_id)
-        except (ValueError, TypeError, AttributeError):
-            raise NotFoundError(f"Model {model_id} not found") from None
-
-    @staticmethod
-    def _model_values(record: ModelRecord) -> tuple[Any, ...]:
-        values = {name: getattr(record, name) for name in MODEL_COLUMNS}
-        values["model_id"] = _uuid(record.model_id, "model_id")
-        values["source_model_id"] = _uuid(record.source_model_id, "source_model_id")
-        for name in ("training_metrics", "extra"):
-            if values[name] is not None:
-                values[name] = Jsonb(values[name], dumps=_dumps)
-        for name in ("created_at", "updated_at"):
-            values[name] = _aware(values[name])
-        for name in ("input_shape", "output_shape"):
-            if values[name] is not None:
-                values[name] = [int(v) for v in values[name]]
-        return tuple(values[name] for name in MODEL_COLUMNS)
-
-    @staticmethod
-    def _audit_values(entry: AuditEntry) -> tuple[Any, ...]:
-        values = {name: getattr(entry, name) for name in AUDIT_COLUMNS}
-        values["model_id"] = _uuid(entry.model_id, "audit model_id")
-        values["source_model_id"] = _uuid(entry.source_model_id, "audit source_model_id")
-        values["at"] = _aware(entry.at)
-        return tuple(values[name] for name in AUDIT_COLUMNS)
-
-    @staticmethod
-    def _record(row: tuple[Any, ...]) -> ModelRecord:
-        fields = dict(zip(MODEL_COLUMNS, row, strict=True))
-        fields["model_id"] = _text_uuid(fields["model_id"])
-        fields["source_model_id"] = _text_uuid(fields["source_model_id"])
-        fields["version"] = int(fields["version"])
-        fields["created_at"] = _utc(fields["created_at"])
-        fields["updated_at"] = _utc(fields["updated_at"])
-        return ModelRecord(**fields)
-
-    @staticmethod
-    def _audit_entry(row: tuple[Any, ...]) -> AuditEntry:
-        fields = dict(zip(("id", *AUDIT_COLUMNS), row, strict=True))
-        fields["model_id"] = _text_uuid(fields["model_id"])
-        fields["source_model_id"] = _text_uuid(fields["source_model_id"])
-        fields["at"] = _utc(fields["at"])
-        return AuditEntry(**fields)

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 import certifi
 import urllib3
 from minio import Minio
+from minio.datatypes import Upload
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 from minio.helpers import check_bucket_name
 from urllib3.exceptions import (
@@ -34,12 +35,11 @@ from urllib3.exceptions import (
 )
 
 from heimdall_io.errors import ConfigError, NotFoundError, ObjectStoreError
-from heimdall_io.storage.base import ObjectInfo, utcnow
-from heimdall_io.storage.localdir import check_key, check_prefix
+from heimdall_io.storage.base import Closable, ObjectInfo, utcnow
+from heimdall_io.storage.keys import check_key, check_prefix
 
-__all__ = ["DEFAULT_BUCKET", "PART_SIZE", "S3ObjectStore"]
+__all__ = ["PART_SIZE", "S3ObjectStore", "abort_incomplete_upload", "list_incomplete_uploads"]
 
-DEFAULT_BUCKET = "heimdall-models"
 #: Size of each multipart upload part: S3's minimum. minio holds about three copies of a
 #: part while it uploads, so this sets an upload's memory (objects up to 48.8 GiB).
 PART_SIZE = 5 * 1024 * 1024
@@ -110,7 +110,7 @@ class _ResponseReader(io.RawIOBase):
         try:
             data = self._response.read(len(view))
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise self._store._error(f"cannot read {self._key}", exc) from exc
+            raise _client_error(self._store, f"cannot read {self._key}", exc) from exc
         view[: len(data)] = data
         return len(data)
 
@@ -165,7 +165,69 @@ def _reason(exc: BaseException) -> tuple[bool, str]:
     return False, first[0] if first else type(exc).__name__
 
 
-class S3ObjectStore:
+def _client_error(store: S3ObjectStore, what: str, exc: BaseException) -> ObjectStoreError:
+    """``exc`` of the client as a one-line error: "unavailable" (naming only the endpoint)
+    when the server could not be reached, else what failed on which store, and why."""
+    unavailable, reason = _reason(exc)
+    if unavailable:
+        return ObjectStoreError(f"object store unavailable: {store.endpoint_url}: {reason}")
+    return ObjectStoreError(f"object store error: {store.url}: {what}: {reason}")
+
+
+def list_incomplete_uploads(client: Minio, bucket: str, prefix: str | None = None) -> list[Upload]:
+    """The multipart uploads of ``bucket`` (under ``prefix``) begun and never completed.
+
+    minio has no public API to list or abort incomplete multipart uploads, so this and
+    :func:`abort_incomplete_upload` are the only callers of its private methods: a minio
+    release that changes them breaks here and nowhere else.
+    """
+    return list(client._list_multipart_uploads(bucket, prefix=prefix).uploads)
+
+
+def abort_incomplete_upload(client: Minio, bucket: str, key: str, upload_id: str) -> None:
+    """Abort one incomplete multipart upload (private minio API: see above)."""
+    client._abort_multipart_upload(bucket, key, upload_id)
+
+
+def _abort_uploads_of(client: Minio, bucket: str, key: str) -> None:
+    """Best effort: abort the incomplete multipart uploads of ``key``."""
+    with contextlib.suppress(Exception):
+        for upload in list_incomplete_uploads(client, bucket, prefix=key):
+            if upload.object_name == key and upload.upload_id:
+                abort_incomplete_upload(client, bucket, key, upload.upload_id)
+
+
+def _check_settings(
+    bucket: str, part_size: int, access_key: str | None, secret_key: str | None
+) -> None:
+    """ConfigError unless S3 would accept the bucket name and part size, and the keys pair."""
+    try:
+        check_bucket_name(bucket, strict=True)
+    except ValueError:
+        raise ConfigError(f"invalid S3 bucket name: {bucket!r}") from None
+    if not 5 * 1024 * 1024 <= part_size <= 5 * 1024**3:
+        raise ConfigError("S3 part size must be between 5 MiB and 5 GiB")
+    if (access_key is None) != (secret_key is None):
+        raise ConfigError("S3 access key and secret key must be given together")
+
+
+def _http_pool(timeout: float, connect_timeout: float, retries: int) -> urllib3.PoolManager:
+    """The client's connection pool: short waits and few retries, so that a store that is
+    down fails within seconds; retries back off a little, and only on 5xx answers."""
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=connect_timeout, read=timeout),
+        maxsize=10,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.Retry(
+            total=retries,
+            backoff_factor=0.2,
+            status_forcelist=[500, 502, 503, 504],
+        ),
+    )
+
+
+class S3ObjectStore(Closable):
     """An :class:`~heimdall_io.storage.base.ObjectStore` in an S3 bucket.
 
     ``endpoint`` is ``host:port`` (or ``http(s)://host:port``, whose scheme then wins over
@@ -191,14 +253,7 @@ class S3ObjectStore:
             scheme, _, endpoint = endpoint.partition("://")
             secure = scheme.lower() == "https"
         endpoint = endpoint.rstrip("/")
-        try:
-            check_bucket_name(bucket, strict=True)
-        except ValueError:
-            raise ConfigError(f"invalid S3 bucket name: {bucket!r}") from None
-        if not 5 * 1024 * 1024 <= part_size <= 5 * 1024**3:
-            raise ConfigError("S3 part size must be between 5 MiB and 5 GiB")
-        if (access_key is None) != (secret_key is None):
-            raise ConfigError("S3 access key and secret key must be given together")
+        _check_settings(bucket, part_size, access_key, secret_key)
         self.bucket = bucket
         self.endpoint_url = f"{'https' if secure else 'http'}://{endpoint}"
         self.url = f"s3://{bucket}?endpoint={self.endpoint_url}" + (
@@ -206,17 +261,7 @@ class S3ObjectStore:
         )
         self.part_size = part_size
         self._region = region
-        self._http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=connect_timeout, read=timeout),
-            maxsize=10,
-            cert_reqs="CERT_REQUIRED",
-            ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
-            retries=urllib3.Retry(
-                total=retries,
-                backoff_factor=0.2,
-                status_forcelist=[500, 502, 503, 504],
-            ),
-        )
+        self._http = _http_pool(timeout, connect_timeout, retries)
         try:
             self._client = Minio(
                 endpoint,
@@ -231,13 +276,7 @@ class S3ObjectStore:
         self._bucket_ready = False
         self._lock = threading.Lock()
 
-    # -- errors, bucket ------------------------------------------------------------
-
-    def _error(self, what: str, exc: BaseException) -> ObjectStoreError:
-        unavailable, reason = _reason(exc)
-        if unavailable:
-            return ObjectStoreError(f"object store unavailable: {self.endpoint_url}: {reason}")
-        return ObjectStoreError(f"object store error: {self.url}: {what}: {reason}")
+    # -- bucket --------------------------------------------------------------------
 
     def _ensure_bucket(self) -> None:
         if self._bucket_ready:
@@ -253,7 +292,7 @@ class S3ObjectStore:
                         if exc.code not in _BUCKET_EXISTS:
                             raise
             except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
-                raise self._error(f"cannot create bucket {self.bucket}", exc) from exc
+                raise _client_error(self, f"cannot create bucket {self.bucket}", exc) from exc
             self._bucket_ready = True
 
     # -- ObjectStore ---------------------------------------------------------------
@@ -283,34 +322,26 @@ class S3ObjectStore:
             return source.count
         if source.error is not None:
             if not isinstance(failure, _SourceFailed):
-                self._abort_uploads(key)  # minio's own abort failed: one more try
+                # minio's own abort failed: one more try
+                _abort_uploads_of(self._client, self.bucket, key)
             raise source.error  # the caller's exception, unchanged
-        raise self._error(f"cannot write {key}", failure) from failure
-
-    def _abort_uploads(self, key: str) -> None:
-        """Best effort: abort the incomplete multipart uploads of ``key``."""
-        with contextlib.suppress(Exception):
-            result = self._client._list_multipart_uploads(self.bucket, prefix=key)
-            for upload in result.uploads:
-                if upload.object_name == key and upload.upload_id:
-                    self._client._abort_multipart_upload(self.bucket, key, upload.upload_id)
+        raise _client_error(self, f"cannot write {key}", failure) from failure
 
     def purge_incomplete(self, older_than: dt.datetime) -> int:
         """Abort multipart uploads started before ``older_than`` and never completed."""
         self._ensure_bucket()
         try:
-            result = self._client._list_multipart_uploads(self.bucket)
             stale = [
                 u
-                for u in result.uploads
+                for u in list_incomplete_uploads(self._client, self.bucket)
                 if u.upload_id and u.initiated_time is not None and u.initiated_time < older_than
             ]
             for upload in stale:
-                self._client._abort_multipart_upload(
-                    self.bucket, upload.object_name, upload.upload_id or ""
+                abort_incomplete_upload(
+                    self._client, self.bucket, upload.object_name, upload.upload_id or ""
                 )
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise self._error("cannot list incomplete uploads", exc) from exc
+            raise _client_error(self, "cannot list incomplete uploads", exc) from exc
         return len(stale)
 
     def open(self, key: str) -> BinaryIO:
@@ -320,9 +351,9 @@ class S3ObjectStore:
         except S3Error as exc:
             if exc.code in _MISSING_KEY or exc.code in _MISSING_BUCKET:
                 raise NotFoundError(f"object not found: {key}") from None
-            raise self._error(f"cannot read {key}", exc) from exc
+            raise _client_error(self, f"cannot read {key}", exc) from exc
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise self._error(f"cannot read {key}", exc) from exc
+            raise _client_error(self, f"cannot read {key}", exc) from exc
         return io.BufferedReader(_ResponseReader(response, self, key), 1024 * 1024)
 
     def delete(self, key: str) -> None:
@@ -333,9 +364,9 @@ class S3ObjectStore:
         except S3Error as exc:
             if exc.code in _MISSING_KEY or exc.code in _MISSING_BUCKET:
                 return
-            raise self._error(f"cannot delete {key}", exc) from exc
+            raise _client_error(self, f"cannot delete {key}", exc) from exc
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise self._error(f"cannot delete {key}", exc) from exc
+            raise _client_error(self, f"cannot delete {key}", exc) from exc
 
     def local_path(self, key: str) -> str | None:
         """None: objects have no local file (callers download them)."""
@@ -349,9 +380,9 @@ class S3ObjectStore:
         except S3Error as exc:
             if exc.code in _MISSING_KEY or exc.code in _MISSING_BUCKET:
                 return False
-            raise self._error(f"cannot look up {key}", exc) from exc
+            raise _client_error(self, f"cannot look up {key}", exc) from exc
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise self._error(f"cannot look up {key}", exc) from exc
+            raise _client_error(self, f"cannot look up {key}", exc) from exc
         return True
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
@@ -371,9 +402,9 @@ class S3ObjectStore:
         except S3Error as exc:
             if exc.code in _MISSING_BUCKET:
                 return
-            raise self._error("cannot list", exc) from exc
+            raise _client_error(self, "cannot list", exc) from exc
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise self._error("cannot list", exc) from exc
+            raise _client_error(self, "cannot list", exc) from exc
 
     def ping(self) -> None:
         """Reach the server (and create the bucket if it is missing)."""
@@ -382,12 +413,6 @@ class S3ObjectStore:
 
     def close(self) -> None:
         self._http.clear()
-
-    def __enter__(self) -> S3ObjectStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"S3ObjectStore({self.url!r})"

@@ -13,7 +13,6 @@ import datetime as dt
 import os
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,59 +21,42 @@ from typing import Any
 import msgspec
 
 from heimdall_io.errors import NotFoundError, RegistryError
-from heimdall_io.storage import migrations
-from heimdall_io.storage.base import AUDIT_COLUMNS, MODEL_COLUMNS, AuditEntry, ModelRecord, utcnow
+from heimdall_io.storage import migrations, sql
+from heimdall_io.storage.base import (
+    AUDIT_COLUMNS,
+    MODEL_COLUMNS,
+    AuditEntry,
+    Closable,
+    ModelRecord,
+    utcnow,
+)
 
 __all__ = ["SqliteRegistry"]
 
-_UTC = dt.timezone.utc
-
 _JSON_COLUMNS = frozenset({"input_shape", "output_shape", "training_metrics", "extra"})
 _TIME_COLUMNS = frozenset({"created_at", "updated_at", "at"})
+_UUID_COLUMNS = frozenset({"model_id", "source_model_id"})
 
-_INSERT_MODEL = (
-    f"INSERT INTO models ({', '.join(MODEL_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in MODEL_COLUMNS)})"
-)
-_INSERT_AUDIT = (
-    f"INSERT INTO audit_log ({', '.join(AUDIT_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in AUDIT_COLUMNS)})"
-)
-_SELECT_MODEL = f"SELECT {', '.join(MODEL_COLUMNS)} FROM models"
-_SELECT_AUDIT = f"SELECT id, {', '.join(AUDIT_COLUMNS)} FROM audit_log"
+_INSERT_MODEL = sql.insert_statement("models", MODEL_COLUMNS, lambda _: "?")
+_INSERT_AUDIT = sql.insert_statement("audit_log", AUDIT_COLUMNS, lambda _: "?")
 
 _json_encoder = msgspec.json.Encoder()
 
 
-def _canonical_uuid(value: str | None, what: str) -> str | None:
-    """``value`` in canonical lowercase form; RegistryError if it is not a UUID."""
-    if value is None:
-        return None
-    try:
-        return str(uuid.UUID(value))
-    except (ValueError, TypeError, AttributeError):
-        raise RegistryError(f"invalid {what}: {value!r} is not a UUID") from None
-
-
 def _time_text(value: dt.datetime) -> str:
     """ISO-8601 in UTC with microseconds, so that text order is time order."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=_UTC)
-    return value.astimezone(_UTC).isoformat(timespec="microseconds")
+    return sql.as_utc(value).isoformat(timespec="microseconds")
 
 
 def _parse_time(text: str | None) -> dt.datetime:
-    if text is None:
-        return utcnow()
-    value = dt.datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=_UTC)
-    return value.astimezone(_UTC)
+    return sql.as_utc(None if text is None else dt.datetime.fromisoformat(text))
 
 
 def _to_column(name: str, value: Any) -> Any:
     if value is None:
         return None
+    if name in _UUID_COLUMNS:
+        return str(value)  # canonical lowercase text: what lookups compare against
     if name in _JSON_COLUMNS:
         return _json_encoder.encode(value).decode()
     if name in _TIME_COLUMNS:
@@ -108,7 +90,66 @@ def _split_statements(script: str) -> list[str]:
     return statements
 
 
-class SqliteRegistry:
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Apply the migrations the file lacks (RegistryError if it is newer than this code)."""
+    known = migrations.load("sqlite")
+    if not sql.pending_migrations(known, _applied(conn)):
+        return  # up to date: no need for the write lock
+    conn.execute("BEGIN IMMEDIATE")  # one process migrates, the others wait
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS heimdall_schema_migrations "
+            "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        for migration in sql.pending_migrations(known, _applied(conn)):
+            for statement in _split_statements(migration.sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO heimdall_schema_migrations (version, applied_at) VALUES (?, ?)",
+                (migration.version, _time_text(utcnow())),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _applied(conn: sqlite3.Connection) -> set[int]:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'heimdall_schema_migrations'"
+    ).fetchone()
+    if exists is None:
+        return set()
+    return {row[0] for row in conn.execute("SELECT version FROM heimdall_schema_migrations")}
+
+
+def _model_row(record: ModelRecord) -> tuple[Any, ...]:
+    values = sql.model_values(record)
+    return tuple(_to_column(name, values[name]) for name in MODEL_COLUMNS)
+
+
+def _audit_row(entry: AuditEntry) -> tuple[Any, ...]:
+    values = sql.audit_values(entry)
+    return tuple(_to_column(name, values[name]) for name in AUDIT_COLUMNS)
+
+
+def _record(row: tuple[Any, ...]) -> ModelRecord:
+    fields = {
+        name: _from_column(name, value) for name, value in zip(MODEL_COLUMNS, row, strict=True)
+    }
+    return ModelRecord(**fields)
+
+
+def _audit_entry(row: tuple[Any, ...]) -> AuditEntry:
+    fields = {
+        name: _from_column(name, value)
+        for name, value in zip(("id", *AUDIT_COLUMNS), row, strict=True)
+    }
+    return AuditEntry(**fields)
+
+
+class SqliteRegistry(Closable):
     """A :class:`~heimdall_io.storage.base.Registry` in one SQLite file.
 
     ``path`` is created (with its parent directories) when missing; ``":memory:"`` gives a
@@ -150,60 +191,11 @@ class SqliteRegistry:
             conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
             if not self._memory:
                 conn.execute("PRAGMA journal_mode = WAL").fetchall()
-            self._migrate(conn)
+            _migrate(conn)
         except BaseException:
             conn.close()
             raise
         return conn
-
-    @staticmethod
-    def _migrate(conn: sqlite3.Connection) -> None:
-        known = migrations.load("sqlite")
-        newest = max((m.version for m in known), default=0)
-
-        def check(applied: set[int]) -> bool:
-            """True if nothing is left to apply; RegistryError if the file is too new."""
-            if applied and max(applied) > newest:
-                raise RegistryError(
-                    f"registry schema version {max(applied)} is newer than this heimdall-io "
-                    f"supports ({newest}): upgrade heimdall-io"
-                )
-            return applied >= {m.version for m in known}
-
-        if check(SqliteRegistry._applied(conn)):
-            return  # up to date: no need for the write lock
-        conn.execute("BEGIN IMMEDIATE")  # one process migrates, the others wait
-        try:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS heimdall_schema_migrations "
-                "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
-            )
-            applied = SqliteRegistry._applied(conn)
-            check(applied)
-            for migration in known:
-                if migration.version in applied:
-                    continue
-                for statement in _split_statements(migration.sql):
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO heimdall_schema_migrations (version, applied_at) VALUES (?, ?)",
-                    (migration.version, _time_text(utcnow())),
-                )
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
-    @staticmethod
-    def _applied(conn: sqlite3.Connection) -> set[int]:
-        exists = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' "
-            "AND name = 'heimdall_schema_migrations'"
-        ).fetchone()
-        if exists is None:
-            return set()
-        return {row[0] for row in conn.execute("SELECT version FROM heimdall_schema_migrations")}
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -239,8 +231,8 @@ class SqliteRegistry:
     # -- Registry ------------------------------------------------------------------
 
     def add(self, record: ModelRecord, audit: AuditEntry | None = None) -> None:
-        values = self._model_values(record)
-        audit_values = None if audit is None else self._audit_values(audit)
+        values = _model_row(record)
+        audit_row = None if audit is None else _audit_row(audit)
         with self._write() as conn:
             try:
                 conn.execute(_INSERT_MODEL, values)
@@ -248,33 +240,33 @@ class SqliteRegistry:
                 if "UNIQUE" in str(exc):
                     raise RegistryError(f"Model {values[0]} already exists") from exc
                 raise
-            if audit_values is not None:
-                conn.execute(_INSERT_AUDIT, audit_values)
+            if audit_row is not None:
+                conn.execute(_INSERT_AUDIT, audit_row)
 
     def get(self, model_id: str) -> ModelRecord:
-        key = self._lookup_id(model_id)
+        key = str(sql.lookup_uuid(model_id))
         with self._read() as conn:
-            row = conn.execute(f"{_SELECT_MODEL} WHERE model_id = ?", (key,)).fetchone()
+            row = conn.execute(f"{sql.SELECT_MODEL} WHERE model_id = ?", (key,)).fetchone()
         if row is None:
             raise NotFoundError(f"Model {model_id} not found")
-        return self._record(row)
+        return _record(row)
 
     def list(self) -> list[ModelRecord]:
         with self._read() as conn:
-            rows = conn.execute(f"{_SELECT_MODEL} ORDER BY created_at DESC, model_id").fetchall()
-        return [self._record(row) for row in rows]
+            rows = conn.execute(f"{sql.SELECT_MODEL} ORDER BY created_at DESC, model_id").fetchall()
+        return [_record(row) for row in rows]
 
     def delete(self, model_id: str, audit: AuditEntry | None = None) -> ModelRecord:
-        key = self._lookup_id(model_id)
-        audit_values = None if audit is None else self._audit_values(audit)
+        key = str(sql.lookup_uuid(model_id))
+        audit_row = None if audit is None else _audit_row(audit)
         with self._write() as conn:
-            row = conn.execute(f"{_SELECT_MODEL} WHERE model_id = ?", (key,)).fetchone()
+            row = conn.execute(f"{sql.SELECT_MODEL} WHERE model_id = ?", (key,)).fetchone()
             if row is None:
                 raise NotFoundError(f"Model {model_id} not found")
             conn.execute("DELETE FROM models WHERE model_id = ?", (key,))
-            if audit_values is not None:
-                conn.execute(_INSERT_AUDIT, audit_values)
-        return self._record(row)
+            if audit_row is not None:
+                conn.execute(_INSERT_AUDIT, audit_row)
+        return _record(row)
 
     def referenced_keys(self) -> set[str]:
         with self._read() as conn:
@@ -284,18 +276,17 @@ class SqliteRegistry:
         return {row[0] for row in rows}
 
     def append_audit(self, entry: AuditEntry) -> None:
-        values = self._audit_values(entry)
+        values = _audit_row(entry)
         with self._write() as conn:
             conn.execute(_INSERT_AUDIT, values)
 
     def audit(self, limit: int | None = None) -> builtins.list[AuditEntry]:
-        if limit is not None and limit < 0:
-            raise ValueError("limit must not be negative")
+        sql.check_audit_limit(limit)
         with self._read() as conn:
             rows = conn.execute(
-                f"{_SELECT_AUDIT} ORDER BY id DESC LIMIT ?", (-1 if limit is None else limit,)
+                f"{sql.SELECT_AUDIT} ORDER BY id DESC LIMIT ?", (-1 if limit is None else limit,)
             ).fetchall()
-        return [self._audit_entry(row) for row in rows]
+        return [_audit_entry(row) for row in rows]
 
     def ping(self) -> None:
         with self._read() as conn:
@@ -307,49 +298,5 @@ class SqliteRegistry:
             if conn is not None:
                 conn.close()
 
-    def __enter__(self) -> SqliteRegistry:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"SqliteRegistry({self.path!r})"
-
-    # -- rows <-> records ----------------------------------------------------------
-
-    @staticmethod
-    def _lookup_id(model_id: str) -> str:
-        try:
-            return str(uuid.UUID(model_id))
-        except (ValueError, TypeError, AttributeError):
-            raise NotFoundError(f"Model {model_id} not found") from None
-
-    @staticmethod
-    def _model_values(record: ModelRecord) -> tuple[Any, ...]:
-        values = {name: getattr(record, name) for name in MODEL_COLUMNS}
-        values["model_id"] = _canonical_uuid(record.model_id, "model_id")
-        values["source_model_id"] = _canonical_uuid(record.source_model_id, "source_model_id")
-        return tuple(_to_column(name, values[name]) for name in MODEL_COLUMNS)
-
-    @staticmethod
-    def _audit_values(entry: AuditEntry) -> tuple[Any, ...]:
-        values = {name: getattr(entry, name) for name in AUDIT_COLUMNS}
-        values["model_id"] = _canonical_uuid(entry.model_id, "audit model_id")
-        values["source_model_id"] = _canonical_uuid(entry.source_model_id, "audit source_model_id")
-        return tuple(_to_column(name, values[name]) for name in AUDIT_COLUMNS)
-
-    @staticmethod
-    def _record(row: tuple[Any, ...]) -> ModelRecord:
-        fields = {
-            name: _from_column(name, value) for name, value in zip(MODEL_COLUMNS, row, strict=True)
-        }
-        return ModelRecord(**fields)
-
-    @staticmethod
-    def _audit_entry(row: tuple[Any, ...]) -> AuditEntry:
-        fields = {
-            name: _from_column(name, value)
-            for name, value in zip(("id", *AUDIT_COLUMNS), row, strict=True)
-        }
-        return AuditEntry(**fields)

@@ -16,8 +16,8 @@ from heimdall_io.storage.localdir import LocalObjectStore
 from heimdall_io.storage.postgres import PostgresRegistry
 from heimdall_io.storage.s3 import S3ObjectStore
 from heimdall_io.storage.sqlite import SqliteRegistry
+from tests.support.streams import PatternStream
 
-from .streams import PatternStream
 from .test_contract import make_record
 
 
@@ -64,28 +64,47 @@ def test_environment_urls_are_used_when_no_argument(
 # -- registry URLs ---------------------------------------------------------------------
 
 
-def test_registry_url_forms(
-    heimdall_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+# The ways a local URL may name a path, relative to {tmp} (the working directory): both
+# openers take every one, each with its own scheme, and their adapter creates the path.
+LOCAL_URL_FORMS = [
+    ("{scheme}:///{tmp}/abs", "abs"),  # four slashes: one leading slash, not POSIX's "//"
+    ("{scheme}://{tmp}/abs", "abs"),
+    ("{scheme}://localhost{tmp}/abs", "abs"),
+    ("{scheme}:rel", "rel"),
+    ("{scheme}:sub/dir/rel", "sub/dir/rel"),
+    ("{tmp}/plain", "plain"),
+    ("plain-relative", "plain-relative"),
+    ("  {tmp}/spaces  ", "spaces"),
+]
+
+
+@pytest.mark.parametrize(("form", "relative"), LOCAL_URL_FORMS)
+@pytest.mark.parametrize("kind", ["registry", "store"])
+def test_local_url_forms(
+    heimdall_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    kind: str,
+    form: str,
+    relative: str,
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    cases = {
-        f"sqlite:///{tmp_path}/abs.db": tmp_path / "abs.db",
-        f"sqlite://{tmp_path}/abs2.db": tmp_path / "abs2.db",
-        "sqlite:relative.db": tmp_path / "relative.db",
-        "sqlite:sub/dir/rel.db": tmp_path / "sub" / "dir" / "rel.db",
-        str(tmp_path / "plain.db"): tmp_path / "plain.db",
-        "plain-relative.db": tmp_path / "plain-relative.db",
-        f"  {tmp_path}/spaces.db  ": tmp_path / "spaces.db",
-    }
-    for url, path in cases.items():
+    scheme = "sqlite" if kind == "registry" else "file"
+    url, path = form.format(scheme=scheme, tmp=tmp_path), tmp_path / relative
+    if kind == "registry":
         registry = open_registry(url)
         try:
-            assert isinstance(registry, SqliteRegistry), url
-            assert Path(registry.path) == path, url
+            assert isinstance(registry, SqliteRegistry)
+            assert Path(registry.path) == path
             registry.add(make_record())
         finally:
             registry.close()
-        assert path.is_file(), url
+        assert path.is_file()
+    else:
+        store = open_store(url)
+        assert isinstance(store, LocalObjectStore)
+        assert store.root == path
+        assert path.is_dir()
 
 
 def test_registry_home_relative_path(
@@ -140,25 +159,6 @@ def test_unknown_scheme_message_hides_the_rest_of_the_url() -> None:
 
 
 # -- store URLs ------------------------------------------------------------------------
-
-
-def test_store_url_forms(
-    heimdall_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    cases = {
-        f"file://{tmp_path}/abs": tmp_path / "abs",
-        f"file:///{tmp_path}/abs2": tmp_path / "abs2",
-        f"file://localhost{tmp_path}/abs3": tmp_path / "abs3",
-        "file:rel": tmp_path / "rel",
-        str(tmp_path / "plain"): tmp_path / "plain",
-        "plain-relative": tmp_path / "plain-relative",
-    }
-    for url, path in cases.items():
-        store = open_store(url)
-        assert isinstance(store, LocalObjectStore), url
-        assert store.root == path, url
-        assert path.is_dir(), url
 
 
 @pytest.mark.parametrize(

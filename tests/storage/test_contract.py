@@ -16,8 +16,7 @@ import pytest
 from heimdall_io.errors import NotFoundError, ObjectStoreError, RegistryError
 from heimdall_io.storage.base import AuditEntry, ModelRecord
 from heimdall_io.storage.config import open_registry
-
-from .streams import MiB, PatternStream, expected_sha256, sha256_of
+from tests.support.streams import MiB, PatternStream, expected_sha256, sha256_of
 
 UTC = dt.timezone.utc
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import threading
-import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from heimdall_io.errors import NotFoundError, ObjectStoreError
-from heimdall_io.storage.localdir import TEMP_PREFIX, LocalObjectStore, check_key
-
-from .streams import MiB, PatternStream, expected_sha256, sha256_of
+from heimdall_io.storage.keys import TEMP_PREFIX, check_key
+from heimdall_io.storage.localdir import LocalObjectStore
+from tests.support.streams import MiB, PatternStream, expected_sha256, peak_of_round_trip, sha256_of
 
 
 def all_files(root: Path) -> list[str]:
@@ -121,14 +120,5 @@ def test_ping_and_unusable_root(tmp_path: Path) -> None:
 
 def test_memory_stays_flat_for_a_large_object(tmp_path: Path) -> None:
     store = LocalObjectStore(tmp_path / "objects")
-    size = 64 * MiB
-    tracemalloc.start()
-    try:
-        store.put("big.onnx", PatternStream(size))
-        with store.open("big.onnx") as stream:
-            digest, total, _ = sha256_of(stream, 4 * MiB)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert total == size and digest == expected_sha256(size)
+    peak = peak_of_round_trip(store, "big.onnx", 64 * MiB)
     assert peak < 16 * MiB, f"peak {peak / MiB:.1f} MiB"

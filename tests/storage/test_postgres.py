@@ -12,8 +12,8 @@ import pytest
 from heimdall_io.errors import NotFoundError, RegistryError
 from heimdall_io.storage.base import AuditEntry
 from heimdall_io.storage.postgres import PostgresRegistry, redact_url
+from tests.support.servers import dead_port
 
-from .streams import dead_port
 from .test_contract import full_record, make_record
 
 psycopg = pytest.importorskip("psycopg")

@@ -1,28 +1,30 @@
-"""S3ObjectStore specifics, against real SeaweedFS servers (see tests/conftest.py)."""
+"""S3ObjectStore specifics, against real SeaweedFS servers (tests/support/servers.py)."""
 
 from __future__ import annotations
 
 import time
-import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from heimdall_io.errors import ConfigError, NotFoundError, ObjectStoreError
-from heimdall_io.storage.s3 import S3ObjectStore
-
-from .streams import MiB, PatternStream, dead_port, expected_sha256, sha256_of, unique_bucket
-
-SeaweedFS = Any  # tests/conftest.py:SeaweedFS
+from heimdall_io.storage.s3 import S3ObjectStore, list_incomplete_uploads
+from tests.support.servers import SeaweedFS, dead_port, unique_bucket
+from tests.support.streams import (
+    MiB,
+    PatternStream,
+    expected_sha256,
+    peak_of_round_trip,
+    sha256_of,
+)
 
 #: A store that is down must fail within this many seconds.
 FAST = 5.0
 
 
 def incomplete_uploads(server: SeaweedFS, bucket: str) -> list[Any]:
-    result = server.client()._list_multipart_uploads(bucket)
-    return list(result.uploads)
+    return list_incomplete_uploads(server.client(), bucket)
 
 
 def fails_fast(call: Callable[[], object], match: str) -> ObjectStoreError:
@@ -91,16 +93,7 @@ def test_failing_source_aborts_the_upload(seaweedfs: SeaweedFS, bucket: str, fai
 
 def test_memory_stays_flat(seaweedfs: SeaweedFS, bucket: str) -> None:
     store = seaweedfs.store(bucket)
-    size = 48 * MiB
-    tracemalloc.start()
-    try:
-        store.put("big.onnx", PatternStream(size))
-        with store.open("big.onnx") as stream:
-            digest, total, _ = sha256_of(stream, 4 * MiB)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert (digest, total) == (expected_sha256(size), size)
+    peak = peak_of_round_trip(store, "big.onnx", 48 * MiB)
     assert peak < 4 * store.part_size, f"peak {peak / MiB:.1f} MiB"
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import io
 import math
-import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from onnx import helper, numpy_helper
 
 from heimdall_io.onnx.wire import encode_varint, len_key
 
-__all__ = ["parse_size", "synthetic_model_bytes", "write_synthetic_model"]
+__all__ = ["synthetic_model_bytes", "write_synthetic_model"]
 
 _CHUNK_BYTES = 1 << 20
 # Each padding tensor stays far below protobuf's 2 GiB limit; the last one takes the rest
@@ -41,7 +40,6 @@ _MAX_PADDING_BYTES = 512 << 20
 _PRODUCER_NAME = "heimdall-io-synthetic"
 # Distinct float32 values in compressible data: 4 bits of entropy per 32-bit weight.
 _PALETTE_SIZE = 16
-_SIZE_UNITS = {"": 1, "b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
 
 Shape = Sequence[int | str]
 
@@ -77,15 +75,6 @@ def synthetic_model_bytes(size_bytes: int, **kwargs: Any) -> bytes:
     buffer = io.BytesIO()
     write_synthetic_model(buffer, size_bytes, **kwargs)
     return buffer.getvalue()
-
-
-def parse_size(text: str) -> int:
-    """``"64MiB"`` -> 67108864; accepts bytes or a B/KiB/MiB/GiB suffix, fractions allowed."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
-    unit = _SIZE_UNITS.get(match.group(2).lower()) if match else None
-    if match is None or unit is None:
-        raise ValueError(f"invalid size {text!r}: use bytes or a KiB/MiB/GiB suffix")
-    return int(float(match.group(1)) * unit)
 
 
 @dataclass(frozen=True)
@@ -237,10 +226,14 @@ def _data_chunks(
 
 
 def _size_arg(text: str) -> int:
+    from heimdall_io.sizes import parse_size  # only the command line parses sizes
+
     try:
         return parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid size {text!r}: use bytes or a KiB/MiB/GiB suffix"
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
