@@ -137,3 +137,33 @@ def test_unknown_targets_and_external_data() -> None:
     doc["model"]["external_data"] = [{"path": "w.bin"}]
     with pytest.raises(ConversionError, match="external data"):
         target_document(doc, "1.1.0")
+
+
+def test_real_signatures_stay_valid_through_a_1_2_0_conversion(tmp_path: Path) -> None:
+    from heimdall_io import signing
+    from heimdall_io.signing.keys import new_secret_key
+
+    key = new_secret_key()
+    digests = {"size": len(MODEL), "md5": hashlib.md5(MODEL).hexdigest(),
+               "sha256": hashlib.sha256(MODEL).hexdigest()}  # fmt: skip
+    doc = header()
+    doc["model"].update(onnx_size_bytes=digests["size"], onnx_md5=digests["md5"],
+                        onnx_sha256=digests["sha256"])  # fmt: skip
+    signed = signing.sign_document(doc, key)
+    src = bundle_file(tmp_path, header=signed, format_version="1.2.0", **digests)
+    trusted = signing.TrustedKeys([key.public])
+
+    def status(path: Path) -> Any:
+        sink = io.BytesIO()
+        with path.open("rb") as f:
+            info = read_bundle(f, sink)
+        return signing.verify_document(info.document, trusted, payload=info.digests).status
+
+    assert status(src) == signing.Status.VALID
+    # Recompressed, still 1.2.0: the signed metadata is untouched.
+    convert(str(src), str(tmp_path / "z.heimdall"), to="1.2.0", compression="zstd")
+    assert status(tmp_path / "z.heimdall") == signing.Status.VALID
+    # Below 1.2.0 the signatures go (format_version, which they cover, changes).
+    result = convert(str(src), str(tmp_path / "old.heimdall"), to="1.0.0")
+    assert result.warnings == ["signatures removed: format 1.0.0 has none"]
+    assert "signatures" not in read(tmp_path / "old.heimdall")[0]
