@@ -29,6 +29,7 @@ from .options import (
     stack,
     storage_options,
 )
+from .tool_options import TARGETS, upstream_options
 
 if TYPE_CHECKING:
     from heimdall_io.mlflow import MlflowTarget
@@ -159,6 +160,14 @@ def export_options(f: Any) -> Any:
 @click.option("-o", "--output", required=True, help="Bundle to write (`-`: stdout).")
 @export_options
 @mlflow_metadata_option
+@click.option(
+    "--to",
+    "to",
+    type=click.Choice(TARGETS),
+    metavar="VERSION|upstream",
+    help="Write another format version, or the upstream service's dialect.",
+)
+@upstream_options
 @force_option
 @quiet_option
 @storage_options
@@ -167,13 +176,19 @@ def export(
     output: str,
     options: ExportOptions,
     mlflow_metadata: bool,
+    to: str | None,
+    overrides: Any,
     force: bool,
     quiet: bool,
     storage: StorageUrls,
 ) -> None:
     """Export model MODEL_ID to a .heimdall bundle."""
-    from .progress import Progress
+    import dataclasses
 
+    from .progress import Progress
+    from .tool_options import echo_warnings
+
+    options = dataclasses.replace(options, to=to, overrides=overrides)
     with storage.open_service() as service:
         if mlflow_metadata:
             options = with_mlflow_section(service, model_id, options)
@@ -184,6 +199,7 @@ def export(
             )
         finally:
             progress.close()
+    echo_warnings(stream.warnings)
     if quiet:
         return
     header = stream.header
@@ -209,11 +225,28 @@ def export(
     click.echo("\n".join(lines), err=to_stderr)
 
 
+def _import_options(**excluded: bool) -> Any:
+    from heimdall_io.service import ImportOptions
+
+    return ImportOptions(**{f"include_{name}": not excluded[f"no_{name}"]
+                            for name in _EXPORT_SECTIONS})  # fmt: skip
+
+
+def import_options(f: Any) -> Any:
+    """--no-config ... --no-samples, passed on as ``options: ImportOptions``."""
+    f = collect("options", [f"no_{name}" for name in _EXPORT_SECTIONS], _import_options)(f)
+    return stack(
+        *(click.option(f"--no-{name}", is_flag=True, help=f"Do not store {section}.")
+          for name, section in _EXPORT_SECTIONS.items()),
+    )(f)  # fmt: skip
+
+
 @click.command(name="import")
 @click.argument("bundles", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per import.")
 @click.option("--no-validate", is_flag=True, help="Skip onnx.checker on the imported model.")
 @mlflow_options
+@import_options
 @quiet_option
 @storage_options
 def import_(
@@ -221,6 +254,7 @@ def import_(
     as_json: bool,
     no_validate: bool,
     mlflow: MlflowTarget | None,
+    options: Any,
     quiet: bool,
     storage: StorageUrls,
 ) -> None:
@@ -229,7 +263,8 @@ def import_(
     Each bundle is imported whole or not at all. With several bundles, a failure is
     reported and the rest still imported; the exit code is then 1. With --mlflow, each
     model is then registered in MLflow; if that fails the import stands (a warning), unless
-    --mlflow-required, which rolls the import back and counts it as failed.
+    --mlflow-required, which rolls the import back and counts it as failed. --no-config ...
+    --no-samples leave those sections out (a partial import; the audit names them).
     """
     from heimdall_io.files.paths import open_input
 
@@ -243,7 +278,9 @@ def import_(
             progress = Progress(f"importing {path}", None, not quiet)
             try:
                 with open_input(path) as src:
-                    result = service.import_bundle(src, validate=not no_validate, progress=progress)
+                    result = service.import_bundle(
+                        src, validate=not no_validate, progress=progress, options=options
+                    )
                 registration = register_in_mlflow(service, result.record, mlflow)
             except Exception as exc:
                 msg = message_for(exc)

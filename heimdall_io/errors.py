@@ -16,6 +16,7 @@ codes in one place each (``heimdall_cli.errors`` and ``heimdall_io.api.errors``)
     │   ├── LimitExceededError      nesting, metadata size, decompression ratio
     │   │   └── DecompressionBombError
     │   └── InvalidModelError       the payload is not a valid ONNX model
+    ├── ConversionError             convert/export --to: a value the target needs is missing
     ├── PayloadTooLargeError        over a configured size limit (HTTP 413)
     ├── NotFoundError               a model or a file does not exist (HTTP 404)
     ├── FileAccessError             permission denied, output exists, not a file
@@ -76,6 +77,11 @@ class DecompressionBombError(LimitExceededError):
 
 class InvalidModelError(BundleError):
     """The payload is not a valid ONNX model."""
+
+
+class ConversionError(HeimdallError):
+    """A bundle cannot be written in the asked-for format: a value it needs is missing or
+    cannot be represented (the message names the field and the option that supplies it)."""
 
 
 class PayloadTooLargeError(HeimdallError):

@@ -36,6 +36,7 @@ from .query import (
     content_encoding,
     content_length,
     export_options,
+    import_options,
     path_model_id,
     query_bool,
     query_int,
@@ -183,6 +184,7 @@ async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Res
     encoding = content_encoding(request)
     validate = query_bool(request.query_params, "validate", True)
     mlflow = mlflow_target(request.query_params, ctx.mlflow_uri, ctx.mlflow_experiment)
+    options = import_options(request.query_params)
     length = content_length(request)
     limit = ctx.max_import_bytes
     if length is not None and limit is not None and length > limit:
@@ -198,7 +200,8 @@ async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Res
 
     def run_import() -> Any:
         try:
-            return service.import_bundle(reader, validate=validate)  # type: ignore[arg-type]
+            body: Any = reader  # a readable stream, as import_bundle wants
+            return service.import_bundle(body, validate=validate, options=options)
         except HeimdallError as exc:
             # The body's own failure (a timeout, a disconnect) is the real reason, even if
             # the codec reported what it saw next (a truncated document).

@@ -115,6 +115,15 @@ def _int_query(name: str, description: str, default: int, lo: int, hi: int) -> d
     }
 
 
+#: Export and import alike: which metadata sections to write (export) or store (import; the
+#: audit entry names those left out).
+_SECTION_QUERIES = [
+    _bool_query("include_config", "Include training_config."),
+    _bool_query("include_metrics", "Include performance_metrics."),
+    _bool_query("include_normalization", "Include normalization_stats."),
+    _bool_query("include_samples", "Include sample_predictions."),
+]
+
 _AUTH_ERRORS = {
     "401": _error("No valid API key (only when API keys are configured)."),
     "403": _error("The API key's role does not allow this."),
@@ -206,6 +215,7 @@ def _paths() -> dict[str, Any]:
                         "As mlflow, but if MLflow fails the import is rolled back (502).",
                         False,
                     ),
+                    *_SECTION_QUERIES,
                     {
                         "name": "Content-Encoding",
                         "in": "header",
@@ -305,10 +315,7 @@ def _paths() -> dict[str, Any]:
                 "security": _BEARER,
                 "parameters": [
                     _MODEL_ID,
-                    _bool_query("include_config", "Include training_config."),
-                    _bool_query("include_metrics", "Include performance_metrics."),
-                    _bool_query("include_normalization", "Include normalization_stats."),
-                    _bool_query("include_samples", "Include sample_predictions."),
+                    *_SECTION_QUERIES,
                     _int_query("num_samples", "Samples to include.", 5, 0, MAX_NUM_SAMPLES),
                     {
                         "name": "description",

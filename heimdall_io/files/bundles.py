@@ -91,6 +91,8 @@ def model_fields_from_onnx(f: Any, **given: Any) -> dict[str, Any]:
         "input_shape": given.get("input_shape") or info.input_shape,
         "output_shape": given.get("output_shape") or info.output_shape,
         "parameters_count": given.get("parameters_count") or info.parameters_count,
+        "input_names": info.input_names or None,
+        "output_names": info.output_names or None,
     }
     return {k: v for k, v in fields.items() if v is not None}
 

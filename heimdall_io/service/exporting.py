@@ -12,8 +12,11 @@ from ..codec.checksums import Digests
 from ..codec.compression import NONE
 from ..errors import HeimdallError, NotFoundError
 from ..files.paths import atomic_output
+from ..format.document import FORMAT_VERSION
 from ..format.header import SECTIONS, new_header
 from ..storage.base import ModelRecord
+from ..tools.convert import target_document
+from ..tools.upstream import UpstreamOverrides
 from .context import Context, Progress
 from .records import model_fields, sections_of
 
@@ -33,6 +36,10 @@ class ExportOptions:
     #: Top-level members to add (e.g. ``mlflow``); they replace those an imported bundle
     #: brought along.
     extra: dict[str, Any] | None = None
+    #: Another format (``1.0.0``, ``1.2.0``) or ``upstream`` (see heimdall_io.tools.convert).
+    to: str | None = None
+    #: For ``to="upstream"``: values of required model fields the record lacks.
+    overrides: UpstreamOverrides | None = None
 
 
 class ExportStream:
@@ -49,6 +56,10 @@ class ExportStream:
         #: The payload's digests, once the last chunk has been produced.
         self.digests: Digests | None = None
         self.bytes_out = 0
+        #: What a conversion (``ExportOptions.to``) left out, and how the bundle is written.
+        self.warnings: list[str] = []
+        self.format_version = FORMAT_VERSION
+        self.checksums = True
         self._chunks = chunks(self)
 
     @property
@@ -91,7 +102,15 @@ def export_stream(
     if not record.onnx_path:
         raise NotFoundError(f"Model {model_id} has no ONNX object")
     header = export_header(record, options)
-    return ExportStream(record, header, lambda stream: _chunks(ctx, stream, options, progress))
+    target = None
+    if options.to is not None:
+        target = target_document(header, options.to, overrides=options.overrides)
+        header = target.header
+    stream = ExportStream(record, header, lambda s: _chunks(ctx, s, options, progress))
+    if target is not None:
+        stream.warnings = target.warnings
+        stream.format_version, stream.checksums = target.format_version, target.checksums
+    return stream
 
 
 def export_to_path(
@@ -120,7 +139,8 @@ def _chunks(
             encoder = BundleEncoder(
                 stream.header, payload, size=record.onnx_size_bytes, md5=record.onnx_md5,
                 sha256=record.onnx_sha256, compression=options.compression,
-                level=options.level, progress=progress,
+                level=options.level, progress=progress, format_version=stream.format_version,
+                checksums=stream.checksums,
             )  # fmt: skip
             for chunk in encoder:
                 stream.bytes_out += len(chunk)

@@ -9,12 +9,33 @@ import uuid
 from dataclasses import dataclass
 from typing import BinaryIO
 
+import msgspec
+
 from ..codec import BundleInfo, BundleReader
 from ..errors import HeimdallError
 from ..onnx.checker import preload
 from ..storage.base import ModelRecord
 from .context import Context, Progress
 from .records import IMPORTED_PREFIX, imported_record, object_key
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """Which metadata sections an import stores (the names of the export's options)."""
+
+    include_config: bool = True
+    include_metrics: bool = True
+    include_normalization: bool = True
+    include_samples: bool = True
+
+    @property
+    def skipped(self) -> tuple[str, ...]:
+        """The sections left out, by their bundle names."""
+        wanted = (("training_config", self.include_config),
+                  ("performance_metrics", self.include_metrics),
+                  ("normalization_stats", self.include_normalization),
+                  ("sample_predictions", self.include_samples))  # fmt: skip
+        return tuple(name for name, include in wanted if not include)
 
 
 @dataclass(frozen=True)
@@ -26,17 +47,24 @@ class ImportResult:
 
 
 def import_bundle(
-    ctx: Context, src: BinaryIO, *, validate: bool = True, progress: Progress = None
+    ctx: Context,
+    src: BinaryIO,
+    *,
+    validate: bool = True,
+    progress: Progress = None,
+    options: ImportOptions | None = None,
 ) -> ImportResult:
     """Import one bundle under a new model id; every failure is audited and re-raised."""
     try:
-        return _import(ctx, src, validate, progress)
+        return _import(ctx, src, validate, progress, options or ImportOptions())
     except HeimdallError as e:
         ctx.audit(action="import", result="error", detail=str(e))
         raise
 
 
-def _import(ctx: Context, src: BinaryIO, validate: bool, progress: Progress) -> ImportResult:
+def _import(
+    ctx: Context, src: BinaryIO, validate: bool, progress: Progress, options: ImportOptions
+) -> ImportResult:
     if validate:
         preload()  # onnx loads on a thread while the payload streams in
     reader = BundleReader(src, limits=ctx.limits)
@@ -67,15 +95,28 @@ def _import(ctx: Context, src: BinaryIO, validate: bool, progress: Progress) -> 
                 key = object_key(IMPORTED_PREFIX, m.model_name, m.version, unique)
                 with open(path, "rb") as f:
                     ctx.store.put(key, f, length=os.path.getsize(path))
-        record = imported_record(info, model_id, key)
+        record, skipped = _partial(imported_record(info, model_id, key), options)
         assert info.digests is not None
-        ctx.add(record, "import", info.digests)
+        ctx.add(record, "import", info.digests, detail=skipped)
     except BaseException:
         if key is not None:
             with contextlib.suppress(Exception):
                 ctx.store.delete(key)
         raise
     return ImportResult(record, info)
+
+
+def _partial(record: ModelRecord, options: ImportOptions) -> tuple[ModelRecord, str | None]:
+    """The record without the sections ``options`` leave out, and the audit's note of them."""
+    if not options.skipped:
+        return record, None
+    sections = dict(record.training_metrics or {})
+    present = [name for name in options.skipped if sections.pop(name, None) is not None]
+    absent = [name for name in options.skipped if name not in present]
+    note = "skipped " + (", ".join(present) or "no section")
+    if absent:
+        note += f" (not in the bundle: {', '.join(absent)})"
+    return msgspec.structs.replace(record, training_metrics=sections or None), note
 
 
 def validate_object(ctx: Context, key: str) -> None:
