@@ -102,3 +102,7 @@ class RegistryError(StorageError):
 
 class ObjectStoreError(StorageError):
     """The object store (local directory / S3) failed."""
+
+
+class MetadataLimitError(LimitExceededError):
+    """The metadata (everything outside the payload) is over its budget of bytes or values."""
