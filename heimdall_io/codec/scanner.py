@@ -239,7 +239,7 @@ class Scanner:
         """Read and parse one complete JSON value starting at the cursor."""
         c = self.peek(where)
         if c in b"{[":
-            end, values = self._container_end(where, depth)
+            end, values = _container_end(self, where, depth)
         else:
             end, values = self._value_end(c, where), None
         raw = self.buf[self.pos : end]
@@ -270,75 +270,6 @@ class Scanner:
             except TruncatedBundleError:
                 return end  # a number at the very end: the caller reports what is missing
 
-    def _container_end(self, where: str, depth: int) -> tuple[int, int]:
-        """:meth:`_value_end` of an object or array, and the values in it.
-
-        Python steps from bracket to quote to bracket, over bytes whose values
-        :meth:`_look_ahead` has counted (after the first read).
-        """
-        max_depth = self.limits.max_depth
-        search = _STRUCTURE.search
-        level, i, in_string = 0, self.pos, False
-        counted_to, ahead = self.base + self.pos, 0  # values in [offset, counted_to)
-        while True:
-            buf = self.buf
-            while True:
-                if in_string:  # _string_end, inlined: strings are most of the tokens
-                    q = buf.find(b'"', i)
-                    while q > 0 and buf[q - 1] == 0x5C and is_escaped(buf, q):
-                        q = buf.find(b'"', q + 1)
-                    if q < 0:
-                        i = len(buf)
-                        break
-                    i, in_string = q + 1, False
-                m = search(buf, i)
-                if m is None:
-                    i = len(buf)
-                    break
-                i = m.end()
-                tok = buf[i - 1]
-                if tok == 0x22:  # '"'
-                    in_string = True
-                elif tok in b"{[":
-                    level += 1
-                    if depth + level > max_depth:
-                        raise LimitExceededError(
-                            f"JSON nested deeper than {max_depth} levels ({where})"
-                        )
-                else:
-                    level -= 1
-                    if level == 0:
-                        counted = counted_to - self.base
-                        if counted <= i:
-                            return i, ahead + count_values(buf, counted, i)
-                        return i, ahead - count_values(buf, i, counted)
-            i = self._more(i, where)
-            i, counted_to, ahead = self._look_ahead(i, counted_to, ahead, where)
-
-    def _look_ahead(self, i: int, counted_to: int, ahead: int, where: str) -> tuple[int, int, int]:
-        """Count the values just read, before Python scans them: fail when those from
-        ``offset`` on are too many; while they are many (an eighth of the budget), read on
-        first, up to what the metadata limit leaves, so that a flood of tiny values is
-        refused having scanned few of them.
-
-        ``counted_to`` (a stream offset) and ``ahead`` say how far values are counted and
-        how many there are from ``offset``; returned updated, with ``i`` (an index in
-        ``buf``) moved with the buffer. Every buffered byte is metadata, or payload (whose
-        base64 has no ``,``, ``[`` or ``{``), or bytes that make the bundle invalid anyway.
-        """
-        limit = self.limits.max_metadata_values
-        room = self.limits.max_metadata_bytes - self.metadata_bytes
-        while True:
-            buf, pos = self.buf, self.pos
-            ahead += count_values(buf, counted_to - self.base, len(buf))
-            counted_to = self.base + len(buf)
-            if self.metadata_values + ahead > limit:
-                raise self._too_many_values(where)
-            have = len(buf) - pos
-            if self.metadata_values + ahead <= limit >> 3 or have > room or not self.fill(have):
-                return i, counted_to, ahead
-            i -= pos  # fill() moved the buffer's start to pos
-
     def _more(self, i: int, where: str) -> int:
         """Read more of the value that starts at ``pos``; return ``i`` shifted to match."""
         limit = self.limits.max_metadata_bytes
@@ -350,6 +281,79 @@ class Scanner:
         if not self.fill(max(1 << 16, min(have, limit + 1 - have))):
             raise self.truncated(where)
         return self.pos + rel
+
+
+def _container_end(scan: Scanner, where: str, depth: int) -> tuple[int, int]:
+    """:meth:`Scanner._value_end` of an object or array, and the values in it.
+
+    Python steps from bracket to quote to bracket, over bytes whose values
+    :func:`_look_ahead` has counted (after the first read).
+    """
+    max_depth = scan.limits.max_depth
+    search = _STRUCTURE.search
+    level, i, in_string = 0, scan.pos, False
+    counted_to, ahead = scan.base + scan.pos, 0  # values in [offset, counted_to)
+    while True:
+        buf = scan.buf
+        while True:
+            if in_string:  # _string_end, inlined: strings are most of the tokens
+                q = buf.find(b'"', i)
+                while q > 0 and buf[q - 1] == 0x5C and is_escaped(buf, q):
+                    q = buf.find(b'"', q + 1)
+                if q < 0:
+                    i = len(buf)
+                    break
+                i, in_string = q + 1, False
+            m = search(buf, i)
+            if m is None:
+                i = len(buf)
+                break
+            i = m.end()
+            tok = buf[i - 1]
+            if tok == 0x22:  # '"'
+                in_string = True
+            elif tok in b"{[":
+                level += 1
+                if depth + level > max_depth:
+                    raise LimitExceededError(
+                        f"JSON nested deeper than {max_depth} levels ({where})"
+                    )
+            else:
+                level -= 1
+                if level == 0:
+                    counted = counted_to - scan.base
+                    if counted <= i:
+                        return i, ahead + count_values(buf, counted, i)
+                    return i, ahead - count_values(buf, i, counted)
+        i = scan._more(i, where)
+        i, counted_to, ahead = _look_ahead(scan, i, counted_to, ahead, where)
+
+
+def _look_ahead(
+    scan: Scanner, i: int, counted_to: int, ahead: int, where: str
+) -> tuple[int, int, int]:
+    """Count the values just read, before Python scans them: fail when those from
+    ``scan.offset`` on are too many; while they are many (an eighth of the budget), read on
+    first, up to what the metadata limit leaves, so that a flood of tiny values is
+    refused having scanned few of them.
+
+    ``counted_to`` (a stream offset) and ``ahead`` say how far values are counted and
+    how many there are from ``scan.offset``; returned updated, with ``i`` (an index in
+    ``buf``) moved with the buffer. Every buffered byte is metadata, or payload (whose
+    base64 has no ``,``, ``[`` or ``{``), or bytes that make the bundle invalid anyway.
+    """
+    limit = scan.limits.max_metadata_values
+    room = scan.limits.max_metadata_bytes - scan.metadata_bytes
+    while True:
+        buf, pos = scan.buf, scan.pos
+        ahead += count_values(buf, counted_to - scan.base, len(buf))
+        counted_to = scan.base + len(buf)
+        if scan.metadata_values + ahead > limit:
+            raise scan._too_many_values(where)
+        have = len(buf) - pos
+        if scan.metadata_values + ahead <= limit >> 3 or have > room or not scan.fill(have):
+            return i, counted_to, ahead
+        i -= pos  # fill() moved the buffer's start to pos
 
 
 def _string_end(buf: bytes, i: int) -> int:

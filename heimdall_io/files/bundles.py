@@ -26,6 +26,7 @@ from ..codec import (
 from ..codec.compression import NONE
 from ..errors import FileAccessError, InvalidModelError, MalformedBundleError, NotFoundError
 from ..format.header import new_header
+from ..format.storable import check_storable
 from ..onnx.checker import check_model_file
 from .paths import STDIO, atomic_output, open_input, spooled_copy
 
@@ -53,13 +54,17 @@ def load_json_file(path: str, option: str) -> Any:
     """
     try:
         with open(path, "rb") as f:
-            return json.load(f)
+            return json.load(f, parse_constant=_not_json)
     except FileNotFoundError:
         raise NotFoundError(f"{option} file not found: {path}") from None
     except PermissionError:
         raise FileAccessError(f"Permission denied: {path}") from None
     except ValueError as e:
         raise MalformedBundleError(f"{option} file {path} is not valid JSON: {e}") from None
+
+
+def _not_json(token: str) -> Any:
+    raise ValueError(f"{token} is not a JSON number")
 
 
 def model_fields_from_onnx(f: Any, **given: Any) -> dict[str, Any]:
@@ -216,7 +221,9 @@ class VerifyResult:
 def verify(
     bundle_path: str, *, limits: Limits | None = None, progress: Progress = None
 ) -> VerifyResult:
-    """Read everything: structure, checksums, then onnx.checker on the decoded model.
+    """Read everything: structure, checksums, what a registry can store (the rules of
+    import: :func:`~heimdall_io.format.storable.check_storable`), then onnx.checker on the
+    decoded model.
 
     Bundle errors raise; a model that fails the checker is reported in the result.
 
@@ -233,6 +240,7 @@ def verify(
         model_path = os.path.join(tmp, "model.onnx")
         with open(model_path, "wb") as out:
             info = BundleReader(src, limits=limits).copy_payload(out, progress)
+        check_storable(info.document)
         try:
             check_model_file(model_path)
         except InvalidModelError as e:

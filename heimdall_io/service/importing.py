@@ -7,10 +7,12 @@ import os
 import tempfile
 import uuid
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ..codec import BundleInfo, BundleReader
 from ..errors import HeimdallError
+from ..format.document import CHECKSUM_KEYS
+from ..format.storable import check_storable, storable_text
 from ..onnx.checker import preload
 from ..storage.base import ModelRecord
 from .context import Context, Progress
@@ -32,7 +34,10 @@ def import_bundle(
     try:
         return _import(ctx, src, validate, progress)
     except HeimdallError as e:
-        ctx.audit(action="import", result="error", detail=str(e))
+        ctx.audit(action="import", result="error", detail=storable_text(str(e)))
+        raise
+    except Exception as e:  # a bug or an adapter's own error: audited all the same
+        ctx.audit(action="import", result="error", detail=f"unexpected {type(e).__name__}")
         raise
 
 
@@ -50,9 +55,13 @@ def _import(ctx: Context, src: BinaryIO, validate: bool, progress: Progress) -> 
             and isinstance(model.get("model_name"), str)
             and ("version" in model)
         ):
+            check_storable(reader.document)  # what the registry cannot hold fails here
+            early = _members(reader.document)
             key = object_key(IMPORTED_PREFIX, model["model_name"], model["version"], unique)
             ctx.store.put(key, reader.open_payload(progress))
             info = reader.finish()
+            if _members(info.document) != early:  # members after the payload
+                check_storable(info.document)
             if validate:
                 validate_object(ctx, key)
         else:
@@ -61,6 +70,7 @@ def _import(ctx: Context, src: BinaryIO, validate: bool, progress: Progress) -> 
                 path = os.path.join(tmp, "model.onnx")
                 with open(path, "wb") as out:
                     info = reader.copy_payload(out, progress)
+                check_storable(info.document)
                 if validate:
                     ctx.check_model(path)
                 m = info.header.model
@@ -76,6 +86,12 @@ def _import(ctx: Context, src: BinaryIO, validate: bool, progress: Progress) -> 
                 ctx.store.delete(key)
         raise
     return ImportResult(record, info)
+
+
+def _members(document: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The keys of a document and of its model, checksums aside (they need no check)."""
+    model = document.get("model") or {}
+    return list(document), [k for k in model if k not in CHECKSUM_KEYS]
 
 
 def validate_object(ctx: Context, key: str) -> None:
