@@ -28,6 +28,7 @@ from ..errors import FileAccessError, InvalidModelError, MalformedBundleError, N
 from ..format.header import new_header
 from ..format.storable import check_storable
 from ..onnx.checker import check_model_file
+from ..onnx.external import reject_external_data
 from .paths import STDIO, atomic_output, open_input, spooled_copy
 
 Progress = Callable[[int], None] | None
@@ -222,8 +223,8 @@ def verify(
     bundle_path: str, *, limits: Limits | None = None, progress: Progress = None
 ) -> VerifyResult:
     """Read everything: structure, checksums, what a registry can store (the rules of
-    import: :func:`~heimdall_io.format.storable.check_storable`), then onnx.checker on the
-    decoded model.
+    import: :func:`~heimdall_io.format.storable.check_storable`), then the model: no
+    external data (a bundle is one file), and onnx.checker.
 
     Bundle errors raise; a model that fails the checker is reported in the result.
 
@@ -242,6 +243,7 @@ def verify(
             info = BundleReader(src, limits=limits).copy_payload(out, progress)
         check_storable(info.document)
         try:
+            reject_external_data(model_path)  # a single file: nothing beside it is its own
             check_model_file(model_path)
         except InvalidModelError as e:
             # onnx names the file it was given: a temporary path, gone when we report it.

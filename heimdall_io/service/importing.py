@@ -14,6 +14,7 @@ from ..errors import HeimdallError
 from ..format.document import CHECKSUM_KEYS
 from ..format.storable import check_storable, storable_text
 from ..onnx.checker import preload
+from ..onnx.external import reject_external_data
 from ..storage.base import ModelRecord
 from .context import Context, Progress
 from .records import IMPORTED_PREFIX, imported_record, object_key
@@ -72,7 +73,7 @@ def _import(ctx: Context, src: BinaryIO, validate: bool, progress: Progress) -> 
                     info = reader.copy_payload(out, progress)
                 check_storable(info.document)
                 if validate:
-                    ctx.check_model(path)
+                    _check_model(ctx, path)
                 m = info.header.model
                 key = object_key(IMPORTED_PREFIX, m.model_name, m.version, unique)
                 with open(path, "rb") as f:
@@ -98,11 +99,17 @@ def validate_object(ctx: Context, key: str) -> None:
     """onnx.checker on a stored object, in place when the store has a local file."""
     path = ctx.store.local_path(key)
     if path is not None:
-        ctx.check_model(path)
+        _check_model(ctx, path)
         return
     with tempfile.TemporaryDirectory(prefix="heimdall-check-") as tmp:
         path = os.path.join(tmp, "model.onnx")
         with ctx.store.open(key) as src, open(path, "wb") as out:
             while chunk := src.read(4 << 20):
                 out.write(chunk)
-        ctx.check_model(path)
+        _check_model(ctx, path)
+
+
+def _check_model(ctx: Context, path: str) -> None:
+    # Before the checker, which would resolve external data next to the file (the store).
+    reject_external_data(path)
+    ctx.check_model(path)
