@@ -29,7 +29,7 @@ from ..format.header import new_header
 from ..format.storable import check_storable
 from ..onnx.checker import check_model_file
 from ..onnx.external import reject_external_data
-from .paths import STDIO, atomic_output, open_input, spooled_copy
+from .paths import STDIO, atomic_output, is_special, open_input, spooled_copy
 
 Progress = Callable[[int], None] | None
 
@@ -165,8 +165,8 @@ def unpack(
 ) -> BundleInfo:
     """Write a bundle's ONNX model to ``out_path`` once it is fully read and verified.
 
-    ``-`` (stdout) cannot be renamed into place, so the model is held in a temporary file
-    until verified: a damaged bundle writes nothing to stdout.
+    ``-`` (stdout) cannot be renamed into place, nor can a FIFO or a device, so the model
+    is held in a temporary file until verified: a damaged bundle writes nothing there.
 
     Example:
 
@@ -179,12 +179,11 @@ def unpack(
     """
     with open_input(bundle_path) as src:
         reader = BundleReader(src, limits=limits)
-        if out_path == STDIO:
-            with tempfile.TemporaryFile() as held:
+        if out_path == STDIO or is_special(out_path):
+            with atomic_output(out_path, force=force) as out, tempfile.TemporaryFile() as held:
                 info = reader.copy_payload(held, progress)
                 held.seek(0)
-                with atomic_output(STDIO) as out:
-                    shutil.copyfileobj(held, out, 1 << 20)
+                shutil.copyfileobj(held, out, 1 << 20)
             return info
         with atomic_output(out_path, force=force) as out:
             return reader.copy_payload(out, progress)

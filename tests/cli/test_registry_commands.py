@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -146,3 +147,12 @@ def test_unencodable_text_has_a_message() -> None:
         assert message_for(e) == (
             "text with a lone surrogate (\\udce9) is not valid Unicode: use UTF-8 text"
         )
+
+
+def test_export_with_force_writes_into_dev_null(tmp_path: Path, heimdall_env: Path) -> None:
+    (tmp_path / "m.onnx").write_bytes(synthetic_model_bytes(4096, seed=4))
+    model_id = ok(heimdall("register", "m.onnx", "--name", "m", cwd=tmp_path)).decode().strip()
+    before = os.stat(os.devnull)
+    ok(heimdall("export", model_id, "-o", os.devnull, "--force", cwd=tmp_path))
+    after = os.stat(os.devnull)
+    assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
