@@ -191,3 +191,35 @@ def test_every_failed_import_is_audited(registry: Any, store: Any) -> None:
     )
     assert any(e.detail == "unexpected RuntimeError" for e in entries)
     assert service.list_models() == [] and list(service.store.list("")) == []
+
+
+def test_the_api_answers_400_for_these_errors() -> None:
+    from heimdall_io.api.errors import map_error
+    from heimdall_io.errors import InvalidModelError, MetadataLimitError
+
+    for error in (
+        SchemaError("invalid bundle: model.architecture: a lone surrogate (\\ud800) ..."),
+        MetadataLimitError("metadata holds more than 1,000,000 JSON values (in x)"),
+        InvalidModelError("model uses external data (tensor 'w'): not supported ..."),
+    ):
+        answer = map_error(error, "import")
+        assert answer.status == 400
+        assert answer.detail == f"Invalid bundle format: {error}"
+
+
+def test_a_metadata_flood_is_refused_before_the_store(service: Service) -> None:
+    """Issue 8, item 2: millions of empty objects in a small gzip body, before the payload."""
+    import gzip
+
+    from heimdall_io.errors import MetadataLimitError
+
+    flood = b'"x":[' + b"{}," * 5_000_000 + b"{}],"
+    data = gzip.compress(
+        bundle_with('"Net"').replace(b'"training_config":', flood + b'"training_config":', 1)
+    )
+    assert len(data) < 2 << 20
+    with pytest.raises(MetadataLimitError, match="1,000,000 JSON values"):
+        service.import_bundle(io.BytesIO(data))
+    assert service.list_models() == [] and list(service.store.list("")) == []
+    [entry] = [e for e in service.history() if e.action == "import"]
+    assert entry.result == "error" and "JSON values" in (entry.detail or "")
