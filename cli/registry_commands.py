@@ -66,7 +66,7 @@ def _accuracy(record: Any) -> str:
 @storage_options
 def list_models(as_json: bool, storage: StorageUrls) -> None:
     """List the models in the registry, newest first."""
-    from .render import echo_json
+    from .render import echo_json, printable
 
     with storage.open_service() as service:
         records = service.list_models()
@@ -78,7 +78,7 @@ def list_models(as_json: bool, storage: StorageUrls) -> None:
     for r in records:
         created = r.created_at.strftime("%Y-%m-%d %H:%M")
         click.echo(
-            f"{r.model_id:<38}  {r.model_name[:35]:<35}  {r.version!s:<8}  "
+            f"{r.model_id:<38}  {printable(r.model_name)[:35]:<35}  {r.version!s:<8}  "
             f"{_accuracy(r):<12}  {created}"
         )
 
@@ -102,6 +102,7 @@ def register(
 
     assert metadata.name is not None  # --name is required
     sections = metadata.sections()
+    _check_storable(metadata, sections)
     with contextlib.ExitStack() as resources:
         src = resources.enter_context(open_input(model, "Model file"))
         if not is_seekable(src):
@@ -123,6 +124,16 @@ def register(
                         "onnx_path": record.onnx_path, "onnx_md5": record.onnx_md5})  # fmt: skip
     else:
         click.echo(record.model_id)
+
+
+def _check_storable(metadata: ModelMetadata, sections: dict[str, Any]) -> None:
+    """The rules of import (heimdall_io.format.storable) for what register stores as given."""
+    from heimdall_io.format.storable import check_storable
+
+    model = {"model_name": metadata.name, "version": metadata.version or 1,
+             "architecture": metadata.architecture}  # fmt: skip
+    document = {**sections, "bundle_metadata": {"description": metadata.description}}
+    check_storable({**document, "model": model}, name_suffix="")
 
 
 def _export_options(
@@ -202,6 +213,8 @@ def export(
     echo_warnings(stream.warnings)
     if quiet:
         return
+    from .render import printable
+
     header = stream.header
     samples = len(header.get("sample_predictions") or [])
     to_stderr = output == "-"
@@ -212,8 +225,8 @@ def export(
     lines = [
         "✓ Export successful!",
         f"  Bundle ID: {stream.header['bundle_metadata']['bundle_id']}",
-        f"  Model: {stream.record.model_name} v{stream.record.version}",
-        f"  Output: {output}",
+        f"  Model: {printable(stream.record.model_name)} v{stream.record.version}",
+        f"  Output: {printable(output)}",
         f"  Size: {stream.bytes_out / 2**20:.2f} MB",
         "  Components:",
         f"    - ONNX model: {tick(True)}",
@@ -270,7 +283,7 @@ def import_(
 
     from .errors import message_for
     from .progress import Progress
-    from .render import echo_json_line
+    from .render import echo_json_line, printable
 
     failures = 0
     with storage.open_service() as service:
@@ -287,7 +300,7 @@ def import_(
                 if msg is None or len(bundles) == 1:
                     raise
                 failures += 1
-                click.echo(f"Error: {path}: {msg}", err=True)
+                click.echo(printable(f"Error: {path}: {msg}"), err=True)
                 continue
             finally:
                 progress.close()
@@ -304,8 +317,8 @@ def import_(
             else:
                 click.echo(
                     f"✓ Import successful!\n  Model ID: {r.model_id}\n"
-                    f"  Model: {r.model_name} v{r.version}\n  Stored: {r.onnx_path}"
-                    + registration_lines(registration)
+                    f"  Model: {printable(r.model_name)} v{r.version}\n"
+                    f"  Stored: {printable(r.onnx_path or '-')}" + registration_lines(registration)
                 )
     if failures:
         raise SystemExit(1)
@@ -317,7 +330,7 @@ def import_(
 @storage_options
 def show(model_id: str, as_json: bool, storage: StorageUrls) -> None:
     """Show one model's metadata."""
-    from .render import echo_json
+    from .render import echo_json, printable
 
     with storage.open_service() as service:
         record = service.get_model(model_id)
@@ -328,10 +341,10 @@ def show(model_id: str, as_json: bool, storage: StorageUrls) -> None:
     for key, value in data.items():
         if key in ("training_metrics", "extra"):
             continue
-        click.echo(f"{key + ':':<18} {value if value is not None else '-'}")
+        click.echo(f"{key + ':':<18} {printable(str(value)) if value is not None else '-'}")
     for name, section in (record.training_metrics or {}).items():
         size = len(section) if isinstance(section, (list, dict)) else 1
-        click.echo(f"{name + ':':<18} {size} entries")
+        click.echo(f"{printable(name) + ':':<18} {size} entries")
 
 
 @click.command()
@@ -339,9 +352,11 @@ def show(model_id: str, as_json: bool, storage: StorageUrls) -> None:
 @storage_options
 def delete(model_id: str, storage: StorageUrls) -> None:
     """Delete a model: its registry row, then its object."""
+    from .render import printable
+
     with storage.open_service() as service:
         record = service.delete(model_id)
-    click.echo(f"Deleted {record.model_id} ({record.model_name} v{record.version})")
+    click.echo(f"Deleted {record.model_id} ({printable(record.model_name)} v{record.version})")
 
 
 @click.command()
@@ -350,7 +365,7 @@ def delete(model_id: str, storage: StorageUrls) -> None:
 @storage_options
 def history(as_json: bool, limit: int | None, storage: StorageUrls) -> None:
     """The audit history of exports, imports, registrations and deletions."""
-    from .render import echo_json_line
+    from .render import echo_json_line, printable
 
     with storage.open_service() as service:
         entries = service.history(limit)
@@ -361,7 +376,8 @@ def history(as_json: bool, limit: int | None, storage: StorageUrls) -> None:
         size = f"{e.bytes:,} B" if e.bytes is not None else "-"
         click.echo(
             f"{e.at.strftime('%Y-%m-%d %H:%M:%S')}  {e.action:<8} {e.result:<5} "
-            f"{e.model_id or '-':<36}  {size:>16}  {e.actor or '-'}  {e.detail or ''}"
+            f"{e.model_id or '-':<36}  {size:>16}  {printable(e.actor or '-')}  "
+            f"{printable(e.detail or '')}"
         )
 
 

@@ -119,3 +119,7 @@ class ObjectStoreError(StorageError):
 class RegistryUnavailableError(RegistryError):
     """The registry did not answer in time (a statement or lock timeout, no connection
     free): a transient condition, worth retrying later (HTTP 503 with Retry-After)."""
+
+
+class MetadataLimitError(LimitExceededError):
+    """The metadata (everything outside the payload) is over its budget of bytes or values."""

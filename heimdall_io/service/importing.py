@@ -7,13 +7,16 @@ import os
 import tempfile
 import uuid
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import msgspec
 
 from ..codec import BundleInfo, BundleReader
 from ..errors import HeimdallError
+from ..format.document import CHECKSUM_KEYS
+from ..format.storable import check_storable, storable_text
 from ..onnx.checker import preload
+from ..onnx.external import reject_external_data
 from ..storage.base import ModelRecord
 from .context import Context, Progress
 from .records import IMPORTED_PREFIX, imported_record, object_key
@@ -58,7 +61,10 @@ def import_bundle(
     try:
         return _import(ctx, src, validate, progress, options or ImportOptions())
     except HeimdallError as e:
-        ctx.audit(action="import", result="error", detail=str(e))
+        ctx.audit(action="import", result="error", detail=storable_text(str(e)))
+        raise
+    except Exception as e:  # a bug or an adapter's own error: audited all the same
+        ctx.audit(action="import", result="error", detail=f"unexpected {type(e).__name__}")
         raise
 
 
@@ -78,9 +84,13 @@ def _import(
             and isinstance(model.get("model_name"), str)
             and ("version" in model)
         ):
+            check_storable(reader.document)  # what the registry cannot hold fails here
+            early = _members(reader.document)
             key = object_key(IMPORTED_PREFIX, model["model_name"], model["version"], unique)
             ctx.store.put(key, reader.open_payload(progress))
             info = reader.finish()
+            if _members(info.document) != early:  # members after the payload
+                check_storable(info.document)
             if validate:
                 validate_object(ctx, key)
         else:
@@ -89,8 +99,9 @@ def _import(
                 path = os.path.join(tmp, "model.onnx")
                 with open(path, "wb") as out:
                     info = reader.copy_payload(out, progress)
+                check_storable(info.document)
                 if validate:
-                    ctx.check_model(path)
+                    _check_model(ctx, path)
                 m = info.header.model
                 key = object_key(IMPORTED_PREFIX, m.model_name, m.version, unique)
                 with open(path, "rb") as f:
@@ -119,15 +130,27 @@ def _partial(record: ModelRecord, options: ImportOptions) -> tuple[ModelRecord, 
     return msgspec.structs.replace(record, training_metrics=sections or None), note
 
 
+def _members(document: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The keys of a document and of its model, checksums aside (they need no check)."""
+    model = document.get("model") or {}
+    return list(document), [k for k in model if k not in CHECKSUM_KEYS]
+
+
 def validate_object(ctx: Context, key: str) -> None:
     """onnx.checker on a stored object, in place when the store has a local file."""
     path = ctx.store.local_path(key)
     if path is not None:
-        ctx.check_model(path)
+        _check_model(ctx, path)
         return
     with tempfile.TemporaryDirectory(prefix="heimdall-check-") as tmp:
         path = os.path.join(tmp, "model.onnx")
         with ctx.store.open(key) as src, open(path, "wb") as out:
             while chunk := src.read(4 << 20):
                 out.write(chunk)
-        ctx.check_model(path)
+        _check_model(ctx, path)
+
+
+def _check_model(ctx: Context, path: str) -> None:
+    # Before the checker, which would resolve external data next to the file (the store).
+    reject_external_data(path)
+    ctx.check_model(path)
