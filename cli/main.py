@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from . import bundle_commands, registry_commands, signing_commands
+from . import bundle_commands, mlflow_commands, registry_commands, signing_commands, tool_commands
 from .errors import Group
 from .serve_command import serve
 
@@ -25,7 +25,8 @@ def cli() -> None:
     """
 
 
-for command in (*bundle_commands.COMMANDS, *registry_commands.COMMANDS, serve):
+for command in (*bundle_commands.COMMANDS, *tool_commands.COMMANDS, *registry_commands.COMMANDS,
+                *mlflow_commands.COMMANDS, serve):  # fmt: skip
     cli.add_command(command)
 signing_commands.register(cli)
 

@@ -23,8 +23,8 @@ section at the end), with a docstring saying what they yield. The servers themse
      ``registry`` (function, params "sqlite", "postgres")  an open Registry, closed after
      ``store`` (function, params "local", "s3")            an open ObjectStore, closed after
 5. Markers
-     Tests using PostgreSQL or SeaweedFS are marked ``integration`` automatically, so
-     ``pytest -m "not integration"`` runs without servers.
+     Tests using PostgreSQL, SeaweedFS or MLflow are marked ``integration`` automatically,
+     so ``pytest -m "not integration"`` runs without servers.
 6. HTTP server (see that section)
 7. Browser (headless Chromium via selenium, ``tests/support/browser.py``)
      ``browser`` (session)         a started :class:`Browser`: ``driver``, downloads in a
@@ -32,6 +32,9 @@ section at the end), with a docstring saying what they yield. The servers themse
                                    test-output/screenshots (HEIMDALL_TEST_OUTPUT overrides
                                    test-output); a failing browser test leaves a
                                    ``FAILED-<test>.png`` there
+8. MLflow (a real tracking server, ``mlflow server`` with SQLite and local artifacts)
+     ``mlflow_server`` (session)   a started :class:`MlflowServer` (tests/support/mlflow_server.py):
+                                   uri, artifact_root; shared, so use unique model names
 """
 
 from __future__ import annotations
@@ -202,7 +205,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 # 5. Markers
 # ---------------------------------------------------------------------------------------
 
-_SERVER_FIXTURES = frozenset({"pg_admin_url", "pg_url", "seaweedfs", "seaweedfs_private", "s3_url"})
+_SERVER_FIXTURES = frozenset(
+    {"pg_admin_url", "pg_url", "seaweedfs", "seaweedfs_private", "s3_url", "mlflow_server"}
+)
 _SERVER_PARAMS = {"registry": "postgres", "store": "s3"}
 
 
@@ -294,3 +299,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         name = "FAILED-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", item.name)
         with contextlib.suppress(Exception):
             funcargs["browser"].screenshot(name)
+
+
+# ---------------------------------------------------------------------------------------
+# 8. MLflow tracking server (tests/support/mlflow_server.py)
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One ``mlflow server`` for the session (SQLite backend store, local artifact root, a
+    free loopback port); stopped at the end. Tests share it: give models unique names."""
+    from tests.support.mlflow_server import MlflowServer
+
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow"))
+    with available():
+        server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

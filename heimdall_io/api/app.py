@@ -112,6 +112,7 @@ from .settings import (
     DEFAULT_MAX_CONCURRENT_IMPORTS,
     DEFAULT_MAX_CONCURRENT_VALIDATIONS,
     DEFAULT_MAX_IMPORT_BYTES,
+    DEFAULT_MLFLOW_EXPERIMENT,
     DEFAULT_REQUEST_BODY_TIMEOUT,
     ServerSettings,
     tune_malloc,
@@ -196,6 +197,8 @@ def create_app(
     request_body_timeout: float | None = DEFAULT_REQUEST_BODY_TIMEOUT,
     health_timeout: float = DEFAULT_HEALTH_TIMEOUT,
     on_shutdown: Callable[[], None] | None = None,
+    mlflow_uri: str | None = None,
+    mlflow_experiment: str = DEFAULT_MLFLOW_EXPERIMENT,
     import_policy: ImportPolicy | None = None,
 ) -> Starlette:
     """The API over ``registry`` + ``store`` (or over ``service_factory(actor)``).
@@ -204,6 +207,7 @@ def create_app(
     ``max_import_bytes``: the request body limit (and the decoded model limit) of
     imports; None for none. ``request_body_timeout``: seconds an upload may send nothing
     (None: no bound). ``health_timeout``: seconds ``/healthz`` waits for each part.
+    ``mlflow_uri``: the MLflow tracking server of ``?mlflow=true`` imports (None: refused).
     ``import_policy``: which signed bundles imports accept (None: from the environment).
     ``on_shutdown`` runs when the server stops (close adapters)::
 
@@ -241,6 +245,8 @@ def create_app(
         max_concurrent_imports=max_concurrent_imports,
         request_body_timeout=request_body_timeout,
         health=HealthCheck(health_timeout),
+        mlflow_uri=mlflow_uri,
+        mlflow_experiment=mlflow_experiment,
     )
     return app
 
@@ -290,6 +296,8 @@ def create_app_from_env(
         request_body_timeout=settings.request_body_timeout,
         health_timeout=settings.health_timeout,
         on_shutdown=close,
+        mlflow_uri=settings.mlflow_uri,
+        mlflow_experiment=settings.mlflow_experiment,
         import_policy=policy,
     )
 

@@ -4,6 +4,7 @@ encoder uses them, and :mod:`heimdall_io.api.openapi` generates their schemas.""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import msgspec
 
@@ -17,7 +18,7 @@ class ErrorBody(msgspec.Struct):
 
 
 class ImportResponse(msgspec.Struct, kw_only=True):
-    """The model an import created."""
+    """The model an import created (with ``?mlflow=true``: its MLflow registration)."""
 
     model_id: str
     model_name: str
@@ -27,6 +28,10 @@ class ImportResponse(msgspec.Struct, kw_only=True):
     onnx_md5: str | None
     onnx_sha256: str | None
     source_model_id: str | None
+    #: Only with ``?mlflow=true``: the run and model version (null if MLflow failed, and
+    #: ``warnings`` says why).
+    mlflow: dict[str, Any] | msgspec.UnsetType | None = msgspec.UNSET
+    warnings: list[str] | msgspec.UnsetType = msgspec.UNSET
 
 
 class Health(msgspec.Struct):

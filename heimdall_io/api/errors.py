@@ -23,6 +23,8 @@ ObjectStoreError (import)    500    Failed to upload ONNX to object store
 RegistryError (import)       500    Failed to register model
 ObjectStoreError (export)    500    Failed to download ONNX model
 RegistryError (otherwise)    500    Database error
+MlflowError                  502    MLflow registration failed; the import was rolled back
+                                    (``?mlflow_required=true``)
 any other HeimdallError      500    <operation> failed
 anything else                500    Internal server error
 ===========================  =====  ========================================================
@@ -53,6 +55,7 @@ from starlette.responses import Response
 from heimdall_io.errors import (
     BundleError,
     HeimdallError,
+    MlflowError,
     NotFoundError,
     ObjectStoreError,
     PayloadTooLargeError,
@@ -120,6 +123,9 @@ def map_error(exc: HeimdallError, op: Operation) -> ApiError:
         return ApiError(400, f"Invalid bundle format: {reason}")
     if isinstance(exc, PayloadTooLargeError):
         return ApiError(413, f"Bundle too large: {reason}")
+    if isinstance(exc, MlflowError):  # ?mlflow_required=true: MLflow failed, nothing kept
+        return _server_error("MLflow registration failed; the import was rolled back", reason,
+                             502)  # fmt: skip
     if isinstance(exc, NotFoundError) and op in ("lookup", "delete"):
         return ApiError(404, "Model not found")
     if isinstance(exc, RegistryUnavailableError):

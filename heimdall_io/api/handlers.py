@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from heimdall_io.errors import HeimdallError
+from heimdall_io.mlflow import Registration, register_imported
 from heimdall_io.service import Service
 
 from . import openapi
@@ -28,12 +29,14 @@ from .bodies import ImportResponse, ModelSummary, model_summary
 from .bridge import RequestBodyReader, UploadAbortedError
 from .errors import ApiError, Operation, operation
 from .health import OK, HealthCheck
+from .mlflow_import import mlflow_target
 from .query import (
     EXPORT_MEDIA_TYPES,
     check_content_type,
     content_encoding,
     content_length,
     export_options,
+    import_options,
     path_model_id,
     query_bool,
     query_int,
@@ -70,6 +73,9 @@ class ApiContext:
     request_body_timeout: float | None = DEFAULT_REQUEST_BODY_TIMEOUT
     health: HealthCheck = field(default_factory=lambda: HealthCheck(DEFAULT_HEALTH_TIMEOUT))
     _import_limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
+    #: The MLflow tracking server of ``?mlflow=true`` imports (None: they are refused).
+    mlflow_uri: str | None = None
+    mlflow_experiment: str = "heimdall"
 
     def service(self, actor: str) -> Service:
         """A Service whose audit entries name ``actor``."""
@@ -177,6 +183,8 @@ async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Res
     check_content_type(request)
     encoding = content_encoding(request)
     validate = query_bool(request.query_params, "validate", True)
+    mlflow = mlflow_target(request.query_params, ctx.mlflow_uri, ctx.mlflow_experiment)
+    options = import_options(request.query_params)
     length = content_length(request)
     limit = ctx.max_import_bytes
     if length is not None and limit is not None and length > limit:
@@ -192,7 +200,8 @@ async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Res
 
     def run_import() -> Any:
         try:
-            return service.import_bundle(reader, validate=validate)  # type: ignore[arg-type]
+            body: Any = reader  # a readable stream, as import_bundle wants
+            return service.import_bundle(body, validate=validate, options=options)
         except HeimdallError as exc:
             # The body's own failure (a timeout, a disconnect) is the real reason, even if
             # the codec reported what it saw next (a truncated document).
@@ -213,6 +222,12 @@ async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Res
     r = result.record
     log.info("%s imported %s as %s (%s bytes)", who.actor, r.source_model_id, r.model_id,
              r.onnx_size_bytes)  # fmt: skip
+    registration = None
+    if mlflow is not None:
+        with operation("import"):
+            registration = await anyio.to_thread.run_sync(register_imported, service, r, mlflow)
+        for warning in registration.warnings:
+            log.warning("import of %s by %s: %s", r.model_id, who.actor, warning)
     body = ImportResponse(
         model_id=r.model_id,
         model_name=r.model_name,
@@ -222,8 +237,21 @@ async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Res
         onnx_md5=r.onnx_md5,
         onnx_sha256=r.onnx_sha256,
         source_model_id=r.source_model_id,
+        **_registration_fields(registration),
     )
     return _json(body, 201, {"Location": f"/api/v1/training/models/{r.model_id}"})
+
+
+def _registration_fields(registration: Registration | None) -> dict[str, Any]:
+    """The ``mlflow`` and ``warnings`` members of an import's answer ({}: not asked for)."""
+    if registration is None:
+        return {}
+    fields: dict[str, Any] = {
+        "mlflow": registration.link.section() if registration.link is not None else None
+    }
+    if registration.warnings:
+        fields["warnings"] = list(registration.warnings)
+    return fields
 
 
 async def healthz(request: Request, ctx: ApiContext, who: Principal) -> Response:

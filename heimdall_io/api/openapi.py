@@ -115,6 +115,15 @@ def _int_query(name: str, description: str, default: int, lo: int, hi: int) -> d
     }
 
 
+#: Export and import alike: which metadata sections to write (export) or store (import; the
+#: audit entry names those left out).
+_SECTION_QUERIES = [
+    _bool_query("include_config", "Include training_config."),
+    _bool_query("include_metrics", "Include performance_metrics."),
+    _bool_query("include_normalization", "Include normalization_stats."),
+    _bool_query("include_samples", "Include sample_predictions."),
+]
+
 _AUTH_ERRORS = {
     "401": _error("No valid API key (only when API keys are configured)."),
     "403": _error("The API key's role does not allow this."),
@@ -194,6 +203,19 @@ def _paths() -> dict[str, Any]:
                 "security": _BEARER,
                 "parameters": [
                     _bool_query("validate", "Check the model with onnx.checker."),
+                    _bool_query(
+                        "mlflow",
+                        "Also register the model in the server's MLflow (HEIMDALL_MLFLOW_URI):"
+                        " a run and a model version. If MLflow fails, the import stands and"
+                        " `warnings` says why.",
+                        False,
+                    ),
+                    _bool_query(
+                        "mlflow_required",
+                        "As mlflow, but if MLflow fails the import is rolled back (502).",
+                        False,
+                    ),
+                    *_SECTION_QUERIES,
                     {
                         "name": "Content-Encoding",
                         "in": "header",
@@ -236,11 +258,15 @@ def _paths() -> dict[str, Any]:
                     "408": _error("The body stalled: nothing arrived for the body timeout."),
                     "413": _error("The body or the model is over the size limit."),
                     "415": _error("A form upload or an unsupported Content-Encoding."),
-                    "422": _error("A malformed query value."),
+                    "422": _error(
+                        "A malformed query value, or mlflow=true on a server without an MLflow URI."
+                    ),
                     "500": _error(
                         "Failed to upload ONNX to object store / Failed to register model."
                         + _SERVER_ERROR
                     ),
+                    "501": _error("mlflow=true on a server without the MLflow client."),
+                    "502": _error("mlflow_required=true and MLflow failed: nothing imported."),
                     **_UNAVAILABLE,
                 },
             }
@@ -294,10 +320,7 @@ def _paths() -> dict[str, Any]:
                 "security": _BEARER,
                 "parameters": [
                     _MODEL_ID,
-                    _bool_query("include_config", "Include training_config."),
-                    _bool_query("include_metrics", "Include performance_metrics."),
-                    _bool_query("include_normalization", "Include normalization_stats."),
-                    _bool_query("include_samples", "Include sample_predictions."),
+                    *_SECTION_QUERIES,
                     _int_query("num_samples", "Samples to include.", 5, 0, MAX_NUM_SAMPLES),
                     {
                         "name": "description",

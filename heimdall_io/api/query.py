@@ -19,7 +19,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
 from heimdall_io.codec.compression import GZIP, NONE, ZSTD
-from heimdall_io.service import ExportOptions
+from heimdall_io.service import ExportOptions, ImportOptions
 
 from .bridge import ENCODING_MAGIC
 from .errors import ApiError
@@ -111,6 +111,20 @@ def export_options(query: QueryParams) -> ExportOptions:
     )
 
 
+def import_options(query: QueryParams) -> ImportOptions:
+    """ImportOptions from the query string: the export's ``include_*`` names (422 if bad).
+
+    >>> import_options(QueryParams("include_samples=false")).skipped
+    ('sample_predictions',)
+    """
+    return ImportOptions(
+        include_config=query_bool(query, "include_config", True),
+        include_metrics=query_bool(query, "include_metrics", True),
+        include_normalization=query_bool(query, "include_normalization", True),
+        include_samples=query_bool(query, "include_samples", True),
+    )
+
+
 def content_length(request: Request) -> int | None:
     """The declared body length; None for a chunked body (400 if malformed: ASCII digits
     only, at most 19 of them; the server has usually refused worse already)."""
@@ -150,6 +164,7 @@ __all__ = [
     "content_encoding",
     "content_length",
     "export_options",
+    "import_options",
     "path_model_id",
     "query_bool",
     "query_int",

@@ -11,6 +11,9 @@ HEIMDALL_MAX_CONCURRENT_VALIDATIONS  1        onnx.checker runs at once
 HEIMDALL_REQUEST_BODY_TIMEOUT        60       seconds an upload may send nothing before it
                                               is dropped (408, connection closed)
 HEIMDALL_HEALTH_TIMEOUT              5        seconds ``/healthz`` waits for each part
+HEIMDALL_MLFLOW_URI                  (none)   the MLflow of ``?mlflow=true`` imports (else
+                                              MLFLOW_TRACKING_URI)
+HEIMDALL_MLFLOW_EXPERIMENT           heimdall the experiment of their runs
 ===================================  =======  ==============================================
 
 The request limits (description length, samples, audit entries, list pages) are also the
@@ -42,6 +45,9 @@ HEALTH_TIMEOUT_ENV = "HEIMDALL_HEALTH_TIMEOUT"
 MAX_TIMEOUT = 86_400.0
 #: ``Retry-After`` (seconds) of a 503: the registry or store did not answer in time.
 RETRY_AFTER_SECONDS = 5
+MLFLOW_URI_ENV = "HEIMDALL_MLFLOW_URI"
+MLFLOW_EXPERIMENT_ENV = "HEIMDALL_MLFLOW_EXPERIMENT"
+DEFAULT_MLFLOW_EXPERIMENT = "heimdall"
 
 #: Longest ``?description=`` of an export.
 MAX_DESCRIPTION = 4096
@@ -100,6 +106,8 @@ class ServerSettings:
     max_concurrent_validations: int = DEFAULT_MAX_CONCURRENT_VALIDATIONS
     request_body_timeout: float = DEFAULT_REQUEST_BODY_TIMEOUT
     health_timeout: float = DEFAULT_HEALTH_TIMEOUT
+    mlflow_uri: str | None = None
+    mlflow_experiment: str = DEFAULT_MLFLOW_EXPERIMENT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ServerSettings:
@@ -118,6 +126,14 @@ class ServerSettings:
                 environ, REQUEST_BODY_TIMEOUT_ENV, DEFAULT_REQUEST_BODY_TIMEOUT
             ),
             health_timeout=_env_seconds(environ, HEALTH_TIMEOUT_ENV, DEFAULT_HEALTH_TIMEOUT),
+            mlflow_uri=(
+                environ.get(MLFLOW_URI_ENV, "").strip()
+                or environ.get("MLFLOW_TRACKING_URI", "").strip()
+                or None
+            ),
+            mlflow_experiment=(
+                environ.get(MLFLOW_EXPERIMENT_ENV, "").strip() or DEFAULT_MLFLOW_EXPERIMENT
+            ),
         )
 
 

@@ -42,14 +42,17 @@ CHUNK = 3 << 18
 _encode = msgspec.json.Encoder().encode
 
 
-def header_document(header: BundleHeader | Mapping[str, Any]) -> dict[str, Any]:
+def header_document(
+    header: BundleHeader | Mapping[str, Any], version: str | None = None
+) -> dict[str, Any]:
     """The header as a JSON-ready dict in file order: sections first, ``model`` last.
 
     A mapping keeps its unknown fields; it is validated against the format's types.
-    ``format_version`` becomes the version this writer writes: 1.1.0, or 1.2.0 when the
-    header has ``signatures`` or ``bundle_metadata.provenance`` (a signature covers the
-    version, so a signed header keeps the 1.2.0 it was signed with). A payload in
-    ``model`` is dropped, and so are its checksums (the encoder writes its own).
+    ``format_version`` becomes ``version``: by default the version this writer writes,
+    1.1.0, or 1.2.0 when the header has ``signatures`` or ``bundle_metadata.provenance``
+    (a signature covers the version, so a signed header keeps the 1.2.0 it was signed
+    with); another one is for converters. A payload or checksums in ``model`` are
+    dropped (the encoder writes its own).
 
     Raises:
         SchemaError: the header does not match the format's types.
@@ -71,7 +74,9 @@ def header_document(header: BundleHeader | Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(doc.get("model"), Mapping):
             raise SchemaError("invalid bundle: missing required field `model`")
         doc["model"] = {k: v for k, v in doc["model"].items() if k != PAYLOAD_KEY}
-    doc["format_version"] = FORMAT_1_2 if needs_1_2(doc) else FORMAT_VERSION
+    if version is None:
+        version = FORMAT_1_2 if needs_1_2(doc) else FORMAT_VERSION
+    doc["format_version"] = version
     validate_header(doc)
     model = doc.pop("model")
     ordered = {"format_version": doc.pop("format_version")}
@@ -149,6 +154,12 @@ class BundleEncoder:
             ``"none"``, ``"zstd"`` or ``"gzip"``, at ``level``.
         progress (`Callable[[int], None]`, *optional*):
             Called with the count of payload bytes after each chunk.
+        format_version (`str`, *optional*):
+            The version written (a converter's choice); by default 1.1.0, or 1.2.0 for a
+            signed header or one with provenance (see :func:`header_document`).
+        checksums (`bool`, *optional*, defaults to `True`):
+            False writes no size or digests (format 1.0.0 has none); given ones are still
+            checked against the payload.
 
     Example:
 
@@ -175,12 +186,15 @@ class BundleEncoder:
         level: int = 3,
         chunk_size: int = CHUNK,
         progress: Callable[[int], None] | None = None,
+        format_version: str | None = None,
+        checksums: bool = True,
     ) -> None:
         if chunk_size % 3:
             raise ValueError("chunk_size must be a multiple of 3")
         if compression == ZSTD and level not in ZSTD_LEVELS:
             raise ValueError(f"zstd level must be 1..19, got {level}")
-        self.document = header_document(header)
+        self.document = header_document(header, format_version)
+        self.checksums = checksums
         self.payload = payload
         if self.document.get("signatures"):
             size, md5, sha256 = _advance_checksums(self.document, (size, md5, sha256))
@@ -203,7 +217,7 @@ class BundleEncoder:
     def _plain(self) -> Iterator[bytes]:
         doc = dict(self.document)
         model = {k: v for k, v in doc.pop("model").items() if k not in CHECKSUM_KEYS}
-        before = {k: v for k, v in self.known.items() if v is not None}
+        before = {k: v for k, v in self.known.items() if v is not None and self.checksums}
         model.update(before)
         head = _members(doc)
         yield (
@@ -216,7 +230,7 @@ class BundleEncoder:
         self.result.digests = digests
         computed = {"onnx_size_bytes": digests.size, "onnx_md5": digests.md5,
                     "onnx_sha256": digests.sha256}  # fmt: skip
-        after = {k: v for k, v in computed.items() if k not in before}
+        after = {k: v for k, v in computed.items() if k not in before and self.checksums}
         yield b'"' + (b"," + _members(after) if after else b"") + b"}}\n"
 
     def _payload(self) -> Generator[bytes, None, Digests]:

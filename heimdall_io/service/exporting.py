@@ -10,11 +10,15 @@ from typing import Any
 from ..codec import BundleEncoder
 from ..codec.checksums import Digests
 from ..codec.compression import NONE
+from ..codec.encoder import needs_1_2
 from ..errors import HeimdallError, NotFoundError
 from ..files.paths import atomic_output
+from ..format.document import FORMAT_1_2, FORMAT_VERSION
 from ..format.header import SECTIONS, new_header
 from ..signing.keys import SecretKey
 from ..storage.base import ModelRecord
+from ..tools.convert import target_document
+from ..tools.upstream import UpstreamOverrides
 from . import signatures
 from .context import Context, Progress
 from .records import model_fields, sections_of
@@ -32,6 +36,13 @@ class ExportOptions:
     description: str | None = None
     compression: str = NONE
     level: int = 3
+    #: Top-level members to add (e.g. ``mlflow``); they replace those an imported bundle
+    #: brought along.
+    extra: dict[str, Any] | None = None
+    #: Another format (``1.0.0``, ``1.2.0``) or ``upstream`` (see heimdall_io.tools.convert).
+    to: str | None = None
+    #: For ``to="upstream"``: values of required model fields the record lacks.
+    overrides: UpstreamOverrides | None = None
     #: Keys to sign the bundle with (format 1.2.0, one signature each); none: unsigned.
     sign_with: tuple[SecretKey, ...] = ()
 
@@ -50,6 +61,10 @@ class ExportStream:
         #: The payload's digests, once the last chunk has been produced.
         self.digests: Digests | None = None
         self.bytes_out = 0
+        #: What a conversion (``ExportOptions.to``) left out, and how the bundle is written.
+        self.warnings: list[str] = []
+        self.format_version = FORMAT_VERSION
+        self.checksums = True
         self._chunks = chunks(self)
 
     @property
@@ -78,11 +93,9 @@ def export_header(record: ModelRecord, options: ExportOptions) -> dict[str, Any]
             if name == "sample_predictions" and isinstance(value, list):
                 value = value[: max(options.num_samples, 0)]
             sections[name] = value
+    extra = {**((record.extra or {}).get("top") or {}), **(options.extra or {})}
     return new_header(
-        model_fields(record),
-        description=options.description,
-        sections=sections,
-        extra=(record.extra or {}).get("top"),
+        model_fields(record), description=options.description, sections=sections, extra=extra
     )
 
 
@@ -94,9 +107,21 @@ def export_stream(
     if not record.onnx_path:
         raise NotFoundError(f"Model {model_id} has no ONNX object")
     header = export_header(record, options)
-    # The provenance the model came with, and the new signatures, if any.
-    header = signatures.prepare_export(ctx, record, header, options.sign_with)
-    return ExportStream(record, header, lambda stream: _chunks(ctx, stream, options, progress))
+    target = None
+    if options.to is not None:
+        target = target_document(header, options.to, overrides=options.overrides)
+        header = target.header
+    # The provenance the model came with and the new signatures: format 1.2.0 only.
+    signatures.check_target(options.to, options.sign_with)
+    if options.to in (None, FORMAT_1_2):
+        header = signatures.prepare_export(ctx, record, header, options.sign_with)
+    stream = ExportStream(record, header, lambda s: _chunks(ctx, s, options, progress))
+    if target is not None:
+        stream.warnings = target.warnings
+        stream.format_version, stream.checksums = target.format_version, target.checksums
+    if needs_1_2(header):
+        stream.format_version = FORMAT_1_2
+    return stream
 
 
 def export_to_path(
@@ -125,7 +150,8 @@ def _chunks(
             encoder = BundleEncoder(
                 stream.header, payload, size=record.onnx_size_bytes, md5=record.onnx_md5,
                 sha256=record.onnx_sha256, compression=options.compression,
-                level=options.level, progress=progress,
+                level=options.level, progress=progress, format_version=stream.format_version,
+                checksums=stream.checksums,
             )  # fmt: skip
             for chunk in encoder:
                 stream.bytes_out += len(chunk)

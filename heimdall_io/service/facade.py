@@ -16,7 +16,7 @@ from . import exporting, gc, importing, registering
 from .context import Context, ModelChecker, Progress
 from .exporting import ExportOptions, ExportStream
 from .gc import GcResult
-from .importing import ImportResult
+from .importing import ImportOptions, ImportResult
 
 
 class Service:
@@ -128,18 +128,26 @@ class Service:
         )  # fmt: skip
 
     def import_bundle(
-        self, src: BinaryIO, *, validate: bool = True, progress: Progress = None
+        self,
+        src: BinaryIO,
+        *,
+        validate: bool = True,
+        progress: Progress = None,
+        options: ImportOptions | None = None,
     ) -> ImportResult:
         """Import one bundle: a new model id, the object under ``imported/``, all or nothing.
 
         The payload streams into the store while it is decoded and hashed; the checksums
         are verified (and, with ``validate``, onnx.checker run) before the row is written.
         Any failure removes the object again (or, if the process dies, leaves an
-        unreferenced object for :meth:`gc`). The import policy (:meth:`import_policy`)
-        checks the bundle's signatures before the payload is stored and again before the
-        row is written; the result's ``verdict`` says what it found.
+        unreferenced object for :meth:`gc`). ``options`` may leave metadata sections out
+        (a partial import); the audit entry names them. The import policy
+        (:meth:`import_policy`) checks the bundle's signatures before the payload is stored
+        and again before the row is written; the result's ``verdict`` says what it found.
         """
-        return importing.import_bundle(self._ctx, src, validate=validate, progress=progress)
+        return importing.import_bundle(
+            self._ctx, src, validate=validate, progress=progress, options=options
+        )
 
     def export_stream(
         self, model_id: str, options: ExportOptions | None = None, progress: Progress = None

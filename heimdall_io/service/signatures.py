@@ -25,7 +25,8 @@ from typing import Any
 
 from ..codec import BundleInfo
 from ..codec.checksums import Digests, digest_stream
-from ..format.document import CHECKSUM_KEYS
+from ..errors import ConfigError
+from ..format.document import CHECKSUM_KEYS, FORMAT_1_2
 from ..signing import (
     CanonicalFormError,
     ImportPolicy,
@@ -158,6 +159,12 @@ def carried(record: ModelRecord) -> list[Any]:
     if isinstance(signing, Mapping) and isinstance(signing.get(CARRIED_KEY), Mapping):
         entries.append(signing[CARRIED_KEY])
     return entries
+
+
+def check_target(to: str | None, keys: Sequence[SecretKey]) -> None:
+    """Signing writes format 1.2.0: refuse it with a conversion to another format."""
+    if keys and to not in (None, FORMAT_1_2):
+        raise ConfigError(f"signed bundles are format {FORMAT_1_2}: cannot sign an export to {to}")
 
 
 def record_digests(ctx: Context, record: ModelRecord) -> Digests:
