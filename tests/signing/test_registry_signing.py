@@ -37,6 +37,9 @@ SECTIONS = {
     "performance_metrics": {"val_loss": [0.5, 0.25], "best_val_loss": 0.25},
 }
 
+#: Text a registry can store (no NUL: PostgreSQL refuses it; no lone surrogates).
+STORABLE = st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",))
+
 CHECKED = ImportPolicy(TRUSTED)
 REQUIRED = ImportPolicy(TRUSTED, require_signature=True)
 NONE = ImportPolicy()
@@ -82,9 +85,9 @@ def import_(service: Service, bundle: bytes, **kw: Any) -> Any:
 )
 @given(
     sections=st.fixed_dictionaries({"training_config": st.fixed_dictionaries({
-        "epochs": st.integers(0, 10**6), "optimizer": st.text(max_size=12),
+        "epochs": st.integers(0, 10**6), "optimizer": st.text(STORABLE, max_size=12),
         "learning_rate": st.floats(allow_nan=False, allow_infinity=False)})}),
-    description=st.none() | st.text(max_size=20),
+    description=st.none() | st.text(STORABLE, max_size=20),
     compression=st.sampled_from(["none", "zstd", "gzip"]),
     signers=st.sampled_from([(A,), (A, B)]),
 )  # fmt: skip
