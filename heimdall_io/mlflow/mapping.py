@@ -134,9 +134,17 @@ def record_tags(record: ModelRecord) -> dict[str, str]:
             str(record.onnx_size_bytes) if record.onnx_size_bytes is not None else None
         ),
         "heimdall.architecture": record.architecture,
-        "heimdall.signer": ", ".join(bundle_signers(top or {}, bundle or {})) or None,
+        "heimdall.signer": ", ".join(bundle_signers(*_signed(extra, top, bundle))) or None,
     }
     return {k: v[:MAX_TAG_LENGTH] for k, v in tags.items() if isinstance(v, str) and v}
+
+
+def _signed(extra: Mapping[str, Any], top: Any, bundle: Any) -> tuple[dict[str, Any], ...]:
+    """(signatures, provenance) where an import keeps them (``extra.signatures``,
+    ``extra.provenance``), or where records imported before signing kept them."""
+    own = extra.get("signatures") or (top or {}).get("signatures")
+    earlier = extra.get("provenance") or (bundle or {}).get("provenance")
+    return {"signatures": own}, {"provenance": earlier}
 
 
 def bundle_signers(top: dict[str, Any], bundle_metadata: dict[str, Any]) -> list[str]:

@@ -67,7 +67,10 @@ def make_bundle(directory: Path, name: str = "LocalizationNet", size: int = 256 
     import io
 
     with open(path, "wb") as out:
-        write_bundle(out, header, io.BytesIO(model))
+        # Signed bundles declare the digests they sign before the payload.
+        write_bundle(out, header, io.BytesIO(model), size=len(model),
+                     md5=hashlib.md5(model).hexdigest(),
+                     sha256=hashlib.sha256(model).hexdigest())  # fmt: skip
     return Bundle(path, hashlib.md5(model).hexdigest(), header)
 
 

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from heimdall_io.errors import BundleError
+from heimdall_io.errors import BundleError, ConfigError
 from heimdall_io.service import ExportOptions, Service
 from heimdall_io.signing import ImportPolicy, SignatureError, UntrustedSignatureError, keys
 from heimdall_io.signing.canonical import canonical_bytes
@@ -125,6 +125,23 @@ def test_unsigned_exports_stay_1_1_0(tmp_path: Path) -> None:
         assert document["format_version"] == "1.1.0" and "signatures" not in document
         entry = next(e for e in service.history() if e.action == "export")
         assert entry.signer_key_id is None
+
+
+def test_signing_with_a_format_conversion(tmp_path: Path) -> None:
+    """--to 1.2.0 signs as usual; another target has no signatures, so signing refuses it,
+    and an unsigned conversion carries no provenance (formats before 1.2.0 have none)."""
+    with instance(tmp_path / "a") as at_a, instance(tmp_path / "b", CHECKED) as at_b:
+        document, _ = read(export(at_a, register(at_a), A, to="1.2.0"))
+        assert document["format_version"] == "1.2.0" and document["signatures"]
+        on_b = import_(at_b, export(at_a, register(at_a), A)).record
+        with pytest.raises(ConfigError, match=r"cannot sign an export to 1\.1\.0"):
+            export(at_b, on_b.model_id, B, to="1.1.0")
+        document, _ = read(export(at_b, on_b.model_id, to="1.1.0"))
+        assert document["format_version"] == "1.1.0"
+        assert "provenance" not in document["bundle_metadata"]
+        document, _ = read(export(at_b, on_b.model_id))
+        assert document["format_version"] == "1.2.0"
+        assert document["bundle_metadata"]["provenance"][0]["signatures"][0]["key_id"] == A.key_id
 
 
 def test_audit_signer_on_every_registry(registry: Any, tmp_path: Path) -> None:
