@@ -22,6 +22,8 @@ codes in one place each (``heimdall_cli.errors`` and ``heimdall_io.api.errors``)
     ├── ConfigError                 a bad URL or setting
     └── StorageError                the registry or the object store failed (HTTP 5xx)
         ├── RegistryError
+        │   ├── RegistryUnavailableError  no answer in time (HTTP 503 + Retry-After)
+        │   └── LeaseLostError      an import's lease expired and gc claimed its object
         └── ObjectStoreError
 """
 
@@ -102,3 +104,13 @@ class RegistryError(StorageError):
 
 class ObjectStoreError(StorageError):
     """The object store (local directory / S3) failed."""
+
+
+class RegistryUnavailableError(RegistryError):
+    """The registry did not answer in time (pool, statement or lock timeout, connection
+    lost): a transient condition, worth retrying later (HTTP 503 with Retry-After)."""
+
+
+class LeaseLostError(RegistryError):
+    """An import's lease on its object expired and gc claimed it: the object may be gone,
+    so the model is not registered (retry the import)."""
