@@ -9,6 +9,7 @@ every client error becomes a one-line :class:`ObjectStoreError`.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import datetime as dt
 import io
@@ -35,7 +36,7 @@ from urllib3.exceptions import (
 )
 
 from heimdall_io.errors import ConfigError, NotFoundError, ObjectStoreError
-from heimdall_io.storage.base import Closable, ObjectInfo, utcnow
+from heimdall_io.storage.base import Closable, IncompleteUpload, ObjectInfo, utcnow
 from heimdall_io.storage.keys import check_key, check_prefix
 
 __all__ = ["PART_SIZE", "S3ObjectStore", "abort_incomplete_upload", "list_incomplete_uploads"]
@@ -327,21 +328,37 @@ class S3ObjectStore(Closable):
             raise source.error  # the caller's exception, unchanged
         raise _client_error(self, f"cannot write {key}", failure) from failure
 
-    def purge_incomplete(self, older_than: dt.datetime) -> int:
-        """Abort multipart uploads started before ``older_than`` and never completed."""
+    def list_incomplete(self) -> builtins.list[IncompleteUpload]:
+        """Multipart uploads initiated and neither completed nor aborted."""
         self._ensure_bucket()
         try:
-            stale = [
-                u
-                for u in list_incomplete_uploads(self._client, self.bucket)
-                if u.upload_id and u.initiated_time is not None and u.initiated_time < older_than
-            ]
-            for upload in stale:
-                abort_incomplete_upload(
-                    self._client, self.bucket, upload.object_name, upload.upload_id or ""
-                )
+            uploads = list_incomplete_uploads(self._client, self.bucket)
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise _client_error(self, "cannot list incomplete uploads", exc) from exc
+        return [
+            IncompleteUpload(key=u.object_name, started=u.initiated_time, token=u.upload_id)
+            for u in uploads
+            if u.upload_id and u.object_name and u.initiated_time is not None
+        ]
+
+    def abort_incomplete(self, upload: IncompleteUpload) -> None:
+        """Abort the multipart upload (nothing happens if it completed meanwhile)."""
+        if upload.key is None:
+            raise ObjectStoreError(f"not an incomplete upload: {upload.token!r}")
+        try:
+            abort_incomplete_upload(self._client, self.bucket, upload.key, upload.token)
+        except S3Error as exc:
+            if exc.code in ("NoSuchUpload", *_MISSING_KEY):
+                return
+            raise _client_error(self, f"cannot abort the upload of {upload.key}", exc) from exc
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _client_error(self, f"cannot abort the upload of {upload.key}", exc) from exc
+
+    def purge_incomplete(self, older_than: dt.datetime) -> int:
+        """Abort multipart uploads started before ``older_than`` and never completed."""
+        stale = [u for u in self.list_incomplete() if u.started < older_than]
+        for upload in stale:
+            self.abort_incomplete(upload)
         return len(stale)
 
     def open(self, key: str) -> BinaryIO:
