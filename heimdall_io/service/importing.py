@@ -14,6 +14,7 @@ from ..errors import HeimdallError
 from ..onnx.checker import preload
 from ..storage.base import ModelRecord
 from .context import Context, Progress
+from .leases import ObjectLease
 from .records import IMPORTED_PREFIX, imported_record, object_key
 
 
@@ -44,13 +45,19 @@ def _import(ctx: Context, src: BinaryIO, validate: bool, progress: Progress) -> 
     unique = model_id[:8]
     model = reader.document.get("model")
     key: str | None = None
+    # Taken before the first byte reaches the store, renewed while we run, taken over by
+    # the row (or released on failure): gc leaves the object alone meanwhile.
+    lease: ObjectLease | None = None
     try:
         if (
             isinstance(model, dict)
             and isinstance(model.get("model_name"), str)
             and ("version" in model)
         ):
-            key = object_key(IMPORTED_PREFIX, model["model_name"], model["version"], unique)
+            lease = ctx.lease(
+                object_key(IMPORTED_PREFIX, model["model_name"], model["version"], unique)
+            )
+            key = lease.key
             ctx.store.put(key, reader.open_payload(progress))
             info = reader.finish()
             if validate:
@@ -64,17 +71,21 @@ def _import(ctx: Context, src: BinaryIO, validate: bool, progress: Progress) -> 
                 if validate:
                     ctx.check_model(path)
                 m = info.header.model
-                key = object_key(IMPORTED_PREFIX, m.model_name, m.version, unique)
+                lease = ctx.lease(object_key(IMPORTED_PREFIX, m.model_name, m.version, unique))
+                key = lease.key
                 with open(path, "rb") as f:
                     ctx.store.put(key, f, length=os.path.getsize(path))
         record = imported_record(info, model_id, key)
         assert info.digests is not None
-        ctx.add(record, "import", info.digests)
+        ctx.add(record, "import", info.digests, lease=lease)
     except BaseException:
         if key is not None:
             with contextlib.suppress(Exception):
                 ctx.store.delete(key)
         raise
+    finally:
+        if lease is not None:
+            lease.close()  # after the object is removed: gc must not race our cleanup
     return ImportResult(record, info)
 
 
