@@ -46,7 +46,7 @@ def test_locked_table_fails_within_the_lock_timeout_then_recovers(pg_url: str) -
                 outcomes = list(pool.map(timed, calls))
             for elapsed, exc in outcomes:
                 assert isinstance(exc, RegistryUnavailableError), exc
-                assert elapsed < 4.5, f"took {elapsed:.1f} s"
+                assert elapsed < 6, f"took {elapsed:.1f} s"  # lock 1 s x waves, pool 3 s
                 assert str(exc).startswith(f"database unavailable: {registry.url}: ")
                 assert "\n" not in str(exc)
             assert any("lock timeout" in str(exc) for _, exc in outcomes)
