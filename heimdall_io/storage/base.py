@@ -235,3 +235,12 @@ class ObjectStore(Protocol):
         """Raise ObjectStoreError if the store cannot be reached."""
 
     def close(self) -> None: ...
+
+
+def purge_incomplete_uploads(store: ObjectStore, older_than: dt.datetime) -> int:
+    """:meth:`ObjectStore.purge_incomplete` from the store's list and abort: the uploads
+    started before ``older_than``, aborted; how many."""
+    stale = [u for u in store.list_incomplete() if u.started < older_than]
+    for upload in stale:
+        store.abort_incomplete(upload)
+    return len(stale)

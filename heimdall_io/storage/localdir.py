@@ -18,7 +18,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from heimdall_io.errors import NotFoundError, ObjectStoreError
-from heimdall_io.storage.base import Closable, IncompleteUpload, ObjectInfo
+from heimdall_io.storage.base import (
+    Closable,
+    IncompleteUpload,
+    ObjectInfo,
+    purge_incomplete_uploads,
+)
 from heimdall_io.storage.keys import TEMP_PREFIX, check_key, check_prefix
 from heimdall_io.storage.private import make_private_dirs
 
@@ -186,10 +191,7 @@ class LocalObjectStore(Closable):
 
     def purge_incomplete(self, older_than: dt.datetime) -> int:
         """Delete temporary files of uploads last written before ``older_than``."""
-        stale = [u for u in self.list_incomplete() if u.started < older_than]
-        for upload in stale:
-            self.abort_incomplete(upload)
-        return len(stale)
+        return purge_incomplete_uploads(self, older_than)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Objects whose key starts with ``prefix`` (a plain string prefix), in key order."""
