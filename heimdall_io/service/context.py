@@ -30,12 +30,15 @@ class Context:
     actor: str = "cli"
     limits: Limits = field(default_factory=Limits)
     check_model: ModelChecker = check_model_file
-    lease_seconds: float = field(default_factory=lease_seconds_from_env)
+    #: None: HEIMDALL_IMPORT_LEASE_SECONDS, else 300 (read when an import needs it, so
+    #: that a bad value fails the writes, not every query).
+    lease_seconds: float | None = None
 
     def lease(self, key: str) -> ObjectLease:
         """Lease ``key`` (before its first byte reaches the store) and keep it renewed:
         gc leaves the object alone until the row takes the lease or ``close()``."""
-        return ObjectLease.acquire(self.registry, key, self.lease_seconds)
+        seconds = lease_seconds_from_env() if self.lease_seconds is None else self.lease_seconds
+        return ObjectLease.acquire(self.registry, key, seconds)
 
     def audit(self, **fields: Any) -> None:
         """Append an audit entry; a failing registry must not hide the original error."""

@@ -36,9 +36,10 @@ class Service:
         model_checker: ModelChecker = check_model_file,
         lease_seconds: float | None = None,
     ) -> None:
-        self._ctx = Context(registry, store, actor, limits or Limits(), model_checker)
-        if lease_seconds is not None:  # else HEIMDALL_IMPORT_LEASE_SECONDS, or 300
-            self._ctx.lease_seconds = lease_seconds
+        # lease_seconds None: HEIMDALL_IMPORT_LEASE_SECONDS, or 300
+        self._ctx = Context(
+            registry, store, actor, limits or Limits(), model_checker, lease_seconds
+        )
 
     @classmethod
     def from_config(
