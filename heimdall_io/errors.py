@@ -23,6 +23,7 @@ codes in one place each (``heimdall_cli.errors`` and ``heimdall_io.api.errors``)
     └── StorageError                the registry or the object store failed (HTTP 5xx)
         ├── RegistryError
         │   ├── RegistryUnavailableError  no answer in time (HTTP 503 + Retry-After)
+        │   │   └── CommitUnknownError    connection lost while committing
         │   └── LeaseLostError      an import's lease expired and gc claimed its object
         └── ObjectStoreError
 """
@@ -114,3 +115,9 @@ class RegistryUnavailableError(RegistryError):
 class LeaseLostError(RegistryError):
     """An import's lease on its object expired and gc claimed it: the object may be gone,
     so the model is not registered (retry the import)."""
+
+
+class CommitUnknownError(RegistryUnavailableError):
+    """The connection was lost while the database committed: the change may or may not
+    have been made. Whoever wrote it must not undo what it depends on (an import keeps its
+    object and leaves its lease to expire: gc then decides)."""

@@ -370,3 +370,34 @@ def test_lease_renewal_survives_registry_errors(tmp_path: Path) -> None:
     finally:
         lease.close()
         registry.close()
+
+
+def test_commit_of_unknown_outcome_keeps_the_object(
+    pg_url: str, tmp_path: Path, bundle: tuple[bytes, str]
+) -> None:
+    """The database connection drops while the row commits: the import cannot know
+    whether the model exists, so it keeps the object and leaves its lease to expire; gc
+    then removes the object only if no row took it. Never a row without its object."""
+    import psycopg
+
+    from heimdall_io.errors import CommitUnknownError
+    from tests.storage.test_postgres_pool import KILL_AT_COMMIT
+
+    data, md5 = bundle
+    registry, store = open_adapters(pg_url, str(tmp_path / "objects"))
+    with Service(registry, store, actor="test", lease_seconds=1) as service:
+        service.registry.ping()
+        with psycopg.connect(pg_url) as conn:
+            conn.execute(KILL_AT_COMMIT)
+        with pytest.raises(CommitUnknownError):
+            service.import_bundle(io.BytesIO(data), validate=False)
+        with psycopg.connect(pg_url) as conn:
+            conn.execute("DROP TRIGGER heimdall_test_die ON models")
+        assert len(list(service.store.list(""))) == 1  # kept: it may be a model's
+        time.sleep(1.2)
+        service.gc(min_age=ZERO)
+        rows = service.list_models()
+        assert {r.onnx_path for r in rows} == {o.key for o in service.store.list("")}
+        for row in rows:
+            assert exported_md5(service, row.model_id) == md5
+        assert service.registry.leases() == []

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..codec import Limits
 from ..codec.checksums import Digests
-from ..errors import HeimdallError
+from ..errors import CommitUnknownError, HeimdallError
 from ..onnx.checker import check_model_file
 from ..storage.base import AuditEntry, ModelRecord, ObjectStore, Registry
 from .leases import ObjectLease, lease_seconds_from_env
@@ -55,7 +55,8 @@ class Context:
         **audit: Any,
     ) -> None:
         """Write the row and its audit entry (taking ``lease``, in the same transaction: it
-        fails if gc claimed it); remove the stored object if that fails."""
+        fails if gc claimed it); remove the stored object if that fails, unless the commit's
+        outcome is unknown (CommitUnknownError: the object stays, its lease left to expire)."""
         entry = AuditEntry(
             action=action, result="ok", model_id=record.model_id, bytes=digests.size,
             onnx_md5=digests.md5, onnx_sha256=digests.sha256, actor=self.actor,
@@ -65,6 +66,12 @@ class Context:
             self.registry.add(record, entry, lease_owner=None if lease is None else lease.owner)
             if lease is not None:
                 lease.taken()
+        except CommitUnknownError:
+            # The row may exist: removing its object could leave it without one. If it does
+            # not, the lease (left to expire) lets gc remove the object later.
+            if lease is not None:
+                lease.abandon()
+            raise
         except BaseException:
             with contextlib.suppress(Exception):
                 self.store.delete(record.onnx_path or "")

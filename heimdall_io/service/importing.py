@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..codec import BundleInfo, BundleReader
-from ..errors import HeimdallError
+from ..errors import CommitUnknownError, HeimdallError
 from ..onnx.checker import preload
 from ..storage.base import ModelRecord
 from .context import Context, Progress
@@ -78,8 +78,9 @@ def _import(ctx: Context, src: BinaryIO, validate: bool, progress: Progress) -> 
         record = imported_record(info, model_id, key)
         assert info.digests is not None
         ctx.add(record, "import", info.digests, lease=lease)
-    except BaseException:
-        if key is not None:
+    except BaseException as exc:
+        # (a commit of unknown outcome: the row may exist, so its object must stay)
+        if key is not None and not isinstance(exc, CommitUnknownError):
             with contextlib.suppress(Exception):
                 ctx.store.delete(key)
         raise

@@ -95,6 +95,12 @@ class ObjectLease:
         self._taken = True
         self._stop.set()
 
+    def abandon(self) -> None:
+        """Stop renewing and leave the lease to expire (the row may have taken it: a commit
+        whose outcome is unknown); gc then removes the object unless a row has it."""
+        self._taken = True
+        self._stop.set()
+
     def close(self) -> None:
         """Stop renewing; release the lease unless the model row took it (best effort: an
         unreleased lease expires, and gc then removes what the writer left)."""

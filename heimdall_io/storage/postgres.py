@@ -33,6 +33,7 @@ from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb, set_json_loads
 
 from heimdall_io.errors import (
+    CommitUnknownError,
     LeaseLostError,
     NotFoundError,
     RegistryError,
@@ -302,20 +303,27 @@ class PostgresRegistry(_Leases, Closable):
         RegistryUnavailableError if no connection is free within ``timeout`` seconds (the
         pool timeout by default), or the database cancels a statement for a timeout."""
         wait = self.settings.pool_timeout if timeout is None else timeout
+        committing = False
         try:
             pool = self._open_pool()
             with pool.connection(timeout=wait) as conn, conn.transaction(), conn.cursor() as cur:
                 yield cur
+                committing = True  # what fails from here on fails during COMMIT
+        except psycopg.OperationalError as exc:
+            if committing and (conn.broken or conn.closed):
+                raise CommitUnknownError(
+                    f"database unavailable: {self.url}: {_describe(exc)} "
+                    "(while committing: the change may have been made)"
+                ) from exc
+            raise RegistryUnavailableError(  # lost connection, statement/lock timeout
+                f"database unavailable: {self.url}: {_describe(exc)}"
+            ) from exc
         except psycopg_pool.PoolTimeout as exc:
             raise RegistryUnavailableError(
                 f"database unavailable: {self.url}: no connection within {wait:g} s"
             ) from exc
         except psycopg_pool.PoolClosed as exc:
             raise RegistryError(f"registry is closed: {self.url}") from exc
-        except psycopg.OperationalError as exc:  # lost connection, statement/lock timeout
-            raise RegistryUnavailableError(
-                f"database unavailable: {self.url}: {_describe(exc)}"
-            ) from exc
         except psycopg.Error as exc:
             raise RegistryError(f"registry error: {self.url}: {_describe(exc)}") from exc
 

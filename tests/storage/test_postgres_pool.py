@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from heimdall_io.errors import ConfigError, RegistryUnavailableError
+from heimdall_io.errors import CommitUnknownError, ConfigError, RegistryUnavailableError
 from heimdall_io.storage.dbsettings import DatabaseSettings, split_database_url
 from heimdall_io.storage.postgres import PostgresRegistry
 
@@ -177,3 +177,32 @@ def test_settings_from_url_environment_and_defaults() -> None:
 def test_bad_settings(url: str, env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         split_database_url(url, env)
+
+
+# -- a connection lost while committing ---------------------------------------------------
+
+KILL_AT_COMMIT = """
+CREATE FUNCTION heimdall_test_die() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$;
+CREATE CONSTRAINT TRIGGER heimdall_test_die AFTER INSERT ON models
+DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION heimdall_test_die();
+"""
+
+
+def test_connection_lost_while_committing_is_commit_unknown(pg_url: str) -> None:
+    """The server goes away during COMMIT (a deferred trigger kills its own backend): the
+    outcome is unknown to the client, which must hear so (CommitUnknownError), not a plain
+    failure it might undo work for."""
+    with PostgresRegistry(pg_url) as registry:
+        registry.ping()
+        with psycopg.connect(pg_url) as conn:
+            conn.execute(KILL_AT_COMMIT)
+        registry.acquire_lease("imported/a.onnx", "me", 60)
+        record = make_record(onnx_path="imported/a.onnx")
+        with pytest.raises(CommitUnknownError, match="while committing"):
+            registry.add(record, lease_owner="me")
+        with psycopg.connect(pg_url) as conn:
+            conn.execute("DROP TRIGGER heimdall_test_die ON models")
+        # whatever happened, row and lease are consistent: the row took the lease or not
+        committed = record.model_id in {r.model_id for r in registry.list()}
+        assert committed == (registry.leases() == [])
