@@ -309,6 +309,12 @@ class PostgresRegistry(_Leases, Closable):
             with pool.connection(timeout=wait) as conn, conn.transaction(), conn.cursor() as cur:
                 yield cur
                 committing = True  # what fails from here on fails during COMMIT
+        except psycopg_pool.PoolTimeout as exc:  # (these are OperationalErrors too)
+            raise RegistryUnavailableError(
+                f"database unavailable: {self.url}: no connection within {wait:g} s"
+            ) from exc
+        except psycopg_pool.PoolClosed as exc:
+            raise RegistryError(f"registry is closed: {self.url}") from exc
         except psycopg.OperationalError as exc:
             if committing and (conn.broken or conn.closed):
                 raise CommitUnknownError(
@@ -318,12 +324,6 @@ class PostgresRegistry(_Leases, Closable):
             raise RegistryUnavailableError(  # lost connection, statement/lock timeout
                 f"database unavailable: {self.url}: {_describe(exc)}"
             ) from exc
-        except psycopg_pool.PoolTimeout as exc:
-            raise RegistryUnavailableError(
-                f"database unavailable: {self.url}: no connection within {wait:g} s"
-            ) from exc
-        except psycopg_pool.PoolClosed as exc:
-            raise RegistryError(f"registry is closed: {self.url}") from exc
         except psycopg.Error as exc:
             raise RegistryError(f"registry error: {self.url}: {_describe(exc)}") from exc
 
