@@ -35,12 +35,16 @@ class Service:
         actor: str = "cli",
         limits: Limits | None = None,
         model_checker: ModelChecker = check_model_file,
+        lease_seconds: float | None = None,
         import_policy: ImportPolicy | None = None,
     ) -> None:
-        # import_policy None: HEIMDALL_TRUSTED_KEYS / HEIMDALL_REQUIRE_SIGNATURE, read on
-        # the first import (a bad setting fails imports, not every command).
-        self._ctx = Context(registry, store, actor, limits or Limits(), model_checker,
-                            import_policy)  # fmt: skip
+        # lease_seconds None: HEIMDALL_IMPORT_LEASE_SECONDS, or 300. import_policy None:
+        # HEIMDALL_TRUSTED_KEYS / HEIMDALL_REQUIRE_SIGNATURE, read on the first import (a
+        # bad setting fails imports, not every command).
+        self._ctx = Context(
+            registry, store, actor, limits or Limits(), model_checker, lease_seconds,
+            import_policy,
+        )  # fmt: skip
 
     @classmethod
     def from_config(
@@ -85,9 +89,10 @@ class Service:
 
     # -- queries -------------------------------------------------------------------------
 
-    def list_models(self) -> list[ModelRecord]:
-        """Every model, newest first."""
-        return self.registry.list()
+    def list_models(self, limit: int | None = None, offset: int = 0) -> list[ModelRecord]:
+        """Models newest first (a stable order): ``limit`` of them (None: all) after the
+        first ``offset``; ValueError if either is negative."""
+        return self.registry.list(limit, offset)
 
     def get_model(self, model_id: str) -> ModelRecord:
         """One model (NotFoundError if there is none)."""
@@ -140,10 +145,11 @@ class Service:
         The payload streams into the store while it is decoded and hashed; the checksums
         are verified (and, with ``validate``, onnx.checker run) before the row is written.
         Any failure removes the object again (or, if the process dies, leaves an
-        unreferenced object for :meth:`gc`). ``options`` may leave metadata sections out
-        (a partial import); the audit entry names them. The import policy
-        (:meth:`import_policy`) checks the bundle's signatures before the payload is stored
-        and again before the row is written; the result's ``verdict`` says what it found.
+        unreferenced object, leased until HEIMDALL_IMPORT_LEASE_SECONDS pass, for :meth:`gc`).
+        ``options`` may leave metadata sections out (a partial import); the audit names them.
+        The import policy (:meth:`import_policy`) checks the bundle's signatures before the
+        payload is stored and again before the row is written; the result's ``verdict``
+        says what it found.
         """
         return importing.import_bundle(
             self._ctx, src, validate=validate, progress=progress, options=options
@@ -183,6 +189,7 @@ class Service:
 
     def gc(self, *, min_age: dt.timedelta = dt.timedelta(hours=1), dry_run: bool = False
            ) -> GcResult:  # fmt: skip
-        """Remove objects no model references, older than ``min_age`` (imports in flight
-        are younger)."""
+        """Remove objects no model references: those of dead imports (their lease expired)
+        and, older than ``min_age``, those with no lease; never one an import in flight
+        holds a lease on."""
         return gc.collect_garbage(self._ctx, min_age=min_age, dry_run=dry_run)
