@@ -14,6 +14,7 @@ from ..errors import HeimdallError, NotFoundError
 from ..files.paths import atomic_output
 from ..format.header import SECTIONS, new_header
 from ..storage.base import ModelRecord
+from . import sized
 from .context import Context, Progress
 from .records import model_fields, sections_of
 
@@ -30,6 +31,11 @@ class ExportOptions:
     description: str | None = None
     compression: str = NONE
     level: int = 3
+    #: Pins the bundle's identity: with it, ``created_at`` is the model's, so the same
+    #: options give the same bytes (what lets HTTP exports resume; see service.sized).
+    bundle_id: str | None = None
+    #: Pin a bundle id derived from the model and these options (``export --reproducible``).
+    reproducible: bool = False
 
 
 class ExportStream:
@@ -46,6 +52,11 @@ class ExportStream:
         #: The payload's digests, once the last chunk has been produced.
         self.digests: Digests | None = None
         self.bytes_out = 0
+        #: The exact byte length, when known in advance (a plain bundle), and then its
+        #: strong ETag and ``ranges(start, stop)``: any byte range, unverified.
+        self.length: int | None = None
+        self.etag: str | None = None
+        self.ranges: Callable[[int, int], Iterator[bytes]] | None = None
         self._chunks = chunks(self)
 
     @property
@@ -89,8 +100,10 @@ def export_stream(
     record = ctx.registry.get(model_id)
     if not record.onnx_path:
         raise NotFoundError(f"Model {model_id} has no ONNX object")
-    header = export_header(record, options)
-    return ExportStream(record, header, lambda stream: _chunks(ctx, stream, options, progress))
+    header = sized.pin(export_header(record, options), record, options)
+    stream = ExportStream(record, header, lambda stream: _chunks(ctx, stream, options, progress))
+    sized.describe(ctx, stream, options)
+    return stream
 
 
 def export_to_path(
