@@ -95,16 +95,22 @@ class ExportResponse(Response):
     """
 
     def __init__(
-        self, body: AsyncIterator[bytes], headers: Mapping[str, str], media_type: str
+        self,
+        body: AsyncIterator[bytes],
+        headers: Mapping[str, str],
+        media_type: str,
+        status_code: int = 200,
     ) -> None:
         self.body_iterator = body
-        self.status_code = 200
+        self.status_code = status_code
         self.media_type = media_type
         self.background = None
         self.init_headers(headers)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
         body = self.body_iterator
         outcome = "disconnected"
         async with anyio.create_task_group() as tg:
