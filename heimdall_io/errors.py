@@ -20,9 +20,10 @@ codes in one place each (``heimdall_cli.errors`` and ``heimdall_io.api.errors``)
     ├── NotFoundError               a model or a file does not exist (HTTP 404)
     ├── FileAccessError             permission denied, output exists, not a file
     ├── ConfigError                 a bad URL or setting
-    └── StorageError                the registry or the object store failed (HTTP 5xx)
-        ├── RegistryError
-        └── ObjectStoreError
+    ├── StorageError                the registry or the object store failed (HTTP 5xx)
+    │   ├── RegistryError
+    │   └── ObjectStoreError
+    └── RemoteError                 a remote instance or bundle URL failed (HTTP, network)
 """
 
 from __future__ import annotations
@@ -102,3 +103,8 @@ class RegistryError(StorageError):
 
 class ObjectStoreError(StorageError):
     """The object store (local directory / S3) failed."""
+
+
+class RemoteError(HeimdallError):
+    """A remote Heimdall instance or a bundle URL failed: an HTTP error, or the connection
+    lost more often than a resumable download retries."""

@@ -23,6 +23,8 @@ ALLOWED = {
     "signing": {"signing", "codec", "format"},
     "service": {"service", "codec", "format", "onnx", "files", "storage", "signing"},
     "api": {"api", "service", "codec", "format", "onnx", "storage", "signing"},
+    # The client side of moving models: remotes over HTTP, bundle URLs (s3://, https://).
+    "transfer": {"transfer", "service", "codec", "format", "files", "storage"},
 }
 SHARED = {"errors", "sizes", "version"}
 

@@ -11,8 +11,9 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..codec import (
     BundleInfo,
@@ -30,6 +31,11 @@ from ..onnx.checker import check_model_file
 from .paths import STDIO, atomic_output, open_input, spooled_copy
 
 Progress = Callable[[int], None] | None
+#: Opens a bundle location for reading (open_input: a path or ``-``; the transfer layer
+#: passes one that also opens s3:// and http(s):// URLs).
+Opener = Callable[[str], AbstractContextManager[BinaryIO]]
+#: Opens an output location, ``(location, force=...)``, written atomically.
+OutputOpener = Callable[..., AbstractContextManager[BinaryIO]]
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,7 @@ def pack(
     level: int = 3,
     force: bool = False,
     progress: Progress = None,
+    output: OutputOpener = atomic_output,
 ) -> PackResult:
     """Pack an ONNX file into a bundle. ``model`` needs ``model_name``; the rest is read.
 
@@ -141,7 +148,7 @@ def pack(
         size = os.fstat(src.fileno()).st_size if hasattr(src, "fileno") else None
         fields = model_fields_from_onnx(src, **model)
         header = new_header(fields, description=description, sections=sections)
-        out = stack.enter_context(atomic_output(out_path, force=force))
+        out = stack.enter_context(output(out_path, force=force))
         result = write_bundle(
             out, header, src, size=size, compression=compression, level=level,
             progress=progress,
@@ -156,6 +163,7 @@ def unpack(
     force: bool = False,
     limits: Limits | None = None,
     progress: Progress = None,
+    opener: Opener = open_input,
 ) -> BundleInfo:
     """Write a bundle's ONNX model to ``out_path`` once it is fully read and verified.
 
@@ -171,7 +179,7 @@ def unpack(
     print(info.header.model.model_name, info.sha256)
     ```
     """
-    with open_input(bundle_path) as src:
+    with opener(bundle_path) as src:
         reader = BundleReader(src, limits=limits)
         if out_path == STDIO:
             with tempfile.TemporaryFile() as held:
@@ -184,7 +192,9 @@ def unpack(
             return reader.copy_payload(out, progress)
 
 
-def inspect(bundle_path: str, *, limits: Limits | None = None) -> BundleInfo:
+def inspect(
+    bundle_path: str, *, limits: Limits | None = None, opener: Opener = open_input
+) -> BundleInfo:
     """Metadata, size and checksums; constant time on an uncompressed file of ours.
 
     Example:
@@ -196,7 +206,7 @@ def inspect(bundle_path: str, *, limits: Limits | None = None) -> BundleInfo:
     print(info.document["bundle_metadata"], info.payload_size, info.verified)
     ```
     """
-    with open_input(bundle_path) as src:
+    with opener(bundle_path) as src:
         return inspect_bundle(src, limits=limits)
 
 
@@ -214,7 +224,11 @@ class VerifyResult:
 
 
 def verify(
-    bundle_path: str, *, limits: Limits | None = None, progress: Progress = None
+    bundle_path: str,
+    *,
+    limits: Limits | None = None,
+    progress: Progress = None,
+    opener: Opener = open_input,
 ) -> VerifyResult:
     """Read everything: structure, checksums, then onnx.checker on the decoded model.
 
@@ -229,7 +243,7 @@ def verify(
     print("ok" if result.ok else result.model_error)
     ```
     """
-    with open_input(bundle_path) as src, tempfile.TemporaryDirectory() as tmp:
+    with opener(bundle_path) as src, tempfile.TemporaryDirectory() as tmp:
         model_path = os.path.join(tmp, "model.onnx")
         with open(model_path, "wb") as out:
             info = BundleReader(src, limits=limits).copy_payload(out, progress)
