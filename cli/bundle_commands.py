@@ -17,7 +17,8 @@ from .options import (
 
 @click.command()
 @click.argument("model", type=str)
-@click.option("-o", "--output", required=True, help="Bundle to write (`-`: stdout).")
+@click.option("-o", "--output", required=True,
+              help="Bundle to write (`-`: stdout; s3://BUCKET/KEY).")  # fmt: skip
 @model_metadata_options(name_required=False, overrides=True)
 @compression_options
 @force_option
@@ -38,6 +39,7 @@ def pack(
     import os
 
     from heimdall_io.files import bundles as bundle_files
+    from heimdall_io.transfer.urls import open_output
 
     from .progress import Progress
 
@@ -68,6 +70,7 @@ def pack(
             level=compression.level,
             force=force,
             progress=progress,
+            output=open_output,
         )
     finally:
         progress.close()
@@ -87,17 +90,20 @@ def pack(
 @force_option
 @quiet_option
 def unpack(bundle: str, output: str, force: bool, quiet: bool) -> None:
-    """Extract the ONNX model of BUNDLE (`-`: stdin), verifying its checksums.
+    """Extract the ONNX model of BUNDLE (`-`: stdin; s3:// or http(s):// URL), verifying
+    its checksums.
 
     The output appears only once the whole bundle has been read and checked.
     """
     from heimdall_io.files import bundles as bundle_files
+    from heimdall_io.transfer.urls import open_bundle
 
     from .progress import Progress
 
     progress = Progress("unpacking", None, not quiet)
     try:
-        info = bundle_files.unpack(bundle, output, force=force, progress=progress)
+        info = bundle_files.unpack(bundle, output, force=force, progress=progress,
+                                   opener=open_bundle)  # fmt: skip
     finally:
         progress.close()
     if output != "-" and not quiet:
@@ -110,13 +116,15 @@ def unpack(bundle: str, output: str, force: bool, quiet: bool) -> None:
 def inspect(bundle: str, as_json: bool) -> None:
     """Show a bundle's format, metadata sections, payload size and checksums.
 
-    On an uncompressed bundle file written by heimdall-io this reads only the metadata.
+    On an uncompressed bundle written by heimdall-io this reads only the metadata (of an
+    s3:// or http(s):// URL: only the bytes around the payload, by ranged requests).
     """
     from heimdall_io.files import bundles as bundle_files
+    from heimdall_io.transfer.urls import open_probe
 
     from .render import echo_info, echo_json, info_json
 
-    info = bundle_files.inspect(bundle)
+    info = bundle_files.inspect(bundle, opener=open_probe)
     if as_json:
         echo_json(info_json(info))
     else:
@@ -130,16 +138,18 @@ def inspect(bundle: str, as_json: bool) -> None:
 def verify(bundle: str, as_json: bool, quiet: bool) -> None:
     """Check everything: structure, checksums, and the model with onnx.checker.
 
-    Exit code 0 only when every check passes.
+    BUNDLE is a file (`-`: stdin) or an s3:// or http(s):// URL. Exit code 0 only when
+    every check passes.
     """
     from heimdall_io.files import bundles as bundle_files
+    from heimdall_io.transfer.urls import open_bundle
 
     from .progress import Progress
     from .render import echo_json, info_json
 
     progress = Progress("verifying", None, not quiet)
     try:
-        result = bundle_files.verify(bundle, progress=progress)
+        result = bundle_files.verify(bundle, progress=progress, opener=open_bundle)
     finally:
         progress.close()
     info = result.info

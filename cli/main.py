@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from . import bundle_commands, registry_commands
+from . import bundle_commands, registry_commands, transfer_commands
 from .errors import Group
 from .serve_command import serve
 
@@ -24,7 +24,8 @@ def cli() -> None:
     """
 
 
-for command in (*bundle_commands.COMMANDS, *registry_commands.COMMANDS, serve):
+for command in (*bundle_commands.COMMANDS, *registry_commands.COMMANDS,
+                *transfer_commands.COMMANDS, serve):  # fmt: skip
     cli.add_command(command)
 
 

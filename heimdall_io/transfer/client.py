@@ -119,6 +119,19 @@ class RemoteClient:
             raise RemoteError(f"remote {self.remote.name}: the model is not a JSON object")
         return model
 
+    def records(self, model_id: str | None = None) -> list[Any]:
+        """Every model (or the one ``model_id``) as :class:`ModelRecord`s, as list/show
+        print them."""
+        import msgspec
+
+        from heimdall_io.storage.base import ModelRecord
+
+        raw = self.list_models() if model_id is None else [self.get_model(model_id)]
+        try:
+            return [msgspec.convert(m, ModelRecord, strict=False) for m in raw]
+        except msgspec.ValidationError as exc:
+            raise RemoteError(f"remote {self.remote.name}: unexpected model: {exc}") from None
+
     def open_export(self, model_id: str, options: ExportOptions) -> RangedReader:
         """The model's bundle as a resumable stream; ``options.bundle_id`` or a new one
         is pinned, so every request gets the same bytes."""

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from heimdall_io.files.paths import atomic_output, open_input
 
-from .http import HttpSession, HttpSource
-from .ranged import RangedReader
+if TYPE_CHECKING:
+    from .ranged import RangedReader
 
 __all__ = ["INSPECT_WINDOW", "is_url", "open_bundle", "open_output", "open_probe", "scheme_of"]
 
@@ -37,6 +37,10 @@ def is_url(location: str) -> bool:
 
 def open_reader(location: str, *, window: int | None = None) -> RangedReader:
     """A :class:`RangedReader` of a bundle URL (the caller closes it)."""
+    # Imported here: a path needs neither urllib3 nor minio (the CLI stays quick).
+    from .http import HttpSession, HttpSource
+    from .ranged import RangedReader
+
     source: Any
     if scheme_of(location) == "s3":
         from .s3 import S3Source, parse_s3_url
