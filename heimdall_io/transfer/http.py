@@ -60,9 +60,18 @@ def detail_of(response: Any) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    for item in (exc, getattr(exc, "reason", None), exc.__cause__, exc.__context__):
+    """A few words for a network failure ("connection refused", "connection reset")."""
+    items = [exc, getattr(exc, "reason", None), exc.__cause__, exc.__context__, *exc.args]
+    for item in items:
         if isinstance(item, ConnectionRefusedError) or "refused" in str(item).lower():
             return "connection refused"
+    for item in items:
+        if isinstance(item, ConnectionResetError | BrokenPipeError):
+            return "connection reset"
+        if type(item).__name__ in ("RemoteDisconnected", "IncompleteRead"):
+            return "connection closed by the server"
+        if isinstance(item, TimeoutError) or "timed out" in str(item).lower():
+            return "timed out"
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 

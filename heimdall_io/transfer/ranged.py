@@ -117,7 +117,8 @@ class RangedReader(io.RawIOBase):
                 # Before the first answer: a few tries only (a server that is down).
                 limit = self._retries if self.size is not None else min(self._retries, 3)
                 if failures >= limit or not self._resumable():
-                    raise RemoteError(f"{self.source.what}: {exc}") from None
+                    tries = f" (tried {failures} times)" if failures > 1 else ""
+                    raise RemoteError(f"{self.source.what}: {exc}{tries}") from None
                 self._sleep(min(4.0, 0.25 * 2 ** (failures - 1)))
                 self.resumed += 1
 
@@ -192,7 +193,8 @@ class RangedReader(io.RawIOBase):
             failures += 1
             reason = error or TransientError(f"connection closed after {self._pos} bytes")
             if failures >= self._retries or not (self._ranges and self.etag is not None):
-                raise RemoteError(f"{self.source.what}: {reason}")
+                raise RemoteError(f"{self.source.what}: {reason} after {self._pos} bytes; "
+                                  f"gave up after {failures} tries")  # fmt: skip
             self._sleep(min(4.0, 0.25 * 2 ** (failures - 1)))
             self.resumed += 1
 

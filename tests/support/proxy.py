@@ -5,7 +5,8 @@
 
 ``cut_down``/``cut_up``: after that many bytes server->client (or client->server) on a
 connection, both sides of it are closed at once. Only the first ``cuts`` connections are
-cut (``cuts=None``: every one). It counts the bytes it forwarded each way, so a test can
+cut (``cuts=None``: every one); connections past ``accept_limit`` are closed at once.
+It counts the bytes it forwarded each way, so a test can
 check what a client actually fetched. It listens on 127.0.0.1 only and forwards only to
 127.0.0.1; threads stop when it is closed.
 """
@@ -30,8 +31,11 @@ class CuttingProxy:
         cut_down: int | None = None,
         cut_up: int | None = None,
         cuts: int | None = 1,
+        accept_limit: int | None = None,
     ) -> None:
         self.upstream_port = upstream_port
+        #: Connections past this many are closed at once (a server gone for good).
+        self.accept_limit = accept_limit
         self.cut_down, self.cut_up, self.cuts = cut_down, cut_up, cuts
         self.connections = 0
         self.cut_count = 0
@@ -62,6 +66,10 @@ class CuttingProxy:
             with self._lock:
                 self.connections += 1
                 cut = self.cuts is None or self.connections <= self.cuts
+                refused = self.accept_limit is not None and self.connections > self.accept_limit
+            if refused:
+                client.close()
+                continue
             try:
                 upstream = socket.create_connection((self.host, self.upstream_port), timeout=10)
             except OSError:
