@@ -151,6 +151,7 @@ class _Upload:
     def __init__(self, store: Any, key: str) -> None:
         self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=8)
         self._rest = b""
+        self._eof = False
         self.error: BaseException | None = None
         self.bytes_written = 0
         self._thread = threading.Thread(target=self._run, args=(store, key), daemon=True,
@@ -165,8 +166,11 @@ class _Upload:
 
     def read(self, n: int = -1) -> bytes:  # the uploading thread's side
         if not self._rest:
+            if self._eof:
+                return b""
             item = self._queue.get()
             if item is None:
+                self._eof = True
                 return b""
             if isinstance(item, BaseException):
                 raise item
