@@ -24,6 +24,7 @@ import msgspec
 from heimdall_io.storage.base import AuditEntry, ModelRecord
 from heimdall_io.version import __version__
 
+from .openapi_parts import EXPORT_HEADERS, RANGE_PARAMETERS, BatchResponse, BatchResult
 from .settings import DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT, MAX_DESCRIPTION, MAX_NUM_SAMPLES
 
 
@@ -158,13 +159,19 @@ def _paths() -> dict[str, Any]:
                 "operationId": "importModel",
                 "summary": "Import a .heimdall bundle as a new model (role: admin).",
                 "description": (
-                    "The request body is the bundle: JSON, or zstd/gzip-compressed JSON "
-                    "(detected by its magic bytes; Content-Encoding: zstd|gzip may say so). "
-                    "It is decoded, verified and stored as it arrives. The model gets a new "
-                    "id and the name suffix ' (Imported)'; the object goes under imported/. "
-                    "All or nothing: a rejected or interrupted import registers nothing. "
-                    "The body (and the decoded model) may not exceed "
-                    "HEIMDALL_MAX_IMPORT_BYTES (default 104857600)."
+                    "The request body is the bundle, whatever its Content-Type (curl "
+                    "--data-binary sends application/x-www-form-urlencoded): JSON, or "
+                    "zstd/gzip-compressed JSON (detected by its magic bytes; "
+                    "Content-Encoding: zstd|gzip may say so). It is decoded, verified and "
+                    "stored as it arrives. The model gets a new id and the name suffix "
+                    "' (Imported)'; the object goes under imported/. All or nothing: a "
+                    "rejected or interrupted import registers nothing. The body (and the "
+                    "decoded model) may not exceed HEIMDALL_MAX_IMPORT_BYTES (default "
+                    "104857600). A multipart/form-data body (a browser form, curl -F "
+                    "file=@model.heimdall) is parsed as it streams: every part with a "
+                    "filename is one bundle, imported all or nothing on its own (each up to "
+                    "the limit); the answer lists one result per file, 201 if all were "
+                    "imported, else 207."
                 ),
                 "security": _BEARER,
                 "parameters": [
@@ -187,6 +194,18 @@ def _paths() -> dict[str, Any]:
                         "application/octet-stream": {"schema": bundle_schema},
                         "application/zstd": {"schema": bundle_schema},
                         "application/gzip": {"schema": bundle_schema},
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "file": {
+                                        "type": "array",
+                                        "items": bundle_schema,
+                                        "description": "One or more bundles (any field name).",
+                                    }
+                                },
+                            }
+                        },
                     },
                 },
                 "responses": {
@@ -198,13 +217,26 @@ def _paths() -> dict[str, Any]:
                                 "schema": {"type": "string"},
                             }
                         },
-                        "content": _json_content(_ref("ImportResponse")),
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "oneOf": [_ref("ImportResponse"), _ref("BatchResponse")]
+                                },
+                            }
+                        },
                         "links": _NEW_MODEL_LINKS,
                     },
-                    "400": _error("Invalid bundle format: <reason>."),
+                    "207": {
+                        "description": "multipart: some files were not imported (see each).",
+                        "content": _json_content(_ref("BatchResponse")),
+                    },
+                    "400": _error(
+                        "Invalid bundle format: <reason> (or a malformed multipart "
+                        "body, or one without a file)."
+                    ),
                     **_AUTH_ERRORS,
                     "413": _error("The body or the model is over the size limit."),
-                    "415": _error("A form upload or an unsupported Content-Encoding."),
+                    "415": _error("An unsupported Content-Encoding."),
                     "422": _error("A malformed query value."),
                     "500": _error(
                         "Failed to upload ONNX to object store: ... / Failed to register model: ..."
@@ -252,9 +284,16 @@ def _paths() -> dict[str, Any]:
                 "summary": "Export a model as a .heimdall bundle, streamed (role: read).",
                 "description": (
                     'Content-Disposition: attachment; filename="{model_name}-v{version}'
-                    '.heimdall". The bundle is encoded while it is sent (chunked). Errors '
-                    "found before the first byte get a status code; an error after that "
-                    "aborts the connection, so the body is never a complete bundle."
+                    '.heimdall". The bundle is encoded while it is sent. Errors found '
+                    "before the first byte get a status code; an error after that aborts "
+                    "the connection, so the body is never a complete bundle. An "
+                    "uncompressed bundle has its length known in advance (Content-Length) "
+                    "and a strong ETag. With ?bundle_id= its bytes are the same on every "
+                    "request (created_at is the model's), so it honours Range (one range: "
+                    "206, or 416 past the end) and If-Range; without it, Content-Location "
+                    "names that pinned twin and a Range is ignored. A range is not "
+                    "verified: check the whole payload's digests. zstd/gzip bundles are "
+                    "chunked, without ETag or ranges."
                 ),
                 "security": _BEARER,
                 "parameters": [
@@ -286,22 +325,30 @@ def _paths() -> dict[str, Any]:
                         },
                     },
                     _int_query("level", "Compression level (zstd 1-19, gzip 1-9).", 3, 1, 19),
+                    *RANGE_PARAMETERS,
                 ],
                 "responses": {
                     "200": {
                         "description": "The bundle.",
-                        "headers": {
-                            "Content-Disposition": {
-                                "description": 'attachment; filename="<name>-v<version>.heimdall"',
-                                "schema": {"type": "string"},
-                            }
-                        },
+                        "headers": EXPORT_HEADERS,
                         "content": {
                             "application/json": {"schema": {"type": "object"}},
                             "application/zstd": {"schema": bundle_schema},
                             "application/gzip": {"schema": bundle_schema},
                         },
                     },
+                    "206": {
+                        "description": "A byte range of a pinned, uncompressed bundle.",
+                        "headers": {
+                            **EXPORT_HEADERS,
+                            "Content-Range": {
+                                "description": "bytes START-END/LENGTH",
+                                "schema": {"type": "string"},
+                            },
+                        },
+                        "content": {"application/json": {"schema": bundle_schema}},
+                    },
+                    "416": _error("The range starts past the end (Content-Range: bytes */N)."),
                     **_AUTH_ERRORS,
                     "404": _error("Model not found."),
                     "422": _error("model_id is not a UUID, or a query value is malformed."),
@@ -366,7 +413,8 @@ def _paths() -> dict[str, Any]:
 def build() -> dict[str, Any]:
     """The OpenAPI document as a dict."""
     _, components = msgspec.json.schema_components(
-        [ModelRecord, AuditEntry, ImportResponse, ErrorBody, Health], ref_template=_REF
+        [ModelRecord, AuditEntry, ImportResponse, BatchResponse, ErrorBody, Health],
+        ref_template=_REF,
     )
     return {
         "openapi": "3.1.0",
@@ -409,6 +457,8 @@ def document_bytes() -> bytes:
 
 __all__ = [
     "EXAMPLE_BUNDLE",
+    "BatchResponse",
+    "BatchResult",
     "ErrorBody",
     "Health",
     "ImportResponse",
