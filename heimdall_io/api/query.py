@@ -23,7 +23,6 @@ from .settings import MAX_DESCRIPTION, MAX_NUM_SAMPLES
 EXPORT_MEDIA_TYPES = {NONE: "application/json", ZSTD: "application/zstd", GZIP: "application/gzip"}
 
 _TRUE, _FALSE = ("true", "1"), ("false", "0")
-_FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 def path_model_id(request: Request) -> str:
@@ -112,20 +111,8 @@ def content_encoding(request: Request) -> str | None:
     return value
 
 
-def check_content_type(request: Request) -> None:
-    """415 for a form upload: the import's body is the bundle itself."""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype in _FORM_TYPES:
-        raise ApiError(
-            415,
-            f"Unsupported Content-Type {ctype}: send the bundle itself as the body, e.g. "
-            "curl --data-binary @model.heimdall -H 'Content-Type: application/json'",
-        )
-
-
 __all__ = [
     "EXPORT_MEDIA_TYPES",
-    "check_content_type",
     "content_encoding",
     "content_length",
     "export_options",
