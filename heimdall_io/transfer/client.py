@@ -85,7 +85,7 @@ class RemoteClient:
         where = f"remote {self.remote.name}"
         if status == 404 and detail == "Model not found":
             return NotFoundError(f"Model {what} not found on {where}")
-        hint = _AUTH_HINT if status in (401, 403) else ""
+        hint = _AUTH_HINT if status == 401 else ""
         return RemoteError(f"{where}: HTTP {status}: {detail or 'error'}{hint}")
 
     def _json(self, path: str, what: str) -> Any:

@@ -215,4 +215,4 @@ class HttpSource:
             raise RemoteError(f"{self.what}: changed while it was being read")
         if not self.first_headers:
             self.first_headers = dict(h)
-        return Opened(_Body(response), first, size, tag, ranges)
+        return Opened(_Body(response), first, size, tag, ranges, whole=status == 200)

@@ -44,6 +44,7 @@ class Opened:
     size: int | None  # the whole object's size, if known
     etag: str | None  # its identity, if the server gave one
     ranges: bool  # whether the server serves byte ranges
+    whole: bool = False  # the body runs to the end of the object (a range was not served)
 
 
 class RangeSource(Protocol):
@@ -106,6 +107,9 @@ class RangedReader(io.RawIOBase):
             raise RemoteError(f"{self.source.what}: changed while it was being read")
         self._body, self._pos = opened.body, start
         self._body_end = stop
+        if opened.whole and stop is not None:
+            # The server sent it all instead of a window: read on as one stream.
+            self._window = self._span = self._body_end = None
 
     def _attempt(self, call: Callable[[], Any]) -> Any:
         failures = 0

@@ -142,7 +142,7 @@ class S3Source:
             size = int(total) if total.isdigit() else None
         elif h.get("Content-Length", "").isdigit():
             first, size = 0, int(h["Content-Length"])
-        return Opened(_Body(response), first, size, h.get("ETag"), True)
+        return Opened(_Body(response), first, size, h.get("ETag"), True, whole=not content_range)
 
 
 class _Upload:

@@ -189,3 +189,35 @@ def _audit(server: HeimdallServer) -> list[dict[str, Any]]:
                   headers={"Authorization": f"Bearer {KEY_A}"}, timeout=30)  # fmt: skip
     assert r.status_code == 200, r.text
     return r.json()  # type: ignore[no-any-return]
+
+
+def test_bundle_url_without_ranges(pair: Pair, model: Model, config: Path, tmp_path: Path) -> None:
+    """A plain static server (python -m http.server: no Range): read as one stream."""
+    import subprocess
+    import sys
+
+    from tests.support.servers import free_ports
+
+    a, _ = pair
+    model_id, onnx = model
+    (tmp_path / "www").mkdir()
+    heimdall(a, config, "export", model_id, "-o", str(tmp_path / "www" / "m.heimdall"), "-q")
+    port = free_ports(1)[0]
+    files = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
+                              "127.0.0.1", "--directory", str(tmp_path / "www")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/m.heimdall"
+        deadline = time.monotonic() + 20
+        while True:
+            r = heimdall(a, config, "inspect", url, "--json", check=False)
+            if r.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert json.loads(r.stdout)["payload"]["md5"] == md5(onnx)
+        assert json_line(heimdall(a, config, "import", url, "--json"))["onnx_md5"] == md5(onnx)
+        missing = heimdall(a, config, "import", url + ".nope", check=False)
+        assert missing.returncode == 1 and "not found" in missing.stderr
+    finally:
+        files.terminate()
+        files.wait(timeout=10)

@@ -49,8 +49,10 @@ class Fake:
         cut = self.cut_after if len(self.requests) <= self.cuts else None
         end = len(DATA) if stop is None else min(stop, len(DATA))
         first = start if self.ranges else 0
+        if not self.ranges:
+            end = len(DATA)  # a server without ranges sends it all
         return Opened(_Body(DATA[first:end], cut, self.error), first, len(DATA), self.etag,
-                      self.ranges)  # fmt: skip
+                      self.ranges, whole=not self.ranges)  # fmt: skip
 
 
 def _read_all(reader: RangedReader, n: int = 10_000) -> bytes:
@@ -114,3 +116,12 @@ def test_window_and_seek() -> None:
     # Every request was bounded: nothing near the whole object was fetched.
     assert all(stop is not None and stop - start <= 16_000 for start, stop in source.requests)
     assert reader.bytes_received < 3000
+
+
+def test_window_on_a_server_without_ranges_streams() -> None:
+    """inspect asks for a window; a server that sends everything is read as one stream."""
+    source = Fake(ranges=False)
+    reader = RangedReader(source, window=1000, sleep=_no_sleep)
+    assert not reader.seekable()
+    assert _read_all(reader) == DATA
+    assert source.requests == [(0, 1000)]
