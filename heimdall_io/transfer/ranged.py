@@ -9,9 +9,10 @@ the object changed meanwhile or if it cannot make progress for ``retries`` attem
 row (waits between them grow from 0.25 s to 4 s). Nothing is verified here: the bundle
 reader checks the payload's size and digests once it has read every byte.
 
-With ``window``, every request asks for at most that many bytes (growing to 16 times it
-while reads stay sequential): what ``inspect`` of a remote bundle uses, so that it fetches
-only the metadata before the payload and after it, and seeks over the payload.
+With ``window``, every request asks for at most that many bytes (doubling, up to 1024
+times it, while reads stay sequential, so that a compressed bundle takes few requests):
+what ``inspect`` of a remote bundle uses, so that it fetches only the metadata before the
+payload and after it, and seeks over the payload.
 """
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ class RangedReader(io.RawIOBase):
         while True:
             if self._body is None:
                 if self._span is not None and self._window is not None:
-                    self._span = min(self._span * 2, self._window * 16)
+                    self._span = min(self._span * 2, self._window << 10)
                 self._open(self._pos)
             error: TransientError | None = None
             try:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["INSPECT_WINDOW", "is_url", "open_bundle", "open_output", "open_probe", "scheme_of"]
 
-#: The first request of a probing read (inspect); later ones grow to 16 times this.
+#: The first request of a probing read (inspect); later ones double, up to 1024 times it.
 INSPECT_WINDOW = 64 << 10
 
 
