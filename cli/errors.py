@@ -17,7 +17,9 @@ EXIT_INTERRUPTED = 130
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
+    from .render import printable  # messages may quote a bundle or an argument: no escapes
+
+    click.echo(f"Error: {printable(message)}", err=True)
     sys.exit(code)
 
 
@@ -36,7 +38,19 @@ def message_for(exc: BaseException) -> str | None:
         return f"{exc.strerror or exc}{where}"
     if isinstance(exc, MemoryError):
         return "out of memory"
+    if isinstance(exc, UnicodeEncodeError):
+        return _unencodable(exc)
     return None
+
+
+def _unencodable(exc: UnicodeEncodeError) -> str:
+    """A lone surrogate (from an argument or a file name that is not UTF-8) reached a place
+    that needs real Unicode: the database, a terminal. Show it escaped, never raw."""
+    text = exc.object[exc.start : exc.end] if isinstance(exc.object, str) else ""
+    shown = text.encode("ascii", "backslashreplace").decode("ascii")[:40]
+    if any("\ud800" <= c <= "\udfff" for c in text):
+        return f"text with a lone surrogate ({shown}) is not valid Unicode: use UTF-8 text"
+    return f"cannot write {shown} as {exc.encoding}: use a UTF-8 locale (e.g. LANG=C.UTF-8)"
 
 
 class Group(click.Group):

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import click
 
-from . import bundle_commands, registry_commands, transfer_commands
+from . import (
+    bundle_commands,
+    mlflow_commands,
+    registry_commands,
+    tool_commands,
+    transfer_commands,
+)
 from .errors import Group
 from .serve_command import serve
 
@@ -24,8 +30,8 @@ def cli() -> None:
     """
 
 
-for command in (*bundle_commands.COMMANDS, *registry_commands.COMMANDS,
-                *transfer_commands.COMMANDS, serve):  # fmt: skip
+for command in (*bundle_commands.COMMANDS, *tool_commands.COMMANDS, *registry_commands.COMMANDS,
+                *mlflow_commands.COMMANDS, *transfer_commands.COMMANDS, serve):  # fmt: skip
     cli.add_command(command)
 
 

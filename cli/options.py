@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 DEFAULT_LEVEL = 3
+DEFAULT_GZIP_LEVEL = 6
 
 
 def stack(*decorators: Decorator) -> Decorator:
@@ -60,26 +61,37 @@ def force_option(f: Any) -> Any:
 
 @dataclass(frozen=True)
 class Compression:
-    """How a bundle is written: ``none``, or ``zstd`` at ``level``."""
+    """How a bundle is written: ``none``, or ``zstd``/``gzip`` at ``level``."""
 
     name: str
     level: int
 
     @classmethod
-    def from_options(cls, use_zstd: bool, level: int) -> Compression:
-        if level != DEFAULT_LEVEL and not use_zstd:
-            raise click.UsageError("--level applies to --zstd; pass --zstd --level N")
-        return cls("zstd" if use_zstd else "none", level)
+    def from_options(cls, use_zstd: bool, use_gzip: bool, level: int | None) -> Compression:
+        if use_zstd and use_gzip:
+            raise click.UsageError("--zstd and --gzip exclude each other; pass one")
+        if level is not None and not (use_zstd or use_gzip):
+            raise click.UsageError(
+                "--level applies to --zstd or --gzip; pass --zstd --level N or --gzip --level N"
+            )
+        if use_gzip:
+            if level is not None and not 1 <= level <= 9:
+                raise click.BadParameter(f"gzip levels are 1-9, got {level}", param_hint="--level")
+            return cls("gzip", DEFAULT_GZIP_LEVEL if level is None else level)
+        return cls("zstd" if use_zstd else "none", DEFAULT_LEVEL if level is None else level)
 
 
 def compression_options(f: Any) -> Any:
-    """--zstd and --level, passed on as ``compression: Compression``."""
-    f = collect("compression", ("use_zstd", "level"), Compression.from_options)(f)
+    """--zstd, --gzip and --level, passed on as ``compression: Compression``."""
+    f = collect("compression", ("use_zstd", "use_gzip", "level"), Compression.from_options)(f)
     return stack(
         click.option("--zstd", "use_zstd", is_flag=True,
                      help="Compress the whole bundle with zstd."),
-        click.option("--level", type=click.IntRange(1, 19), default=DEFAULT_LEVEL,
-                     show_default=True, help="zstd level (1-19)."),
+        click.option("--gzip", "use_gzip", is_flag=True,
+                     help="Compress the whole bundle with gzip (readable by any gunzip)."),
+        click.option("--level", type=click.IntRange(1, 19), default=None,
+                     help=f"Compression level: zstd 1-19 (default {DEFAULT_LEVEL}), "
+                          f"gzip 1-9 (default {DEFAULT_GZIP_LEVEL})."),
     )(f)  # fmt: skip
 
 

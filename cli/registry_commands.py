@@ -9,6 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .mlflow_commands import (
+    mlflow_metadata_option,
+    mlflow_options,
+    register_in_mlflow,
+    registration_json,
+    registration_lines,
+    with_mlflow_section,
+)
 from .options import (
     Compression,
     ModelMetadata,
@@ -22,8 +30,10 @@ from .options import (
     storage_options,
 )
 from .remote_options import open_remote, remote_option
+from .tool_options import TARGETS, upstream_options
 
 if TYPE_CHECKING:
+    from heimdall_io.mlflow import MlflowTarget
     from heimdall_io.service import ExportOptions
 
 #: The metadata sections an export may leave out: --no-NAME, ExportOptions.include_NAME.
@@ -60,7 +70,7 @@ def list_models(
     as_json: bool, remote: str | None, api_key: str | None, storage: StorageUrls
 ) -> None:
     """List the models in the registry (or a --remote one), newest first."""
-    from .render import echo_json
+    from .render import echo_json, printable
 
     if remote is not None:
         with open_remote(remote, api_key) as client:
@@ -76,7 +86,7 @@ def list_models(
     for r in records:
         created = r.created_at.strftime("%Y-%m-%d %H:%M")
         click.echo(
-            f"{r.model_id:<38}  {r.model_name[:35]:<35}  {r.version!s:<8}  "
+            f"{r.model_id:<38}  {printable(r.model_name)[:35]:<35}  {r.version!s:<8}  "
             f"{_accuracy(r):<12}  {created}"
         )
 
@@ -100,6 +110,7 @@ def register(
 
     assert metadata.name is not None  # --name is required
     sections = metadata.sections()
+    _check_storable(metadata, sections)
     with contextlib.ExitStack() as resources:
         src = resources.enter_context(open_input(model, "Model file"))
         if not is_seekable(src):
@@ -121,6 +132,16 @@ def register(
                         "onnx_path": record.onnx_path, "onnx_md5": record.onnx_md5})  # fmt: skip
     else:
         click.echo(record.model_id)
+
+
+def _check_storable(metadata: ModelMetadata, sections: dict[str, Any]) -> None:
+    """The rules of import (heimdall_io.format.storable) for what register stores as given."""
+    from heimdall_io.format.storable import check_storable
+
+    model = {"model_name": metadata.name, "version": metadata.version or 1,
+             "architecture": metadata.architecture}  # fmt: skip
+    document = {**sections, "bundle_metadata": {"description": metadata.description}}
+    check_storable({**document, "model": model}, name_suffix="")
 
 
 def _export_options(
@@ -161,6 +182,15 @@ def export_options(f: Any) -> Any:
 @click.option("--reproducible", is_flag=True,
               help="Same model and options, same bytes: a bundle id derived from them and "
               "the model's creation time.")  # fmt: skip
+@mlflow_metadata_option
+@click.option(
+    "--to",
+    "to",
+    type=click.Choice(TARGETS),
+    metavar="VERSION|upstream",
+    help="Write another format version, or the upstream service's dialect.",
+)
+@upstream_options
 @force_option
 @quiet_option
 @storage_options
@@ -169,17 +199,25 @@ def export(
     output: str,
     options: ExportOptions,
     reproducible: bool,
+    mlflow_metadata: bool,
+    to: str | None,
+    overrides: Any,
     force: bool,
     quiet: bool,
     storage: StorageUrls,
 ) -> None:
     """Export model MODEL_ID to a .heimdall bundle."""
+    import dataclasses
+
     from heimdall_io.transfer.urls import open_output
 
     from .progress import Progress
+    from .tool_options import echo_warnings
 
-    options.reproducible = reproducible
+    options = dataclasses.replace(options, to=to, overrides=overrides, reproducible=reproducible)
     with storage.open_service() as service:
+        if mlflow_metadata:
+            options = with_mlflow_section(service, model_id, options)
         progress = Progress("exporting", None, not quiet)
         try:
             stream = service.export_stream(model_id, options, progress)
@@ -188,8 +226,11 @@ def export(
                     out.write(chunk)
         finally:
             progress.close()
+    echo_warnings(stream.warnings)
     if quiet:
         return
+    from .render import printable
+
     header = stream.header
     samples = len(header.get("sample_predictions") or [])
     to_stderr = output == "-"
@@ -200,8 +241,8 @@ def export(
     lines = [
         "✓ Export successful!",
         f"  Bundle ID: {stream.header['bundle_metadata']['bundle_id']}",
-        f"  Model: {stream.record.model_name} v{stream.record.version}",
-        f"  Output: {output}",
+        f"  Model: {printable(stream.record.model_name)} v{stream.record.version}",
+        f"  Output: {printable(output)}",
         f"  Size: {stream.bytes_out / 2**20:.2f} MB",
         "  Components:",
         f"    - ONNX model: {tick(True)}",
@@ -213,26 +254,53 @@ def export(
     click.echo("\n".join(lines), err=to_stderr)
 
 
+def _import_options(**excluded: bool) -> Any:
+    from heimdall_io.service import ImportOptions
+
+    return ImportOptions(**{f"include_{name}": not excluded[f"no_{name}"]
+                            for name in _EXPORT_SECTIONS})  # fmt: skip
+
+
+def import_options(f: Any) -> Any:
+    """--no-config ... --no-samples, passed on as ``options: ImportOptions``."""
+    f = collect("options", [f"no_{name}" for name in _EXPORT_SECTIONS], _import_options)(f)
+    return stack(
+        *(click.option(f"--no-{name}", is_flag=True, help=f"Do not store {section}.")
+          for name, section in _EXPORT_SECTIONS.items()),
+    )(f)  # fmt: skip
+
+
 @click.command(name="import")
 @click.argument("bundles", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per import.")
 @click.option("--no-validate", is_flag=True, help="Skip onnx.checker on the imported model.")
+@mlflow_options
+@import_options
 @quiet_option
 @storage_options
 def import_(
-    bundles: tuple[str, ...], as_json: bool, no_validate: bool, quiet: bool, storage: StorageUrls
+    bundles: tuple[str, ...],
+    as_json: bool,
+    no_validate: bool,
+    mlflow: MlflowTarget | None,
+    options: Any,
+    quiet: bool,
+    storage: StorageUrls,
 ) -> None:
     """Import one or more BUNDLE files (`-`: stdin; s3:// or http(s):// URLs, whose
     downloads resume if cut); print each new model id.
 
     Each bundle is imported whole or not at all. With several bundles, a failure is
-    reported and the rest still imported; the exit code is then 1.
+    reported and the rest still imported; the exit code is then 1. With --mlflow, each
+    model is then registered in MLflow; if that fails the import stands (a warning), unless
+    --mlflow-required, which rolls the import back and counts it as failed. --no-config ...
+    --no-samples leave those sections out (a partial import; the audit names them).
     """
     from heimdall_io.transfer.urls import open_bundle
 
     from .errors import message_for
     from .progress import Progress
-    from .render import echo_json_line
+    from .render import echo_json_line, printable
 
     failures = 0
     with storage.open_service() as service:
@@ -240,13 +308,16 @@ def import_(
             progress = Progress(f"importing {path}", None, not quiet)
             try:
                 with open_bundle(path) as src:
-                    result = service.import_bundle(src, validate=not no_validate, progress=progress)
+                    result = service.import_bundle(
+                        src, validate=not no_validate, progress=progress, options=options
+                    )
+                registration = register_in_mlflow(service, result.record, mlflow)
             except Exception as exc:
                 msg = message_for(exc)
                 if msg is None or len(bundles) == 1:
                     raise
                 failures += 1
-                click.echo(f"Error: {path}: {msg}", err=True)
+                click.echo(printable(f"Error: {path}: {msg}"), err=True)
                 continue
             finally:
                 progress.close()
@@ -256,13 +327,15 @@ def import_(
                                 "model_name": r.model_name, "onnx_path": r.onnx_path,
                                 "onnx_size_bytes": r.onnx_size_bytes, "onnx_md5": r.onnx_md5,
                                 "onnx_sha256": r.onnx_sha256,
-                                "source_model_id": r.source_model_id})  # fmt: skip
+                                "source_model_id": r.source_model_id,
+                                **registration_json(registration)})  # fmt: skip
             elif quiet:
                 click.echo(r.model_id)
             else:
                 click.echo(
                     f"✓ Import successful!\n  Model ID: {r.model_id}\n"
-                    f"  Model: {r.model_name} v{r.version}\n  Stored: {r.onnx_path}"
+                    f"  Model: {printable(r.model_name)} v{r.version}\n"
+                    f"  Stored: {printable(r.onnx_path or '-')}" + registration_lines(registration)
                 )
     if failures:
         raise SystemExit(1)
@@ -277,7 +350,7 @@ def show(
     model_id: str, as_json: bool, remote: str | None, api_key: str | None, storage: StorageUrls
 ) -> None:
     """Show one model's metadata (of the local registry or a --remote one)."""
-    from .render import echo_json
+    from .render import echo_json, printable
 
     if remote is not None:
         with open_remote(remote, api_key) as client:
@@ -292,10 +365,10 @@ def show(
     for key, value in data.items():
         if key in ("training_metrics", "extra"):
             continue
-        click.echo(f"{key + ':':<18} {value if value is not None else '-'}")
+        click.echo(f"{key + ':':<18} {printable(str(value)) if value is not None else '-'}")
     for name, section in (record.training_metrics or {}).items():
         size = len(section) if isinstance(section, (list, dict)) else 1
-        click.echo(f"{name + ':':<18} {size} entries")
+        click.echo(f"{printable(name) + ':':<18} {size} entries")
 
 
 @click.command()
@@ -303,9 +376,11 @@ def show(
 @storage_options
 def delete(model_id: str, storage: StorageUrls) -> None:
     """Delete a model: its registry row, then its object."""
+    from .render import printable
+
     with storage.open_service() as service:
         record = service.delete(model_id)
-    click.echo(f"Deleted {record.model_id} ({record.model_name} v{record.version})")
+    click.echo(f"Deleted {record.model_id} ({printable(record.model_name)} v{record.version})")
 
 
 @click.command()
@@ -314,7 +389,7 @@ def delete(model_id: str, storage: StorageUrls) -> None:
 @storage_options
 def history(as_json: bool, limit: int | None, storage: StorageUrls) -> None:
     """The audit history of exports, imports, registrations and deletions."""
-    from .render import echo_json_line
+    from .render import echo_json_line, printable
 
     with storage.open_service() as service:
         entries = service.history(limit)
@@ -325,7 +400,8 @@ def history(as_json: bool, limit: int | None, storage: StorageUrls) -> None:
         size = f"{e.bytes:,} B" if e.bytes is not None else "-"
         click.echo(
             f"{e.at.strftime('%Y-%m-%d %H:%M:%S')}  {e.action:<8} {e.result:<5} "
-            f"{e.model_id or '-':<36}  {size:>16}  {e.actor or '-'}  {e.detail or ''}"
+            f"{e.model_id or '-':<36}  {size:>16}  {printable(e.actor or '-')}  "
+            f"{printable(e.detail or '')}"
         )
 
 

@@ -51,6 +51,27 @@ def _short(value: Any) -> str:
     return printable(str(value))
 
 
+def shape_text(shape: Any) -> str:
+    """``[1, ?, 128]`` (``?``: unknown dim); ``unknown`` for no shape."""
+    if not isinstance(shape, list):
+        return "unknown"
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def tensor_list(names: Any, shape: Any) -> str | None:
+    """``input [?, ?], state [2, ?, 128]``: names with their shapes (one shape per tensor
+    when there are several, a flat shape for one), or None without names."""
+    if not isinstance(names, list) or not names:
+        return None
+    if len(names) == 1:
+        shapes = [shape]
+    elif isinstance(shape, list) and len(shape) == len(names):
+        shapes = shape
+    else:
+        shapes = [None] * len(names)
+    return ", ".join(f"{name} {shape_text(s)}" for name, s in zip(names, shapes, strict=True))
+
+
 def info_json(info: Any) -> dict[str, Any]:
     """A BundleInfo as the JSON that `inspect --json` and `verify --json` print."""
     return {
@@ -79,9 +100,13 @@ def echo_info(info: Any, source: str) -> None:
         w(f"  {printable(key) + ':':<13} {_short(value)}")
     w("Model:")
     for key, value in model.items():
-        if key in ("onnx_size_bytes", "onnx_md5", "onnx_sha256"):
+        if key in ("onnx_size_bytes", "onnx_md5", "onnx_sha256", "input_names", "output_names"):
             continue
         w(f"  {printable(key) + ':':<17} {_short(value)}")
+    for label, kind in (("Inputs", "input"), ("Outputs", "output")):
+        tensors = tensor_list(model.get(f"{kind}_names"), model.get(f"{kind}_shape"))
+        if tensors:
+            w(f"  {label + ':':<17} {printable(tensors)}")
     w("Payload:")
     state = "verified" if info.verified else "declared"
     w(f"  Size:    {mib(info.payload_size)}")

@@ -35,6 +35,7 @@ from .errors import (
     BundleError,
     ChecksumMismatchError,
     ConfigError,
+    ConversionError,
     DecompressionBombError,
     DuplicateKeyError,
     FileAccessError,
@@ -43,10 +44,12 @@ from .errors import (
     InvalidModelError,
     LimitExceededError,
     MalformedBundleError,
+    MlflowError,
     NotFoundError,
     ObjectStoreError,
     PayloadTooLargeError,
     RegistryError,
+    RegistryUnavailableError,
     RemoteError,
     SchemaError,
     StorageError,
@@ -55,7 +58,7 @@ from .errors import (
 )
 from .format.document import FORMAT_VERSION, BundleDocument, BundleHeader
 from .onnx import OnnxInfo, check_model_file, read_onnx_info
-from .service import ExportOptions, ExportStream, GcResult, ImportResult, Service
+from .service import ExportOptions, ExportStream, GcResult, ImportOptions, ImportResult, Service
 from .version import __version__
 
 __all__ = [
@@ -68,6 +71,7 @@ __all__ = [
     "BundleReader",
     "ChecksumMismatchError",
     "ConfigError",
+    "ConversionError",
     "DecompressionBombError",
     "Digests",
     "DuplicateKeyError",
@@ -77,17 +81,21 @@ __all__ = [
     "GcResult",
     "Hasher",
     "HeimdallError",
+    "ImportOptions",
     "ImportResult",
     "InvalidBase64Error",
     "InvalidModelError",
     "LimitExceededError",
     "Limits",
     "MalformedBundleError",
+    "MetadataLimitError",
+    "MlflowError",
     "NotFoundError",
     "ObjectStoreError",
     "OnnxInfo",
     "PayloadTooLargeError",
     "RegistryError",
+    "RegistryUnavailableError",
     "RemoteError",
     "SchemaError",
     "Service",

@@ -16,12 +16,15 @@ codes in one place each (``heimdall_cli.errors`` and ``heimdall_io.api.errors``)
     │   ├── LimitExceededError      nesting, metadata size, decompression ratio
     │   │   └── DecompressionBombError
     │   └── InvalidModelError       the payload is not a valid ONNX model
+    ├── ConversionError             convert/export --to: a value the target needs is missing
     ├── PayloadTooLargeError        over a configured size limit (HTTP 413)
     ├── NotFoundError               a model or a file does not exist (HTTP 404)
     ├── FileAccessError             permission denied, output exists, not a file
     ├── ConfigError                 a bad URL or setting
+    ├── MlflowError                 MLflow failed, or its client is not installed (HTTP 502)
     ├── StorageError                the registry or the object store failed (HTTP 5xx)
     │   ├── RegistryError
+    │   │   └── RegistryUnavailableError  no answer in time: a timeout, a lock (HTTP 503)
     │   └── ObjectStoreError
     └── RemoteError                 a remote instance or bundle URL failed (HTTP, network)
 """
@@ -77,6 +80,11 @@ class InvalidModelError(BundleError):
     """The payload is not a valid ONNX model."""
 
 
+class ConversionError(HeimdallError):
+    """A bundle cannot be written in the asked-for format: a value it needs is missing or
+    cannot be represented (the message names the field and the option that supplies it)."""
+
+
 class PayloadTooLargeError(HeimdallError):
     """The bundle or model is larger than the configured limit."""
 
@@ -93,6 +101,10 @@ class ConfigError(HeimdallError):
     """A configuration value (URL, environment variable, option) is invalid."""
 
 
+class MlflowError(HeimdallError):
+    """The MLflow tracking server or model registry failed, or its client is missing."""
+
+
 class StorageError(HeimdallError):
     """The registry or the object store failed."""
 
@@ -103,6 +115,15 @@ class RegistryError(StorageError):
 
 class ObjectStoreError(StorageError):
     """The object store (local directory / S3) failed."""
+
+
+class RegistryUnavailableError(RegistryError):
+    """The registry did not answer in time (a statement or lock timeout, no connection
+    free): a transient condition, worth retrying later (HTTP 503 with Retry-After)."""
+
+
+class MetadataLimitError(LimitExceededError):
+    """The metadata (everything outside the payload) is over its budget of bytes or values."""
 
 
 class RemoteError(HeimdallError):

@@ -23,14 +23,25 @@ section at the end), with a docstring saying what they yield. The servers themse
      ``registry`` (function, params "sqlite", "postgres")  an open Registry, closed after
      ``store`` (function, params "local", "s3")            an open ObjectStore, closed after
 5. Markers
-     Tests using PostgreSQL or SeaweedFS are marked ``integration`` automatically, so
-     ``pytest -m "not integration"`` runs without servers.
+     Tests using PostgreSQL, SeaweedFS or MLflow are marked ``integration`` automatically,
+     so ``pytest -m "not integration"`` runs without servers.
+6. HTTP server (see that section)
+7. Browser (headless Chromium via selenium, ``tests/support/browser.py``)
+     ``browser`` (session)         a started :class:`Browser`: ``driver``, downloads in a
+                                   temporary folder, ``screenshot(name)`` into
+                                   test-output/screenshots (HEIMDALL_TEST_OUTPUT overrides
+                                   test-output); a failing browser test leaves a
+                                   ``FAILED-<test>.png`` there
+8. MLflow (a real tracking server, ``mlflow server`` with SQLite and local artifacts)
+     ``mlflow_server`` (session)   a started :class:`MlflowServer` (tests/support/mlflow_server.py):
+                                   uri, artifact_root; shared, so use unique model names
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -194,7 +205,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 # 5. Markers
 # ---------------------------------------------------------------------------------------
 
-_SERVER_FIXTURES = frozenset({"pg_admin_url", "pg_url", "seaweedfs", "seaweedfs_private", "s3_url"})
+_SERVER_FIXTURES = frozenset(
+    {"pg_admin_url", "pg_url", "seaweedfs", "seaweedfs_private", "s3_url", "mlflow_server"}
+)
 _SERVER_PARAMS = {"registry": "postgres", "store": "s3"}
 
 
@@ -249,3 +262,60 @@ def heimdall_server(heimdall_server_factory: Any) -> HeimdallServer:
     return heimdall_server_factory(  # type: ignore[no-any-return]
         {"HEIMDALL_API_KEYS": f"{API_ADMIN_KEY}:admin,{API_READ_KEY}:read"}, "heimdall-api"
     )
+
+
+# ---------------------------------------------------------------------------------------
+# 7. Browser (headless Chromium, selenium)
+# ---------------------------------------------------------------------------------------
+
+TEST_OUTPUT = Path(
+    os.environ.get("HEIMDALL_TEST_OUTPUT") or Path(__file__).resolve().parent.parent / "test-output"
+)
+SCREENSHOTS = TEST_OUTPUT / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One headless Chromium for the session (Debian's chromium + chromium-driver)."""
+    from tests.support.browser import Browser
+
+    workdir = tmp_path_factory.mktemp("browser")
+    started = Browser(workdir, workdir / "downloads", SCREENSHOTS)
+    with available():
+        started.start()
+    try:
+        yield started
+    finally:
+        started.quit()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing browser test leaves a screenshot of the page as it was."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    funcargs = getattr(item, "funcargs", {})
+    if report.when == "call" and report.failed and "browser" in funcargs:
+        name = "FAILED-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", item.name)
+        with contextlib.suppress(Exception):
+            funcargs["browser"].screenshot(name)
+
+
+# ---------------------------------------------------------------------------------------
+# 8. MLflow tracking server (tests/support/mlflow_server.py)
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One ``mlflow server`` for the session (SQLite backend store, local artifact root, a
+    free loopback port); stopped at the end. Tests share it: give models unique names."""
+    from tests.support.mlflow_server import MlflowServer
+
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow"))
+    with available():
+        server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -19,10 +19,13 @@ ALLOWED = {
     "codec": {"codec", "format"},
     "onnx": {"onnx"},
     "files": {"files", "codec", "format", "onnx"},
+    "tools": {"tools", "files", "codec", "format", "onnx"},
     "storage": {"storage"},
     "signing": {"signing", "codec", "format"},
-    "service": {"service", "codec", "format", "onnx", "files", "storage", "signing"},
-    "api": {"api", "service", "codec", "format", "onnx", "storage", "signing"},
+    "service": {"service", "codec", "format", "onnx", "files", "tools", "storage", "signing"},
+    "api": {"api", "service", "codec", "format", "onnx", "storage", "signing", "mlflow"},
+    # An adapter over the MLflow client: it uses the service; the service never uses it.
+    "mlflow": {"mlflow", "service", "storage", "format", "codec", "files", "onnx", "signing"},
     # The client side of moving models: remotes over HTTP, bundle URLs (s3://, https://).
     "transfer": {"transfer", "service", "codec", "format", "files", "storage"},
 }

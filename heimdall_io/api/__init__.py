@@ -1,7 +1,7 @@
 """The REST API of heimdall-io (Starlette): ``heimdall serve`` runs it with uvicorn::
 
     from heimdall_io.api import create_app
-    app = create_app(registry=registry, store=store, api_keys={"k": "admin"})
+    app = create_app(registry=registry, store=store, api_keys={"0123456789abcdef": "admin"})
 
 See :mod:`heimdall_io.api.app` for the routes and their behaviour, ``spec/openapi.json``
 for the description, :mod:`heimdall_io.api.auth` for API keys.

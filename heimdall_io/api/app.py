@@ -3,7 +3,7 @@
 ==========================================  =====  ================================================
 route                                       role   what
 ==========================================  =====  ================================================
-GET    /api/v1/training/models              read   all models (JSON array, newest first)
+GET    /api/v1/training/models              read   a page of model summaries, newest first
 GET    /api/v1/training/models/{id}         read   one model; 404 "Model not found"
 GET    /api/v1/training/models/{id}/export  read   the .heimdall bundle, streamed as it is encoded
 POST   /api/v1/training/models/import       admin  import a bundle (the request body), 201
@@ -11,6 +11,10 @@ DELETE /api/v1/training/models/{id}         admin  delete a model (row, then obj
 GET    /api/v1/training/audit               read   audit history, newest first (?limit=)
 GET    /healthz                             open   {"registry": "ok", "store": "ok"} or 503
 GET    /openapi.json                        open   the OpenAPI 3.1 description
+GET    /, /static/{name}                    open   the web page and its files (web.py)
+GET    /api/v1/auth/role                    open   the role of the key sent (web.py)
+POST   .../models/{id}/download-link        read   a download URL for 60 s (downloads.py)
+GET    .../models/{id}/download             token  that URL: the export, streamed
 ==========================================  =====  ================================================
 
 Roles apply only when API keys are configured (see :mod:`heimdall_io.api.auth`). Errors
@@ -33,8 +37,17 @@ Streaming, both ways, never holds a bundle in memory:
   uploads as the bytes arrive. ``HEIMDALL_MAX_IMPORT_BYTES`` (default 100 MiB) bounds
   the body (413 at once from Content-Length, or as soon as a chunked body passes it)
   and also the decoded model (so a small compressed body cannot expand past it). A
-  client that disconnects mid-upload raises inside the import, which removes its object
-  and registers nothing.
+  client that disconnects mid-upload, or sends nothing for
+  ``HEIMDALL_REQUEST_BODY_TIMEOUT`` seconds (default 60; then 408 and the connection is
+  closed), raises inside the import, which removes its object, registers nothing and
+  frees its slot.
+
+The list is paged (``?limit=`` 1-1000, default 100, ``&offset=``) and carries summaries
+(no ``training_metrics``/``extra``: their size is the bundle's to choose); a
+``Link: <...>; rel="next"`` header names the next page. Nothing blocking runs on the event
+loop: service calls, the export's close (which writes its audit row) and the health pings
+(bounded by ``HEIMDALL_HEALTH_TIMEOUT``, see :mod:`~heimdall_io.api.health`) run in
+worker threads. A registry that does not answer in time is 503 with ``Retry-After``.
 
 Each request gets its own ``Service(registry, store, actor=...)`` over the app's shared
 (thread-safe) adapters, so the audit history names the API key that exported or imported.
@@ -79,6 +92,7 @@ from heimdall_io.storage.base import ObjectStore, Registry
 from heimdall_io.storage.config import open_adapters
 
 from .auth import ANONYMOUS, ApiKeys, Principal, Role, authenticate
+from .downloads import download, download_link
 from .errors import EXCEPTION_HANDLERS
 from .handlers import (
     ApiContext,
@@ -93,13 +107,18 @@ from .handlers import (
     list_models,
     openapi_json,
 )
+from .health import HealthCheck
 from .settings import (
+    DEFAULT_HEALTH_TIMEOUT,
     DEFAULT_MAX_CONCURRENT_IMPORTS,
     DEFAULT_MAX_CONCURRENT_VALIDATIONS,
     DEFAULT_MAX_IMPORT_BYTES,
+    DEFAULT_MLFLOW_EXPERIMENT,
+    DEFAULT_REQUEST_BODY_TIMEOUT,
     ServerSettings,
     tune_malloc,
 )
+from .web import auth_role, page, static_asset
 
 log = logging.getLogger("heimdall_io.api")
 
@@ -113,6 +132,11 @@ ROUTES: list[tuple[str, str, Handler, Role | None]] = [
     ("GET", "/api/v1/training/audit", audit, "read"),
     ("GET", "/healthz", healthz, None),
     ("GET", "/openapi.json", openapi_json, None),
+    ("GET", "/", page, None),  # the web page (web.py): the page, its files, the key's role
+    ("GET", "/static/{name}", static_asset, None),
+    ("GET", "/api/v1/auth/role", auth_role, None),
+    ("POST", "/api/v1/training/models/{model_id}/download-link", download_link, "read"),
+    ("GET", "/api/v1/training/models/{model_id}/download", download, None),  # token inside
 ]
 
 
@@ -169,16 +193,23 @@ def create_app(
     max_import_bytes: int | None = DEFAULT_MAX_IMPORT_BYTES,
     max_concurrent_imports: int = DEFAULT_MAX_CONCURRENT_IMPORTS,
     max_concurrent_validations: int = DEFAULT_MAX_CONCURRENT_VALIDATIONS,
+    request_body_timeout: float | None = DEFAULT_REQUEST_BODY_TIMEOUT,
+    health_timeout: float = DEFAULT_HEALTH_TIMEOUT,
     on_shutdown: Callable[[], None] | None = None,
+    mlflow_uri: str | None = None,
+    mlflow_experiment: str = DEFAULT_MLFLOW_EXPERIMENT,
 ) -> Starlette:
     """The API over ``registry`` + ``store`` (or over ``service_factory(actor)``).
 
     ``api_keys``: None for an open API, else ``{key: "read"|"admin"}`` or an ApiKeys.
     ``max_import_bytes``: the request body limit (and the decoded model limit) of
-    imports; None for none. ``on_shutdown`` runs when the server stops (close adapters)::
+    imports; None for none. ``request_body_timeout``: seconds an upload may send nothing
+    (None: no bound). ``health_timeout``: seconds ``/healthz`` waits for each part.
+    ``mlflow_uri``: the MLflow tracking server of ``?mlflow=true`` imports (None: refused).
+    ``on_shutdown`` runs when the server stops (close adapters)::
 
         registry, store = open_adapters("sqlite:models.db", "objects/")
-        app = create_app(registry=registry, store=store, api_keys={"k": "admin"})
+        app = create_app(registry=registry, store=store, api_keys={"0123456789abcdef": "admin"})
         uvicorn.run(app, port=8001)
     """
     if service_factory is None:
@@ -209,6 +240,10 @@ def create_app(
         keys=keys,
         max_import_bytes=max_import_bytes,
         max_concurrent_imports=max_concurrent_imports,
+        request_body_timeout=request_body_timeout,
+        health=HealthCheck(health_timeout),
+        mlflow_uri=mlflow_uri,
+        mlflow_experiment=mlflow_experiment,
     )
     return app
 
@@ -223,7 +258,7 @@ def create_app_from_env(
     from :class:`~heimdall_io.api.settings.ServerSettings`. The adapters are closed when
     the server stops::
 
-        app = create_app_from_env(environ={"HEIMDALL_API_KEYS": "k:admin"})
+        app = create_app_from_env(environ={"HEIMDALL_API_KEYS": "0123456789abcdef:admin"})
     """
     env = os.environ if environ is None else environ
     tune_malloc()
@@ -250,7 +285,11 @@ def create_app_from_env(
         max_import_bytes=settings.max_import_bytes,
         max_concurrent_imports=settings.max_concurrent_imports,
         max_concurrent_validations=settings.max_concurrent_validations,
+        request_body_timeout=settings.request_body_timeout,
+        health_timeout=settings.health_timeout,
         on_shutdown=close,
+        mlflow_uri=settings.mlflow_uri,
+        mlflow_experiment=settings.mlflow_experiment,
     )
 
 

@@ -10,9 +10,12 @@ instead of buffering its body.
 The reader enforces the byte limit while streaming (PayloadTooLargeError, mapped to 413),
 turns a client that goes away mid-upload into :class:`UploadAbortedError` raised *inside*
 the worker thread (so the service removes its half-written object and registers nothing),
-and checks that a body sent with ``Content-Encoding: gzip|zstd`` starts with that
-format's magic bytes (the codec detects the compression itself; the header only has to
-agree with it).
+and a client that sends nothing for ``timeout`` seconds (each wait for the next piece is
+bounded, not the whole upload) into :class:`UploadTimeoutError` (mapped to 408; the import
+slot is freed at once). A failure is sticky: every later ``read`` raises it again, so a
+caller that catches one cannot mistake the rest for the end of the body. It also checks
+that a body sent with ``Content-Encoding: gzip|zstd`` starts with that format's magic
+bytes (the codec detects the compression itself; the header only has to agree with it).
 """
 
 from __future__ import annotations
@@ -20,10 +23,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import anyio
 import anyio.from_thread
 
 from heimdall_io.codec.compression import GZIP_MAGIC, ZSTD_MAGIC
-from heimdall_io.errors import MalformedBundleError, PayloadTooLargeError, TruncatedBundleError
+from heimdall_io.errors import (
+    HeimdallError,
+    MalformedBundleError,
+    PayloadTooLargeError,
+    TruncatedBundleError,
+)
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
@@ -33,6 +42,10 @@ COALESCE = 1 << 20
 
 class UploadAbortedError(TruncatedBundleError):
     """The client disconnected before the request body was complete."""
+
+
+class UploadTimeoutError(UploadAbortedError):
+    """The client sent no part of the request body for the whole body timeout."""
 
 
 class RequestBodyReader:
@@ -50,9 +63,11 @@ class RequestBodyReader:
         limit: int | None = None,
         encoding: str | None = None,
         coalesce: int = COALESCE,
+        timeout: float | None = None,
     ) -> None:
         self._receive = receive
         self._limit = limit
+        self._timeout = timeout
         self._magic = ENCODING_MAGIC.get(encoding or "")
         self._encoding = encoding
         self._coalesce = coalesce
@@ -62,18 +77,34 @@ class RequestBodyReader:
         self._more = True  # False once the body ended or reading it was given up
         self._complete = False  # True once the last body message arrived
         self.bytes_read = 0
+        #: What ended the upload early (disconnect, timeout, limit); raised by every read.
+        self.failure: HeimdallError | None = None
 
     # -- the event-loop side -------------------------------------------------------------
 
     async def _next_piece(self) -> bytes:
         """Body bytes up to about ``coalesce``; b"" at the end. Runs in the event loop."""
+        try:
+            return await self._receive_piece()
+        except HeimdallError as exc:
+            self._more = False
+            self.failure = exc
+            raise
+
+    async def _receive_piece(self) -> bytes:
         parts: list[bytes] = []
         size = 0
         while self._more and size < self._coalesce:
-            message = await self._receive()
+            try:
+                with anyio.fail_after(self._timeout):
+                    message = await self._receive()
+            except TimeoutError:
+                raise UploadTimeoutError(
+                    f"the client sent nothing for {self._timeout:g} s "
+                    f"after {self.bytes_read + size} bytes of the request body"
+                ) from None
             kind = message.get("type")
             if kind == "http.disconnect":
-                self._more = False
                 raise UploadAbortedError(
                     f"client disconnected after sending {self.bytes_read + size} bytes"
                 )
@@ -86,7 +117,6 @@ class RequestBodyReader:
                 parts.append(bytes(body))
                 size += len(body)
                 if self._limit is not None and self.bytes_read + size > self._limit:
-                    self._more = False
                     raise PayloadTooLargeError(
                         f"request body larger than the limit of {self._limit} bytes"
                     )
@@ -96,6 +126,8 @@ class RequestBodyReader:
     # -- the worker-thread side ----------------------------------------------------------
 
     def read(self, n: int | None = -1) -> bytes:
+        if self.failure is not None:
+            raise self.failure
         if self._pos >= len(self._piece):
             if not self._more:
                 self._check_magic(final=True)
@@ -132,4 +164,4 @@ class RequestBodyReader:
             )
 
 
-__all__ = ["ENCODING_MAGIC", "RequestBodyReader", "UploadAbortedError"]
+__all__ = ["ENCODING_MAGIC", "RequestBodyReader", "UploadAbortedError", "UploadTimeoutError"]

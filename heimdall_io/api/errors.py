@@ -9,20 +9,30 @@ they run with :func:`operation`::
     with operation("import"):
         result = service.import_bundle(body)
 
-==========================  =====  =========================================================
-error                       code   detail
-==========================  =====  =========================================================
-BundleError (all kinds)     400    Invalid bundle format: <reason>
-PayloadTooLargeError        413    Bundle too large: <reason>
-NotFoundError (lookup)      404    Model not found
-NotFoundError (export)      500    Failed to download ONNX model: <reason> (row without object)
-ObjectStoreError (import)   500    Failed to upload ONNX to object store: <reason>
-RegistryError (import)      500    Failed to register model: <reason>
-ObjectStoreError (export)   500    Failed to download ONNX model: <reason>
-RegistryError (otherwise)   500    Database error: <reason>
-any other HeimdallError     500    <operation> failed: <reason>
-anything else               500    Internal server error (logged with its traceback)
-==========================  =====  =========================================================
+===========================  =====  ========================================================
+error                        code   detail
+===========================  =====  ========================================================
+UploadTimeoutError           408    Request body timeout: <reason> (connection closed)
+BundleError (all kinds)      400    Invalid bundle format: <reason>
+PayloadTooLargeError         413    Bundle too large: <reason>
+NotFoundError (lookup)       404    Model not found
+RegistryUnavailableError     503    Database unavailable, try again later (Retry-After)
+NotFoundError (export)       500    Failed to download ONNX model (a row without object)
+ObjectStoreError (import)    500    Failed to upload ONNX to object store
+RegistryError (import)       500    Failed to register model
+ObjectStoreError (export)    500    Failed to download ONNX model
+RegistryError (otherwise)    500    Database error
+MlflowError                  502    MLflow registration failed; the import was rolled back
+                                    (``?mlflow_required=true``)
+any other HeimdallError      500    <operation> failed
+anything else                500    Internal server error
+===========================  =====  ========================================================
+
+A 5xx body never carries the library's message: a storage error names the database
+(user, host, port, name), the S3 endpoint or an absolute path, and the error bodies are
+public (``/healthz`` needs no key). Its detail ends with ``(ref <8 hex>)``; the server log
+has the whole reason under the same ref. 4xx details keep the reason: it is about the
+client's own request.
 
 Request errors raised by the API itself (401, 403, 413 from Content-Length, 415, 422) are
 :class:`ApiError`. Every error body is ``{"detail": "<one line>"}``.
@@ -32,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 from collections.abc import Iterator, Mapping
 from typing import Literal
 
@@ -43,11 +54,16 @@ from starlette.responses import Response
 from heimdall_io.errors import (
     BundleError,
     HeimdallError,
+    MlflowError,
     NotFoundError,
     ObjectStoreError,
     PayloadTooLargeError,
     RegistryError,
+    RegistryUnavailableError,
 )
+
+from .bridge import UploadTimeoutError
+from .settings import RETRY_AFTER_SECONDS
 
 log = logging.getLogger("heimdall_io.api")
 
@@ -57,13 +73,22 @@ _JSON = msgspec.json.Encoder()
 
 
 class ApiError(Exception):
-    """An HTTP error with a JSON ``{"detail": ...}`` body."""
+    """An HTTP error with a JSON ``{"detail": ...}`` body; ``reason``, if any, is what the
+    server log says about it (never sent)."""
 
-    def __init__(self, status: int, detail: str, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        reason: str | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.headers = dict(headers or {})
+        self.reason = reason
 
 
 def error_body(detail: str) -> bytes:
@@ -79,30 +104,46 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _server_error(public: str, reason: str, status: int = 500, **headers: str) -> ApiError:
+    """A 5xx whose body says ``public`` and a ref; ``reason`` goes only to the log."""
+    ref = secrets.token_hex(4)
+    return ApiError(status, f"{public} (ref {ref})", headers, reason=f"[ref {ref}] {reason}")
+
+
 def map_error(exc: HeimdallError, op: Operation) -> ApiError:
     """The status code and detail for a library error raised during ``op``."""
     reason = _one_line(exc)
+    if isinstance(exc, UploadTimeoutError):
+        return ApiError(408, f"Request body timeout: {reason}", {"Connection": "close"})
     if isinstance(exc, BundleError):
         return ApiError(400, f"Invalid bundle format: {reason}")
     if isinstance(exc, PayloadTooLargeError):
         return ApiError(413, f"Bundle too large: {reason}")
-    if isinstance(exc, NotFoundError):
-        if op in ("lookup", "delete"):
-            return ApiError(404, "Model not found")
-        if op == "export":  # a registered model whose object is missing
-            return ApiError(500, f"Failed to download ONNX model: {reason}")
-        return ApiError(500, f"{op} failed: {reason}")
+    if isinstance(exc, MlflowError):  # ?mlflow_required=true: MLflow failed, nothing kept
+        return _server_error("MLflow registration failed; the import was rolled back", reason,
+                             502)  # fmt: skip
+    if isinstance(exc, NotFoundError) and op in ("lookup", "delete"):
+        return ApiError(404, "Model not found")
+    if isinstance(exc, RegistryUnavailableError):
+        retry = str(RETRY_AFTER_SECONDS)
+        return _server_error("Database unavailable, try again later", reason, 503,
+                             **{"Retry-After": retry})  # fmt: skip
+    if isinstance(exc, (NotFoundError, ObjectStoreError)) and op == "export":
+        return _server_error("Failed to download ONNX model", reason)  # a row without object
     if isinstance(exc, ObjectStoreError):
         if op == "import":
-            return ApiError(500, f"Failed to upload ONNX to object store: {reason}")
-        if op == "export":
-            return ApiError(500, f"Failed to download ONNX model: {reason}")
-        return ApiError(500, f"Object store error: {reason}")
+            return _server_error("Failed to upload ONNX to object store", reason)
+        return _server_error("Object store error", reason)
     if isinstance(exc, RegistryError):
         if op == "import":
-            return ApiError(500, f"Failed to register model: {reason}")
-        return ApiError(500, f"Database error: {reason}")
-    return ApiError(500, f"{op} failed: {reason}")
+            return _server_error("Failed to register model", reason)
+        return _server_error("Database error", reason)
+    return _server_error(f"{op} failed", reason)
+
+
+def _log(err: ApiError, op: str, exc: BaseException) -> None:
+    if err.status >= 500:
+        log.error("%s failed: %s %s", op, type(exc).__name__, err.reason or _one_line(exc))
 
 
 @contextlib.contextmanager
@@ -112,8 +153,7 @@ def operation(op: Operation) -> Iterator[None]:
         yield
     except HeimdallError as exc:
         err = map_error(exc, op)
-        if err.status >= 500:
-            log.error("%s failed: %s: %s", op, type(exc).__name__, _one_line(exc))
+        _log(err, op, exc)
         raise err from exc
 
 
@@ -137,12 +177,14 @@ async def _heimdall_error(request: Request, exc: Exception) -> Response:
     # Handlers map errors with operation(); this catches a call made outside one.
     assert isinstance(exc, HeimdallError)
     err = map_error(exc, "lookup")
+    _log(err, f"{request.method} {request.url.path}", exc)
     return json_error(err.status, err.detail, err.headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return json_error(500, "Internal server error")
+    ref = secrets.token_hex(4)
+    log.exception("[ref %s] unexpected error on %s %s", ref, request.method, request.url.path)
+    return json_error(500, f"Internal server error (ref {ref})")
 
 
 EXCEPTION_HANDLERS = {

@@ -19,25 +19,40 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from heimdall_io.errors import HeimdallError
+from heimdall_io.mlflow import Registration, register_imported
 from heimdall_io.service import Service
 
 from . import openapi
 from .auth import ApiKeys, Principal
+from .bodies import ImportResponse, ModelSummary, model_summary
 from .bridge import RequestBodyReader, UploadAbortedError
 from .errors import ApiError, Operation, operation
+from .health import OK, HealthCheck
+from .mlflow_import import mlflow_target
 from .multipart import batch_import, form_boundary
 from .query import (
     EXPORT_MEDIA_TYPES,
     content_encoding,
     content_length,
     export_options,
+    import_options,
     path_model_id,
     query_bool,
     query_int,
 )
 from .ranges import query_bundle_id, sized_export
-from .settings import DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT
-from .streaming import ExportResponse, close_chunks, export_body, export_headers
+from .settings import (
+    DEFAULT_AUDIT_LIMIT,
+    DEFAULT_HEALTH_TIMEOUT,
+    DEFAULT_LIST_LIMIT,
+    DEFAULT_REQUEST_BODY_TIMEOUT,
+    MAX_AUDIT_LIMIT,
+    MAX_LIST_LIMIT,
+    MAX_LIST_OFFSET,
+    RETRY_AFTER_SECONDS,
+)
+from .streaming import ExportResponse, aclose_chunks, export_body, export_headers
 
 log = logging.getLogger("heimdall_io.api")
 
@@ -56,7 +71,12 @@ class ApiContext:
     keys: ApiKeys | None
     max_import_bytes: int | None
     max_concurrent_imports: int
+    request_body_timeout: float | None = DEFAULT_REQUEST_BODY_TIMEOUT
+    health: HealthCheck = field(default_factory=lambda: HealthCheck(DEFAULT_HEALTH_TIMEOUT))
     _import_limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
+    #: The MLflow tracking server of ``?mlflow=true`` imports (None: they are refused).
+    mlflow_uri: str | None = None
+    mlflow_experiment: str = "heimdall"
 
     def service(self, actor: str) -> Service:
         """A Service whose audit entries name ``actor``."""
@@ -88,8 +108,26 @@ async def _call(ctx: ApiContext, who: Principal, op: Operation, call: Callable[[
 
 
 async def list_models(request: Request, ctx: ApiContext, who: Principal) -> Response:
-    """``GET /api/v1/training/models``: every model, newest first."""
-    return _json(await _call(ctx, who, "list", lambda s: s.list_models()))
+    """``GET /api/v1/training/models?limit=&offset=``: a page of summaries, newest first;
+    ``Link: <...>; rel="next"`` when more follow."""
+    limit = query_int(request.query_params, "limit", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT)
+    offset = query_int(request.query_params, "offset", 0, 0, MAX_LIST_OFFSET)
+
+    def page(service: Service) -> list[ModelSummary]:
+        # One more than the page, to know whether a next page exists.
+        # TODO(issue 8): page in the registry once the service has
+        # `Service.list_models(limit: int | None = None, offset: int = 0)`:
+        # `service.list_models(limit=limit + 1, offset=offset)` instead of this slice.
+        records = service.list_models()[offset : offset + limit + 1]
+        return [model_summary(r) for r in records]
+
+    rows = await _call(ctx, who, "list", page)
+    headers = {}
+    if len(rows) > limit:
+        del rows[limit:]
+        following = f"{request.url.path}?limit={limit}&offset={offset + limit}"
+        headers["Link"] = f'<{following}>; rel="next"'
+    return _json(rows, headers=headers)
 
 
 async def get_model(request: Request, ctx: ApiContext, who: Principal) -> Response:
@@ -134,15 +172,15 @@ async def export_model(request: Request, ctx: ApiContext, who: Principal) -> Res
             else:
                 first = await anyio.to_thread.run_sync(next, chunks, b"")
         except BaseException:
-            close_chunks(chunks)
+            await aclose_chunks(chunks)
             raise
     headers = export_headers(stream)
     media_type = EXPORT_MEDIA_TYPES[options.compression]
     if request.method == "HEAD":
-        close_chunks(chunks)
+        await aclose_chunks(chunks)
         return Response(headers=headers, media_type=media_type)
     body = export_body(first, chunks, stream.record.model_id)
-    return ExportResponse(body, headers=headers, media_type=media_type)
+    return ExportResponse(body, headers=headers, media_type=media_type, chunks=chunks)
 
 
 async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Response:
@@ -150,11 +188,15 @@ async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Res
     201 and the model. ``multipart/form-data``: one import per file, 201 or 207."""
     encoding = content_encoding(request)
     validate = query_bool(request.query_params, "validate", True)
+    mlflow = mlflow_target(request.query_params, ctx.mlflow_uri, ctx.mlflow_experiment)
+    options = import_options(request.query_params)
     boundary = form_boundary(request)
-    if boundary is not None:
-        service = ctx.service(who.actor)
-        return await batch_import(request, service, boundary, ctx.max_import_bytes, validate,
-                                  ctx.import_limiter)  # fmt: skip
+    if boundary is not None:  # each file part is one import (not registered in MLflow)
+        return await batch_import(
+            request, ctx.service(who.actor), boundary, validate=validate, options=options,
+            limit=ctx.max_import_bytes, limiter=ctx.import_limiter,
+            timeout=ctx.request_body_timeout,
+        )  # fmt: skip
     length = content_length(request)
     limit = ctx.max_import_bytes
     if length is not None and limit is not None and length > limit:
@@ -163,11 +205,21 @@ async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Res
             f"Bundle too large: request body of {length} bytes is over the limit of {limit} bytes",
             {"Connection": "close"},
         )
-    reader = RequestBodyReader(request.receive, limit=limit, encoding=encoding)
+    reader = RequestBodyReader(
+        request.receive, limit=limit, encoding=encoding, timeout=ctx.request_body_timeout
+    )
     service = ctx.service(who.actor)
 
     def run_import() -> Any:
-        return service.import_bundle(reader, validate=validate)  # type: ignore[arg-type]
+        try:
+            body: Any = reader  # a readable stream, as import_bundle wants
+            return service.import_bundle(body, validate=validate, options=options)
+        except HeimdallError as exc:
+            # The body's own failure (a timeout, a disconnect) is the real reason, even if
+            # the codec reported what it saw next (a truncated document).
+            if reader.failure is not None and exc is not reader.failure:
+                raise reader.failure from exc
+            raise
 
     try:
         with operation("import"):
@@ -182,7 +234,13 @@ async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Res
     r = result.record
     log.info("%s imported %s as %s (%s bytes)", who.actor, r.source_model_id, r.model_id,
              r.onnx_size_bytes)  # fmt: skip
-    body = openapi.ImportResponse(
+    registration = None
+    if mlflow is not None:
+        with operation("import"):
+            registration = await anyio.to_thread.run_sync(register_imported, service, r, mlflow)
+        for warning in registration.warnings:
+            log.warning("import of %s by %s: %s", r.model_id, who.actor, warning)
+    body = ImportResponse(
         model_id=r.model_id,
         model_name=r.model_name,
         version=r.version,
@@ -191,16 +249,32 @@ async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Res
         onnx_md5=r.onnx_md5,
         onnx_sha256=r.onnx_sha256,
         source_model_id=r.source_model_id,
+        **_registration_fields(registration),
     )
     return _json(body, 201, {"Location": f"/api/v1/training/models/{r.model_id}"})
 
 
+def _registration_fields(registration: Registration | None) -> dict[str, Any]:
+    """The ``mlflow`` and ``warnings`` members of an import's answer ({}: not asked for)."""
+    if registration is None:
+        return {}
+    fields: dict[str, Any] = {
+        "mlflow": registration.link.section() if registration.link is not None else None
+    }
+    if registration.warnings:
+        fields["warnings"] = list(registration.warnings)
+    return fields
+
+
 async def healthz(request: Request, ctx: ApiContext, who: Principal) -> Response:
-    """``GET /healthz``: 200 if the registry and the store answer, else 503."""
+    """``GET /healthz``: 200 if the registry and the store answer in time, else 503 with
+    Retry-After (see :mod:`heimdall_io.api.health`)."""
     service = ctx.service("api:healthz")
-    status = await anyio.to_thread.run_sync(service.health)
-    ok = all(v == "ok" for v in status.values())
-    return _json(status, 200 if ok else 503)
+    status = await ctx.health.check({"registry": service.registry.ping,
+                                     "store": service.store.ping})  # fmt: skip
+    if all(v == OK for v in status.values()):
+        return _json(status)
+    return _json(status, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 async def openapi_json(request: Request, ctx: ApiContext, who: Principal) -> Response:

@@ -35,9 +35,9 @@ from starlette.responses import Response
 from heimdall_io.errors import HeimdallError, MalformedBundleError, PayloadTooLargeError
 from heimdall_io.service import Service
 
+from .bodies import ImportResponse
 from .bridge import COALESCE, RequestBodyReader, UploadAbortedError
 from .errors import ApiError, map_error
-from .openapi import ImportResponse
 
 log = logging.getLogger("heimdall_io.api")
 
@@ -223,7 +223,9 @@ def _failure(part: _Part, exc: BaseException) -> dict[str, Any]:
     return {"status": status, "filename": part.filename, "field": part.field, "detail": detail}
 
 
-def run_batch(files: MultipartFiles, service: Service, validate: bool) -> list[dict[str, Any]]:
+def run_batch(
+    files: MultipartFiles, service: Service, validate: bool, options: Any = None
+) -> list[dict[str, Any]]:
     """Import every file part in turn (in a worker thread); one result each."""
     results: list[dict[str, Any]] = []
     while True:
@@ -236,7 +238,8 @@ def run_batch(files: MultipartFiles, service: Service, validate: bool) -> list[d
                 f"more than {MAX_FILES} files in one request")))  # fmt: skip
             continue
         try:
-            result = service.import_bundle(reader, validate=validate)  # type: ignore[arg-type]
+            body: Any = reader  # a readable stream, as import_bundle wants
+            result = service.import_bundle(body, validate=validate, options=options)
         except UploadAbortedError:
             raise
         except Exception as exc:
@@ -251,15 +254,22 @@ async def batch_import(
     request: Request,
     service: Service,
     boundary: bytes,
-    part_limit: int | None,
+    *,
     validate: bool,
+    options: Any,
+    limit: int | None,
     limiter: anyio.CapacityLimiter,
+    timeout: float | None = None,
 ) -> Response:
-    """The multipart import: 201 if every file was imported, else 207; 400 if none."""
-    body = RequestBodyReader(request.receive)
-    files = MultipartFiles(body, boundary, part_limit)
+    """The multipart import: 201 if every file was imported, else 207; 400 if none.
+
+    ``limit`` bounds each file (and its decoded model); ``timeout`` each wait for the
+    body, as for a single import; ``options`` are the import's (partial imports).
+    """
+    body = RequestBodyReader(request.receive, timeout=timeout)
+    files = MultipartFiles(body, boundary, limit)
     try:
-        results = await anyio.to_thread.run_sync(run_batch, files, service, validate,
+        results = await anyio.to_thread.run_sync(run_batch, files, service, validate, options,
                                                  limiter=limiter)  # fmt: skip
     except UploadAbortedError as exc:
         log.info("batch import by %s aborted: %s", service.actor, exc)

@@ -1,8 +1,9 @@
-"""The OpenAPI 3.1 description of the REST API, and the types of its JSON bodies.
+"""The OpenAPI 3.1 description of the REST API.
 
 The schemas of models, audit entries and responses are generated from the msgspec types
 the API encodes (:class:`~heimdall_io.storage.base.ModelRecord`,
-:class:`~heimdall_io.storage.base.AuditEntry`, :class:`ImportResponse`, ...); the paths
+:class:`~heimdall_io.storage.base.AuditEntry`, and those of :mod:`~heimdall_io.api.bodies`:
+:class:`~heimdall_io.api.bodies.ModelSummary`, ...); the paths
 are described here by hand, and a test checks they match the app's routes exactly.
 
 ``spec/openapi.json`` is this document, committed; :mod:`heimdall_io.api.spec` prints,
@@ -24,35 +25,21 @@ import msgspec
 from heimdall_io.storage.base import AuditEntry, ModelRecord
 from heimdall_io.version import __version__
 
-from .openapi_parts import EXPORT_HEADERS, RANGE_PARAMETERS, BatchResponse, BatchResult
-from .settings import DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT, MAX_DESCRIPTION, MAX_NUM_SAMPLES
-
-
-class ErrorBody(msgspec.Struct):
-    """Every error response."""
-
-    detail: str
-
-
-class ImportResponse(msgspec.Struct, kw_only=True):
-    """The model an import created."""
-
-    model_id: str
-    model_name: str
-    version: int
-    onnx_path: str | None
-    onnx_size_bytes: int | None
-    onnx_md5: str | None
-    onnx_sha256: str | None
-    source_model_id: str | None
-
-
-class Health(msgspec.Struct):
-    """``"ok"`` or the error of each part."""
-
-    registry: str
-    store: str
-
+from . import openapi_parts as parts
+from .bodies import ErrorBody, Health, ImportResponse, ModelSummary
+from .openapi_web import SCHEMA_TYPES as WEB_SCHEMA_TYPES
+from .openapi_web import web_paths
+from .settings import (
+    DEFAULT_AUDIT_LIMIT,
+    DEFAULT_LIST_LIMIT,
+    MAX_AUDIT_LIMIT,
+    MAX_DESCRIPTION,
+    MAX_LIST_LIMIT,
+    MAX_LIST_OFFSET,
+    MAX_NUM_SAMPLES,
+    REQUEST_BODY_TIMEOUT_ENV,
+    RETRY_AFTER_SECONDS,
+)
 
 _REF = "#/components/schemas/{name}"
 
@@ -129,10 +116,37 @@ def _int_query(name: str, description: str, default: int, lo: int, hi: int) -> d
     }
 
 
+#: Export and import alike: which metadata sections to write (export) or store (import; the
+#: audit entry names those left out).
+_SECTION_QUERIES = [
+    _bool_query("include_config", "Include training_config."),
+    _bool_query("include_metrics", "Include performance_metrics."),
+    _bool_query("include_normalization", "Include normalization_stats."),
+    _bool_query("include_samples", "Include sample_predictions."),
+]
+
 _AUTH_ERRORS = {
     "401": _error("No valid API key (only when API keys are configured)."),
     "403": _error("The API key's role does not allow this."),
 }
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": f"Seconds to wait before trying again ({RETRY_AFTER_SECONDS}).",
+        "schema": {"type": "integer"},
+    }
+}
+#: The database did not answer in time (a timeout, a lock).
+_UNAVAILABLE = {
+    "503": {
+        "description": "The database did not answer in time: try again after Retry-After.",
+        "headers": _RETRY_AFTER,
+        "content": _json_content(_ref("ErrorBody")),
+    }
+}
+_SERVER_ERROR = (
+    " The detail names no server, user or path; it ends with (ref <8 hex>), the key to the "
+    "server log's entry."
+)
 _BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
@@ -142,15 +156,33 @@ def _paths() -> dict[str, Any]:
         "/api/v1/training/models": {
             "get": {
                 "operationId": "listModels",
-                "summary": "List all models, newest first (role: read).",
+                "summary": "A page of models, newest first (role: read).",
+                "description": (
+                    "Each model as a summary: its record without training_metrics and "
+                    "extra (GET /models/{model_id} has them). When more models follow the "
+                    'page, a Link: <...?limit=L&offset=O>; rel="next" header names the next '
+                    "page."
+                ),
                 "security": _BEARER,
+                "parameters": [
+                    _int_query("limit", "Models per page.", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT),
+                    _int_query("offset", "Models to skip.", 0, 0, MAX_LIST_OFFSET),
+                ],
                 "responses": {
                     "200": {
-                        "description": "The models.",
-                        "content": _json_content({"type": "array", "items": _ref("ModelRecord")}),
+                        "description": "The page.",
+                        "headers": {
+                            "Link": {
+                                "description": 'The next page, rel="next" (absent on the last).',
+                                "schema": {"type": "string"},
+                            }
+                        },
+                        "content": _json_content({"type": "array", "items": _ref("ModelSummary")}),
                     },
                     **_AUTH_ERRORS,
-                    "500": _error("Database error."),
+                    "422": _error("A malformed limit or offset."),
+                    "500": _error("Database error." + _SERVER_ERROR),
+                    **_UNAVAILABLE,
                 },
             }
         },
@@ -159,23 +191,32 @@ def _paths() -> dict[str, Any]:
                 "operationId": "importModel",
                 "summary": "Import a .heimdall bundle as a new model (role: admin).",
                 "description": (
-                    "The request body is the bundle, whatever its Content-Type (curl "
-                    "--data-binary sends application/x-www-form-urlencoded): JSON, or "
-                    "zstd/gzip-compressed JSON (detected by its magic bytes; "
-                    "Content-Encoding: zstd|gzip may say so). It is decoded, verified and "
-                    "stored as it arrives. The model gets a new id and the name suffix "
-                    "' (Imported)'; the object goes under imported/. All or nothing: a "
-                    "rejected or interrupted import registers nothing. The body (and the "
-                    "decoded model) may not exceed HEIMDALL_MAX_IMPORT_BYTES (default "
-                    "104857600). A multipart/form-data body (a browser form, curl -F "
-                    "file=@model.heimdall) is parsed as it streams: every part with a "
-                    "filename is one bundle, imported all or nothing on its own (each up to "
-                    "the limit); the answer lists one result per file, 201 if all were "
-                    "imported, else 207."
+                    "The request body is the bundle: JSON, or zstd/gzip-compressed JSON "
+                    "(detected by its magic bytes; Content-Encoding: zstd|gzip may say so). "
+                    "It is decoded, verified and stored as it arrives. The model gets a new "
+                    "id and the name suffix ' (Imported)'; the object goes under imported/. "
+                    "All or nothing: a rejected or interrupted import registers nothing. "
+                    "The body (and the decoded model) may not exceed "
+                    "HEIMDALL_MAX_IMPORT_BYTES (default 104857600). A client that sends "
+                    f"nothing for {REQUEST_BODY_TIMEOUT_ENV} seconds (default 60) mid-body "
+                    "gets 408 and the connection is closed. " + parts.IMPORT_BODIES
                 ),
                 "security": _BEARER,
                 "parameters": [
                     _bool_query("validate", "Check the model with onnx.checker."),
+                    _bool_query(
+                        "mlflow",
+                        "Also register the model in the server's MLflow (HEIMDALL_MLFLOW_URI):"
+                        " a run and a model version. If MLflow fails, the import stands and"
+                        " `warnings` says why.",
+                        False,
+                    ),
+                    _bool_query(
+                        "mlflow_required",
+                        "As mlflow, but if MLflow fails the import is rolled back (502).",
+                        False,
+                    ),
+                    *_SECTION_QUERIES,
                     {
                         "name": "Content-Encoding",
                         "in": "header",
@@ -194,18 +235,7 @@ def _paths() -> dict[str, Any]:
                         "application/octet-stream": {"schema": bundle_schema},
                         "application/zstd": {"schema": bundle_schema},
                         "application/gzip": {"schema": bundle_schema},
-                        "multipart/form-data": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "file": {
-                                        "type": "array",
-                                        "items": bundle_schema,
-                                        "description": "One or more bundles (any field name).",
-                                    }
-                                },
-                            }
-                        },
+                        **parts.BATCH_CONTENT,
                     },
                 },
                 "responses": {
@@ -217,30 +247,27 @@ def _paths() -> dict[str, Any]:
                                 "schema": {"type": "string"},
                             }
                         },
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "oneOf": [_ref("ImportResponse"), _ref("BatchResponse")]
-                                },
-                            }
-                        },
+                        "content": _json_content(
+                            {"oneOf": [_ref("ImportResponse"), _ref("BatchResponse")]}
+                        ),
                         "links": _NEW_MODEL_LINKS,
                     },
-                    "207": {
-                        "description": "multipart: some files were not imported (see each).",
-                        "content": _json_content(_ref("BatchResponse")),
-                    },
-                    "400": _error(
-                        "Invalid bundle format: <reason> (or a malformed multipart "
-                        "body, or one without a file)."
-                    ),
+                    **parts.BATCH_RESPONSES,
+                    "400": _error("Invalid bundle format: <reason> (or a bad multipart body)."),
                     **_AUTH_ERRORS,
+                    "408": _error("The body stalled: nothing arrived for the body timeout."),
                     "413": _error("The body or the model is over the size limit."),
                     "415": _error("An unsupported Content-Encoding."),
-                    "422": _error("A malformed query value."),
-                    "500": _error(
-                        "Failed to upload ONNX to object store: ... / Failed to register model: ..."
+                    "422": _error(
+                        "A malformed query value, or mlflow=true on a server without an MLflow URI."
                     ),
+                    "500": _error(
+                        "Failed to upload ONNX to object store / Failed to register model."
+                        + _SERVER_ERROR
+                    ),
+                    "501": _error("mlflow=true on a server without the MLflow client."),
+                    "502": _error("mlflow_required=true and MLflow failed: nothing imported."),
+                    **_UNAVAILABLE,
                 },
             }
         },
@@ -258,7 +285,8 @@ def _paths() -> dict[str, Any]:
                     **_AUTH_ERRORS,
                     "404": _error("Model not found."),
                     "422": _error("model_id is not a UUID."),
-                    "500": _error("Database error."),
+                    "500": _error("Database error." + _SERVER_ERROR),
+                    **_UNAVAILABLE,
                 },
             },
             "delete": {
@@ -274,7 +302,8 @@ def _paths() -> dict[str, Any]:
                     **_AUTH_ERRORS,
                     "404": _error("Model not found."),
                     "422": _error("model_id is not a UUID."),
-                    "500": _error("Database error."),
+                    "500": _error("Database error." + _SERVER_ERROR),
+                    **_UNAVAILABLE,
                 },
             },
         },
@@ -284,24 +313,14 @@ def _paths() -> dict[str, Any]:
                 "summary": "Export a model as a .heimdall bundle, streamed (role: read).",
                 "description": (
                     'Content-Disposition: attachment; filename="{model_name}-v{version}'
-                    '.heimdall". The bundle is encoded while it is sent. Errors found '
-                    "before the first byte get a status code; an error after that aborts "
-                    "the connection, so the body is never a complete bundle. An "
-                    "uncompressed bundle has its length known in advance (Content-Length) "
-                    "and a strong ETag. With ?bundle_id= its bytes are the same on every "
-                    "request (created_at is the model's), so it honours Range (one range: "
-                    "206, or 416 past the end) and If-Range; without it, Content-Location "
-                    "names that pinned twin and a Range is ignored. A range is not "
-                    "verified: check the whole payload's digests. zstd/gzip bundles are "
-                    "chunked, without ETag or ranges."
+                    '.heimdall". The bundle is encoded while it is sent. Errors found before '
+                    "the first byte get a status code; an error after that aborts the "
+                    "connection, so the body is never a complete bundle. " + parts.EXPORT_RANGES
                 ),
                 "security": _BEARER,
                 "parameters": [
                     _MODEL_ID,
-                    _bool_query("include_config", "Include training_config."),
-                    _bool_query("include_metrics", "Include performance_metrics."),
-                    _bool_query("include_normalization", "Include normalization_stats."),
-                    _bool_query("include_samples", "Include sample_predictions."),
+                    *_SECTION_QUERIES,
                     _int_query("num_samples", "Samples to include.", 5, 0, MAX_NUM_SAMPLES),
                     {
                         "name": "description",
@@ -325,34 +344,26 @@ def _paths() -> dict[str, Any]:
                         },
                     },
                     _int_query("level", "Compression level (zstd 1-19, gzip 1-9).", 3, 1, 19),
-                    *RANGE_PARAMETERS,
+                    *parts.RANGE_PARAMETERS,
                 ],
                 "responses": {
                     "200": {
                         "description": "The bundle.",
-                        "headers": EXPORT_HEADERS,
+                        "headers": parts.EXPORT_HEADERS,
                         "content": {
                             "application/json": {"schema": {"type": "object"}},
                             "application/zstd": {"schema": bundle_schema},
                             "application/gzip": {"schema": bundle_schema},
                         },
                     },
-                    "206": {
-                        "description": "A byte range of a pinned, uncompressed bundle.",
-                        "headers": {
-                            **EXPORT_HEADERS,
-                            "Content-Range": {
-                                "description": "bytes START-END/LENGTH",
-                                "schema": {"type": "string"},
-                            },
-                        },
-                        "content": {"application/json": {"schema": bundle_schema}},
-                    },
-                    "416": _error("The range starts past the end (Content-Range: bytes */N)."),
                     **_AUTH_ERRORS,
                     "404": _error("Model not found."),
+                    **parts.RANGE_RESPONSES,
                     "422": _error("model_id is not a UUID, or a query value is malformed."),
-                    "500": _error("Failed to download ONNX model: ... / Database error."),
+                    "500": _error(
+                        "Failed to download ONNX model / Database error." + _SERVER_ERROR
+                    ),
+                    **_UNAVAILABLE,
                 },
             }
         },
@@ -373,7 +384,8 @@ def _paths() -> dict[str, Any]:
                     },
                     **_AUTH_ERRORS,
                     "422": _error("A malformed limit."),
-                    "500": _error("Database error."),
+                    "500": _error("Database error." + _SERVER_ERROR),
+                    **_UNAVAILABLE,
                 },
             }
         },
@@ -381,6 +393,11 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "operationId": "health",
                 "summary": "Whether the registry and the object store answer (no key needed).",
+                "description": (
+                    "Each part is pinged for at most HEIMDALL_HEALTH_TIMEOUT seconds "
+                    '(default 5); its value is "ok" or "unavailable" (the reason is in the '
+                    "server log)."
+                ),
                 "security": [],
                 "responses": {
                     "200": {
@@ -388,7 +405,8 @@ def _paths() -> dict[str, Any]:
                         "content": _json_content(_ref("Health")),
                     },
                     "503": {
-                        "description": "A part is down: its value is the error.",
+                        "description": 'A part is "unavailable".',
+                        "headers": _RETRY_AFTER,
                         "content": _json_content(_ref("Health")),
                     },
                 },
@@ -413,7 +431,16 @@ def _paths() -> dict[str, Any]:
 def build() -> dict[str, Any]:
     """The OpenAPI document as a dict."""
     _, components = msgspec.json.schema_components(
-        [ModelRecord, AuditEntry, ImportResponse, BatchResponse, ErrorBody, Health],
+        [
+            ModelRecord,
+            ModelSummary,
+            AuditEntry,
+            ImportResponse,
+            parts.BatchResponse,
+            ErrorBody,
+            Health,
+            *WEB_SCHEMA_TYPES,
+        ],
         ref_template=_REF,
     )
     return {
@@ -430,14 +457,18 @@ def build() -> dict[str, Any]:
             ),
         },
         "servers": [{"url": "http://127.0.0.1:8001"}],
-        "paths": _paths(),
+        "paths": {**_paths(), **web_paths()},
         "components": {
             "schemas": dict(sorted(components.items())),
             "securitySchemes": {
                 "bearerAuth": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "An API key from HEIMDALL_API_KEYS or HEIMDALL_API_KEYS_FILE.",
+                    "description": (
+                        "An API key from HEIMDALL_API_KEYS or HEIMDALL_API_KEYS_FILE: 16 to "
+                        "512 characters of ASCII letters, digits and - . _ ~ + /, optionally "
+                        "ending in = (an RFC 6750 b64token)."
+                    ),
                 }
             },
         },
@@ -457,11 +488,10 @@ def document_bytes() -> bytes:
 
 __all__ = [
     "EXAMPLE_BUNDLE",
-    "BatchResponse",
-    "BatchResult",
     "ErrorBody",
     "Health",
     "ImportResponse",
+    "ModelSummary",
     "build",
     "document_bytes",
     "render",

@@ -7,7 +7,67 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["EXPORT_HEADERS", "RANGE_PARAMETERS", "BatchResponse", "BatchResult"]
+__all__ = [
+    "BATCH_CONTENT",
+    "BATCH_RESPONSES",
+    "EXPORT_HEADERS",
+    "EXPORT_RANGES",
+    "IMPORT_BODIES",
+    "RANGE_PARAMETERS",
+    "RANGE_RESPONSES",
+    "BatchResponse",
+    "BatchResult",
+]
+
+_BINARY = {"type": "string", "format": "binary"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+#: The import's description, continued: any Content-Type, and multipart batches.
+IMPORT_BODIES = (
+    "The raw body is the bundle whatever its Content-Type (curl --data-binary sends "
+    "application/x-www-form-urlencoded). A multipart/form-data body (a browser form, curl -F "
+    "file=@model.heimdall) is parsed as it streams: every part with a filename is one bundle, "
+    "imported all or nothing on its own (each up to the limit); the answer lists one result "
+    "per file, 201 if all were imported, else 207."
+)
+
+#: The multipart request body of the import.
+BATCH_CONTENT: dict[str, Any] = {
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "properties": {
+                "file": {
+                    "type": "array",
+                    "items": _BINARY,
+                    "description": "One or more bundles (any field name; parts with a filename).",
+                }
+            },
+        }
+    }
+}
+
+#: The multipart import's partial success.
+BATCH_RESPONSES: dict[str, Any] = {
+    "207": {
+        "description": "multipart: some files were not imported (each result says why).",
+        "content": {"application/json": {"schema": _ref("BatchResponse")}},
+    }
+}
+
+#: The export's description, continued: length, ETag, pinned ids and ranges.
+EXPORT_RANGES = (
+    "An uncompressed bundle has its length known in advance (Content-Length) and a strong "
+    "ETag. With ?bundle_id= its bytes are the same on every request (created_at is the "
+    "model's), so it honours Range (one range: 206, or 416 past the end) and If-Range; "
+    "without it, Content-Location names that pinned twin and a Range is ignored. A range is "
+    "not verified: check the whole payload's digests. zstd/gzip bundles are chunked, without "
+    "ETag or ranges."
+)
 
 
 class BatchResult(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -56,6 +116,25 @@ EXPORT_HEADERS: dict[str, Any] = {
     },
 }
 
+
+#: The export's byte ranges, and where they start past the end.
+RANGE_RESPONSES: dict[str, Any] = {
+    "206": {
+        "description": "A byte range of a pinned, uncompressed bundle.",
+        "headers": {
+            **EXPORT_HEADERS,
+            "Content-Range": {
+                "description": "bytes START-END/LENGTH",
+                "schema": {"type": "string"},
+            },
+        },
+        "content": {"application/json": {"schema": _BINARY}},
+    },
+    "416": {
+        "description": "The range starts past the end (Content-Range: bytes */LENGTH).",
+        "content": {"application/json": {"schema": _ref("ErrorBody")}},
+    },
+}
 
 #: The export's ?bundle_id=, Range and If-Range.
 RANGE_PARAMETERS: list[dict[str, Any]] = [

@@ -28,7 +28,7 @@ from starlette.responses import Response
 from heimdall_io.service import ExportStream
 
 from .errors import ApiError
-from .streaming import ExportResponse, close_chunks, export_body, export_headers
+from .streaming import ExportResponse, aclose_chunks, export_body, export_headers
 
 __all__ = ["parse_range", "query_bundle_id", "sized_export"]
 
@@ -120,7 +120,8 @@ async def sized_export(
     try:
         first = await anyio.to_thread.run_sync(next, chunks, b"")
     except BaseException:
-        close_chunks(chunks)
+        await aclose_chunks(chunks)
         raise
     body = export_body(first, chunks, stream.record.model_id)
-    return ExportResponse(body, headers=headers, media_type=media_type, status_code=status)
+    return ExportResponse(body, headers=headers, media_type=media_type, chunks=chunks,
+                          status_code=status)  # fmt: skip

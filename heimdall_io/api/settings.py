@@ -8,14 +8,21 @@ HEIMDALL_MAX_IMPORT_BYTES            100 MiB  the largest import body, and decod
                                               (``104857600``, ``100MiB``, ``2GiB`` ...)
 HEIMDALL_MAX_CONCURRENT_IMPORTS      16       imports that run at once (the others wait)
 HEIMDALL_MAX_CONCURRENT_VALIDATIONS  1        onnx.checker runs at once
+HEIMDALL_REQUEST_BODY_TIMEOUT        60       seconds an upload may send nothing before it
+                                              is dropped (408, connection closed)
+HEIMDALL_HEALTH_TIMEOUT              5        seconds ``/healthz`` waits for each part
+HEIMDALL_MLFLOW_URI                  (none)   the MLflow of ``?mlflow=true`` imports (else
+                                              MLFLOW_TRACKING_URI)
+HEIMDALL_MLFLOW_EXPERIMENT           heimdall the experiment of their runs
 ===================================  =======  ==============================================
 
-The request limits (description length, samples, audit entries) are also the bounds that
-:mod:`heimdall_io.api.openapi` publishes, so both read them from here.
+The request limits (description length, samples, audit entries, list pages) are also the
+bounds that :mod:`heimdall_io.api.openapi` publishes, so both read them from here.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -30,6 +37,17 @@ DEFAULT_MAX_CONCURRENT_VALIDATIONS = 1
 MAX_IMPORT_BYTES_ENV = "HEIMDALL_MAX_IMPORT_BYTES"
 MAX_CONCURRENT_IMPORTS_ENV = "HEIMDALL_MAX_CONCURRENT_IMPORTS"
 MAX_CONCURRENT_VALIDATIONS_ENV = "HEIMDALL_MAX_CONCURRENT_VALIDATIONS"
+DEFAULT_REQUEST_BODY_TIMEOUT = 60.0
+DEFAULT_HEALTH_TIMEOUT = 5.0
+REQUEST_BODY_TIMEOUT_ENV = "HEIMDALL_REQUEST_BODY_TIMEOUT"
+HEALTH_TIMEOUT_ENV = "HEIMDALL_HEALTH_TIMEOUT"
+#: Longest timeout the environment may set (a day): a larger one is a typo.
+MAX_TIMEOUT = 86_400.0
+#: ``Retry-After`` (seconds) of a 503: the registry or store did not answer in time.
+RETRY_AFTER_SECONDS = 5
+MLFLOW_URI_ENV = "HEIMDALL_MLFLOW_URI"
+MLFLOW_EXPERIMENT_ENV = "HEIMDALL_MLFLOW_EXPERIMENT"
+DEFAULT_MLFLOW_EXPERIMENT = "heimdall"
 
 #: Longest ``?description=`` of an export.
 MAX_DESCRIPTION = 4096
@@ -38,6 +56,10 @@ MAX_NUM_SAMPLES = 100_000
 #: ``?limit=`` of the audit history: its default and its largest value.
 DEFAULT_AUDIT_LIMIT = 1000
 MAX_AUDIT_LIMIT = 100_000
+#: ``?limit=`` of the model list: its default and its largest value; the largest ``?offset=``.
+DEFAULT_LIST_LIMIT = 100
+MAX_LIST_LIMIT = 1000
+MAX_LIST_OFFSET = 1_000_000_000
 
 
 def _env_int(
@@ -56,6 +78,21 @@ def _env_int(
     return value
 
 
+def _env_seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    """``environ[name]`` as seconds, more than 0 and at most a day (ConfigError otherwise)."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
+        raise ConfigError(f"{name} must be more than 0 and at most {MAX_TIMEOUT:g} seconds, "
+                          f"got {raw!r}")  # fmt: skip
+    return value
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     """The limits of a server, from the environment or the defaults.
@@ -67,6 +104,10 @@ class ServerSettings:
     max_import_bytes: int = DEFAULT_MAX_IMPORT_BYTES
     max_concurrent_imports: int = DEFAULT_MAX_CONCURRENT_IMPORTS
     max_concurrent_validations: int = DEFAULT_MAX_CONCURRENT_VALIDATIONS
+    request_body_timeout: float = DEFAULT_REQUEST_BODY_TIMEOUT
+    health_timeout: float = DEFAULT_HEALTH_TIMEOUT
+    mlflow_uri: str | None = None
+    mlflow_experiment: str = DEFAULT_MLFLOW_EXPERIMENT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ServerSettings:
@@ -80,6 +121,18 @@ class ServerSettings:
             ),
             max_concurrent_validations=_env_int(
                 environ, MAX_CONCURRENT_VALIDATIONS_ENV, DEFAULT_MAX_CONCURRENT_VALIDATIONS
+            ),
+            request_body_timeout=_env_seconds(
+                environ, REQUEST_BODY_TIMEOUT_ENV, DEFAULT_REQUEST_BODY_TIMEOUT
+            ),
+            health_timeout=_env_seconds(environ, HEALTH_TIMEOUT_ENV, DEFAULT_HEALTH_TIMEOUT),
+            mlflow_uri=(
+                environ.get(MLFLOW_URI_ENV, "").strip()
+                or environ.get("MLFLOW_TRACKING_URI", "").strip()
+                or None
+            ),
+            mlflow_experiment=(
+                environ.get(MLFLOW_EXPERIMENT_ENV, "").strip() or DEFAULT_MLFLOW_EXPERIMENT
             ),
         )
 
@@ -111,15 +164,24 @@ def tune_malloc(threshold: int = 2 << 20) -> bool:
 
 __all__ = [
     "DEFAULT_AUDIT_LIMIT",
+    "DEFAULT_HEALTH_TIMEOUT",
+    "DEFAULT_LIST_LIMIT",
     "DEFAULT_MAX_CONCURRENT_IMPORTS",
     "DEFAULT_MAX_CONCURRENT_VALIDATIONS",
     "DEFAULT_MAX_IMPORT_BYTES",
+    "DEFAULT_REQUEST_BODY_TIMEOUT",
+    "HEALTH_TIMEOUT_ENV",
     "MAX_AUDIT_LIMIT",
     "MAX_CONCURRENT_IMPORTS_ENV",
     "MAX_CONCURRENT_VALIDATIONS_ENV",
     "MAX_DESCRIPTION",
     "MAX_IMPORT_BYTES_ENV",
+    "MAX_LIST_LIMIT",
+    "MAX_LIST_OFFSET",
     "MAX_NUM_SAMPLES",
+    "MAX_TIMEOUT",
+    "REQUEST_BODY_TIMEOUT_ENV",
+    "RETRY_AFTER_SECONDS",
     "ServerSettings",
     "tune_malloc",
 ]

@@ -6,11 +6,17 @@ each time the socket wants more, and :class:`ExportResponse` sends it. A failure
 the status line cannot change the status any more: the response is then left
 unfinished, so that the server cuts the connection and no client can take the body for
 a complete bundle. A client that goes away stops the encoding at once.
+
+Closing the service's chunk iterator is blocking work: a stream that started writes its
+audit row then ("client went away", or the error), and the database may keep that waiting
+(a lock, a slow server). So it always runs in a worker thread (:func:`aclose_chunks`),
+never on the event loop, where it would stall every other request.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
@@ -26,6 +32,7 @@ log = logging.getLogger("heimdall_io.api")
 
 #: Largest body piece handed to the server at once (see export_body).
 SEND_PIECE = 256 << 10
+_INERT = (inspect.GEN_CREATED, inspect.GEN_CLOSED)
 
 
 class _ExportAborted(Exception):
@@ -53,11 +60,25 @@ def export_headers(stream: ExportStream) -> dict[str, str]:
 
 
 def close_chunks(chunks: Iterator[bytes]) -> None:
-    """Close the service's chunk iterator, if it can be, ignoring errors on the way."""
+    """Close the service's chunk iterator, if it can be, ignoring errors on the way.
+    Blocking (it may write the audit row): on the event loop use :func:`aclose_chunks`."""
     close = getattr(chunks, "close", None)
     if close is not None:
         with contextlib.suppress(Exception):
             close()
+
+
+async def aclose_chunks(chunks: Iterator[bytes]) -> None:
+    """:func:`close_chunks` in a worker thread, waited for even by a cancelled task.
+
+    A generator never started or already finished runs no code when closed: that is done
+    here at once.
+    """
+    if inspect.isgenerator(chunks) and inspect.getgeneratorstate(chunks) in _INERT:
+        chunks.close()
+        return
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(close_chunks, chunks)
 
 
 async def export_body(first: bytes, chunks: Iterator[bytes], model_id: str) -> AsyncIterator[bytes]:
@@ -65,6 +86,7 @@ async def export_body(first: bytes, chunks: Iterator[bytes], model_id: str) -> A
 
     An error here comes after the status line: it becomes _ExportAborted, on which
     ExportResponse leaves the response unfinished so that the server cuts the connection.
+    ``chunks`` is closed (in a worker thread) when this generator ends or is closed.
     """
     sent = 0
     try:
@@ -82,7 +104,7 @@ async def export_body(first: bytes, chunks: Iterator[bytes], model_id: str) -> A
         log.error("export of %s aborted after %d bytes: %s", model_id, sent, exc)
         raise _ExportAborted from exc
     finally:
-        close_chunks(chunks)  # a client that went away: the service audits it
+        await aclose_chunks(chunks)  # a client that went away: the service audits it
 
 
 class ExportResponse(Response):
@@ -92,6 +114,9 @@ class ExportResponse(Response):
     instead of ending the chunked body cleanly: the client sees a transfer error rather
     than a short "complete" bundle. (Starlette's StreamingResponse would raise through
     the middleware and log the same failure three times.)
+
+    ``chunks``, the service's iterator under ``body``, is closed however the response
+    ends, even if ``body`` was never started (in a worker thread: it may audit).
     """
 
     def __init__(
@@ -99,15 +124,24 @@ class ExportResponse(Response):
         body: AsyncIterator[bytes],
         headers: Mapping[str, str],
         media_type: str,
+        chunks: Iterator[bytes] | None = None,
         status_code: int = 200,
     ) -> None:
         self.body_iterator = body
+        self.chunks = chunks
         self.status_code = status_code
         self.media_type = media_type
         self.background = None
         self.init_headers(headers)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await self._respond(receive, send)
+        finally:
+            if self.chunks is not None:
+                await aclose_chunks(self.chunks)  # a no-op if body closed it already
+
+    async def _respond(self, receive: Any, send: Any) -> None:
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
@@ -153,6 +187,7 @@ async def _cancel_on_disconnect(receive: Any, scope: anyio.CancelScope) -> None:
 __all__ = [
     "SEND_PIECE",
     "ExportResponse",
+    "aclose_chunks",
     "close_chunks",
     "content_disposition",
     "export_body",

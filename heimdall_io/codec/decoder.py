@@ -92,6 +92,9 @@ class BundleReader:
             The bundle, from its current position; need not be seekable.
         limits (`Limits`, *optional*):
             Safety bounds for untrusted input; the defaults when omitted.
+        default_version (`str`, *optional*):
+            Assumed when ``format_version`` is absent (bundles of the upstream service's
+            dialect, read by ``convert``); by default its absence is an error.
 
     Example:
 
@@ -106,13 +109,15 @@ class BundleReader:
     ```
     """
 
-    def __init__(self, src: BinaryIO, *, limits: Limits | None = None) -> None:
+    def __init__(
+        self, src: BinaryIO, *, limits: Limits | None = None, default_version: str | None = None
+    ) -> None:
         self.limits = limits or Limits()
         self._src = src
         self._start = _tell(src)
         stream, prefix, self.compression = open_source(src, self.limits)
         self._scan = Scanner(stream, self.limits, prefix)
-        self._walker = DocumentWalker(self._scan)
+        self._walker = DocumentWalker(self._scan, default_version)
         #: The document read so far, in file order, without the payload.
         self.document: dict[str, Any] = self._walker.document
         self._digests: Digests | None = None
@@ -309,7 +314,9 @@ def read_bundle(src: BinaryIO, sink: BinaryIO, *, limits: Limits | None = None) 
     return BundleReader(src, limits=limits).copy_payload(sink)
 
 
-def inspect_bundle(src: BinaryIO, *, limits: Limits | None = None) -> BundleInfo:
+def inspect_bundle(
+    src: BinaryIO, *, limits: Limits | None = None, default_version: str | None = None
+) -> BundleInfo:
     """Read a bundle's metadata; skip (seek past) the payload when it can.
 
     Checksums are then those the bundle declares; a bundle that declares none (format
@@ -334,7 +341,7 @@ def inspect_bundle(src: BinaryIO, *, limits: Limits | None = None) -> BundleInfo
     print(info.header.model.model_name, info.payload_size, info.sha256)
     ```
     """
-    reader = BundleReader(src, limits=limits)
+    reader = BundleReader(src, limits=limits, default_version=default_version)
     if not reader.at_payload:
         return reader.finish()
     model = reader.document.get("model", {})
@@ -348,4 +355,4 @@ def inspect_bundle(src: BinaryIO, *, limits: Limits | None = None) -> BundleInfo
         src.seek(reader.start)
     else:
         return reader.finish()
-    return BundleReader(src, limits=limits).finish()
+    return BundleReader(src, limits=limits, default_version=default_version).finish()

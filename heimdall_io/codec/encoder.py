@@ -34,12 +34,15 @@ CHUNK = 3 << 18
 _encode = msgspec.json.Encoder().encode
 
 
-def header_document(header: BundleHeader | Mapping[str, Any]) -> dict[str, Any]:
+def header_document(
+    header: BundleHeader | Mapping[str, Any], version: str = FORMAT_VERSION
+) -> dict[str, Any]:
     """The header as a JSON-ready dict in file order: sections first, ``model`` last.
 
     A mapping keeps its unknown fields; it is validated against the format's types.
-    ``format_version`` becomes the version this writer writes, and a payload or checksums
-    in ``model`` are dropped (the encoder writes its own).
+    ``format_version`` becomes ``version`` (by default the version this writer writes;
+    another one is for converters), and a payload or checksums in ``model`` are dropped
+    (the encoder writes its own).
 
     Raises:
         SchemaError: the header does not match the format's types.
@@ -61,7 +64,7 @@ def header_document(header: BundleHeader | Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(doc.get("model"), Mapping):
             raise SchemaError("invalid bundle: missing required field `model`")
         doc["model"] = {k: v for k, v in doc["model"].items() if k != PAYLOAD_KEY}
-    doc["format_version"] = FORMAT_VERSION
+    doc["format_version"] = version
     validate_header(doc)
     model = doc.pop("model")
     ordered = {"format_version": doc.pop("format_version")}
@@ -111,6 +114,11 @@ class BundleEncoder:
             ``"none"``, ``"zstd"`` or ``"gzip"``, at ``level``.
         progress (`Callable[[int], None]`, *optional*):
             Called with the count of payload bytes after each chunk.
+        format_version (`str`, *optional*):
+            The version written (a converter's choice); the current one by default.
+        checksums (`bool`, *optional*, defaults to `True`):
+            False writes no size or digests (format 1.0.0 has none); given ones are still
+            checked against the payload.
 
     Example:
 
@@ -137,12 +145,15 @@ class BundleEncoder:
         level: int = 3,
         chunk_size: int = CHUNK,
         progress: Callable[[int], None] | None = None,
+        format_version: str = FORMAT_VERSION,
+        checksums: bool = True,
     ) -> None:
         if chunk_size % 3:
             raise ValueError("chunk_size must be a multiple of 3")
         if compression == ZSTD and level not in ZSTD_LEVELS:
             raise ValueError(f"zstd level must be 1..19, got {level}")
-        self.document = header_document(header)
+        self.document = header_document(header, format_version)
+        self.checksums = checksums
         self.payload = payload
         self.known: dict[str, Any] = {
             "onnx_size_bytes": size,
@@ -161,7 +172,8 @@ class BundleEncoder:
             yield chunk
 
     def _known_before(self) -> dict[str, Any]:
-        return {k: v for k, v in self.known.items() if v is not None}
+        """The size and digests written before the payload (none if ``checksums`` is off)."""
+        return {k: v for k, v in self.known.items() if v is not None and self.checksums}
 
     def head(self) -> bytes:
         """The bundle's bytes before the payload's first base64 character (uncompressed)."""
@@ -181,7 +193,7 @@ class BundleEncoder:
         """
         before = self._known_before()
         after: dict[str, Any] = {}
-        if len(before) < len(self.known):
+        if self.checksums and len(before) < len(self.known):
             if digests is None:
                 raise ValueError("the tail depends on the digests: size, md5, sha256 not given")
             computed = {"onnx_size_bytes": digests.size, "onnx_md5": digests.md5,

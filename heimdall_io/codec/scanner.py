@@ -19,6 +19,7 @@ from ..errors import (
     DuplicateKeyError,
     LimitExceededError,
     MalformedBundleError,
+    MetadataLimitError,
     TruncatedBundleError,
 )
 from ..sizes import format_size
@@ -29,6 +30,17 @@ _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 _STRUCTURE = re.compile(rb'["\[\]{}]')
 _SCALAR = re.compile(rb"[-+.0-9A-Za-z]+")
 _MAX_KEY = 4096
+# Every byte but the three that count as JSON values (see Limits.max_metadata_values).
+_NOT_VALUES = bytes(b for b in range(256) if b not in b",[{")
+
+
+def count_values(buf: bytes, start: int, end: int) -> int:
+    """The JSON values in ``buf[start:end]`` as :class:`Limits` counts them, in C."""
+    if end - start < 64:
+        return (
+            buf.count(b",", start, end) + buf.count(b"[", start, end) + buf.count(b"{", start, end)
+        )
+    return len(buf[start:end].translate(None, _NOT_VALUES))
 
 
 @dataclass(frozen=True)
@@ -36,7 +48,13 @@ class Limits:
     """Safety bounds for reading untrusted bundles."""
 
     #: All bytes outside the payload (metadata, whitespace) together.
-    max_metadata_bytes: int = 64 << 20
+    max_metadata_bytes: int = 16 << 20
+    #: JSON values outside the payload, counted as the bytes ``,``, ``[`` and ``{`` (an
+    #: array or object of n items has n - 1 commas and one bracket). Bounds the memory of
+    #: parsed metadata; counted in C before each value is parsed.
+    max_metadata_values: int = 1_000_000
+    #: Members of the top-level object, and of ``model``: the walk visits them one by one.
+    max_members: int = 10_000
     #: Nesting depth of any JSON value, counted from the document root.
     max_depth: int = 64
     #: Largest decoded payload; None for no limit.
@@ -56,10 +74,18 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+def _no_constants(name: str) -> Any:
+    raise MalformedBundleError(f"non-standard JSON number {name}")
+
+
 def loads(raw: bytes | memoryview, where: str) -> Any:
-    """Parse one JSON value, refusing duplicate keys; errors name ``where``."""
+    """Parse one JSON value, refusing duplicate keys and NaN/Infinity; errors name ``where``."""
     try:
-        return json.loads(bytes(raw), object_pairs_hook=_no_duplicates)
+        return json.loads(
+            bytes(raw), object_pairs_hook=_no_duplicates, parse_constant=_no_constants
+        )
+    except MalformedBundleError as e:
+        raise MalformedBundleError(f"{e} in {where}: JSON has no NaN or Infinity") from None
     except DuplicateKeyError as e:
         raise DuplicateKeyError(f"{e} (in {where})") from None
     except (ValueError, RecursionError) as e:
@@ -83,6 +109,7 @@ class Scanner:
         self.base = 0  # absolute offset of buf[0] in the (decompressed) stream
         self.eof = False
         self.metadata_bytes = 0
+        self.metadata_values = 0
 
     # -- buffer management -------------------------------------------------------------
 
@@ -107,14 +134,28 @@ class Scanner:
         """Forget the buffer; the caller has positioned the stream at ``offset``."""
         self.buf, self.pos, self.base, self.eof = b"", 0, offset, False
 
-    def _consume(self, n: int) -> None:
+    def _consume(self, n: int, where: str = "metadata", values: int | None = None) -> None:
+        """Move past ``n`` bytes of metadata holding ``values`` JSON values (None: count
+        them), checking both budgets."""
+        start = self.pos
         self.pos += n
         self.metadata_bytes += n
         if self.metadata_bytes > self.limits.max_metadata_bytes:
-            raise LimitExceededError(
+            raise MetadataLimitError(
                 f"metadata larger than {format_size(self.limits.max_metadata_bytes)} "
                 "(outside the payload)"
             )
+        if values is None:
+            values = count_values(self.buf, start, self.pos) if n else 0
+        self.metadata_values += values
+        if self.metadata_values > self.limits.max_metadata_values:
+            raise self._too_many_values(where)
+
+    def _too_many_values(self, where: str) -> MetadataLimitError:
+        return MetadataLimitError(
+            f"metadata holds more than {self.limits.max_metadata_values:,} JSON values "
+            f"(outside the payload; in {where})"
+        )
 
     def truncated(self, where: str) -> TruncatedBundleError:
         """The error for input that ends inside ``where``, at the current offset."""
@@ -143,13 +184,13 @@ class Scanner:
             raise MalformedBundleError(
                 f"expected {char.decode()!r} at byte {self.offset} ({where}), found {chr(c)!r}"
             )
-        self._consume(1)
+        self._consume(1, where)
 
     def accept(self, char: bytes, where: str) -> bool:
         """Consume ``char`` if it is the next non-blank byte; say whether it was."""
         if self.peek(where) != char[0]:
             return False
-        self._consume(1)
+        self._consume(1, where)
         return True
 
     def at_end(self) -> bool:
@@ -167,23 +208,28 @@ class Scanner:
             if not self.fill():
                 raise self.truncated(where)
         key = loads(self.buf[self.pos : m.end()], where)
-        self._consume(m.end() - self.pos)
+        self._consume(m.end() - self.pos, where)
         return key
 
     def members(self, where: str) -> Iterator[str]:
         """Keys of an object whose ``{`` was consumed; each value must be read by the caller."""
-        first = True
+        first, count = True, 0
         while True:
             c = self.peek(where)
             if c == ord("}"):
-                self._consume(1)
+                self._consume(1, where)
                 return
             if not first:
                 if c != ord(","):
                     raise MalformedBundleError(
                         f"expected ',' or '}}' at byte {self.offset} ({where}), found {chr(c)!r}"
                     )
-                self._consume(1)
+                self._consume(1, where)
+            count += 1
+            if count > self.limits.max_members:
+                raise MetadataLimitError(
+                    f"{where} has more than {self.limits.max_members:,} members"
+                )
             key = self.read_key(where)
             self.expect(b":", where)
             first = False
@@ -192,47 +238,20 @@ class Scanner:
     def read_value(self, where: str, depth: int) -> Any:
         """Read and parse one complete JSON value starting at the cursor."""
         c = self.peek(where)
-        end = self._value_end(c, where, depth)
+        if c in b"{[":
+            end, values = _container_end(self, where, depth)
+        else:
+            end, values = self._value_end(c, where), None
         raw = self.buf[self.pos : end]
-        self._consume(end - self.pos)
+        self._consume(end - self.pos, where, values)  # counted before they are parsed
         return loads(raw, where)
 
-    def _value_end(self, c: int, where: str, depth: int) -> int:
-        """Index in ``buf`` just past the value starting at the cursor, reading as needed.
+    def _value_end(self, c: int, where: str) -> int:
+        """Index in ``buf`` just past the scalar starting at the cursor, reading as needed.
 
         Scanning resumes where it stopped after each read (never from the value's start)
         and reads grow geometrically, so a value of n bytes costs O(n) however it is cut.
         """
-        if c in b"{[":
-            level, i, in_string = 0, self.pos, False
-            while True:
-                buf = self.buf
-                while True:
-                    if in_string:
-                        e = _string_end(buf, i)
-                        if e < 0:
-                            i = len(buf)
-                            break
-                        i, in_string = e, False
-                    m = _STRUCTURE.search(buf, i)
-                    if m is None:
-                        i = len(buf)
-                        break
-                    i = m.end()
-                    tok = buf[m.start()]
-                    if tok == 0x22:  # '"'
-                        in_string = True
-                    elif tok in b"{[":
-                        level += 1
-                        if depth + level > self.limits.max_depth:
-                            raise LimitExceededError(
-                                f"JSON nested deeper than {self.limits.max_depth} levels ({where})"
-                            )
-                    else:
-                        level -= 1
-                        if level == 0:
-                            return i
-                i = self._more(i, where)
         if c == ord('"'):
             i = self.pos + 1
             while (e := _string_end(self.buf, i)) < 0:
@@ -256,12 +275,85 @@ class Scanner:
         limit = self.limits.max_metadata_bytes
         have = len(self.buf) - self.pos
         if have > limit:
-            raise LimitExceededError(f"{where} larger than {format_size(limit)}")
+            raise MetadataLimitError(f"{where} larger than {format_size(limit)}")
         rel = i - self.pos
         # Double what is held (at least 64 KiB), but never read far past the limit.
         if not self.fill(max(1 << 16, min(have, limit + 1 - have))):
             raise self.truncated(where)
         return self.pos + rel
+
+
+def _container_end(scan: Scanner, where: str, depth: int) -> tuple[int, int]:
+    """:meth:`Scanner._value_end` of an object or array, and the values in it.
+
+    Python steps from bracket to quote to bracket, over bytes whose values
+    :func:`_look_ahead` has counted (after the first read).
+    """
+    max_depth = scan.limits.max_depth
+    search = _STRUCTURE.search
+    level, i, in_string = 0, scan.pos, False
+    counted_to, ahead = scan.base + scan.pos, 0  # values in [offset, counted_to)
+    while True:
+        buf = scan.buf
+        while True:
+            if in_string:  # _string_end, inlined: strings are most of the tokens
+                q = buf.find(b'"', i)
+                while q > 0 and buf[q - 1] == 0x5C and is_escaped(buf, q):
+                    q = buf.find(b'"', q + 1)
+                if q < 0:
+                    i = len(buf)
+                    break
+                i, in_string = q + 1, False
+            m = search(buf, i)
+            if m is None:
+                i = len(buf)
+                break
+            i = m.end()
+            tok = buf[i - 1]
+            if tok == 0x22:  # '"'
+                in_string = True
+            elif tok in b"{[":
+                level += 1
+                if depth + level > max_depth:
+                    raise LimitExceededError(
+                        f"JSON nested deeper than {max_depth} levels ({where})"
+                    )
+            else:
+                level -= 1
+                if level == 0:
+                    counted = counted_to - scan.base
+                    if counted <= i:
+                        return i, ahead + count_values(buf, counted, i)
+                    return i, ahead - count_values(buf, i, counted)
+        i = scan._more(i, where)
+        i, counted_to, ahead = _look_ahead(scan, i, counted_to, ahead, where)
+
+
+def _look_ahead(
+    scan: Scanner, i: int, counted_to: int, ahead: int, where: str
+) -> tuple[int, int, int]:
+    """Count the values just read, before Python scans them: fail when those from
+    ``scan.offset`` on are too many; while they are many (an eighth of the budget), read on
+    first, up to what the metadata limit leaves, so that a flood of tiny values is
+    refused having scanned few of them.
+
+    ``counted_to`` (a stream offset) and ``ahead`` say how far values are counted and
+    how many there are from ``scan.offset``; returned updated, with ``i`` (an index in
+    ``buf``) moved with the buffer. Every buffered byte is metadata, or payload (whose
+    base64 has no ``,``, ``[`` or ``{``), or bytes that make the bundle invalid anyway.
+    """
+    limit = scan.limits.max_metadata_values
+    room = scan.limits.max_metadata_bytes - scan.metadata_bytes
+    while True:
+        buf, pos = scan.buf, scan.pos
+        ahead += count_values(buf, counted_to - scan.base, len(buf))
+        counted_to = scan.base + len(buf)
+        if scan.metadata_values + ahead > limit:
+            raise scan._too_many_values(where)
+        have = len(buf) - pos
+        if scan.metadata_values + ahead <= limit >> 3 or have > room or not scan.fill(have):
+            return i, counted_to, ahead
+        i -= pos  # fill() moved the buffer's start to pos
 
 
 def _string_end(buf: bytes, i: int) -> int:

@@ -39,8 +39,11 @@ class DocumentWalker:
     ```
     """
 
-    def __init__(self, scan: Scanner) -> None:
+    def __init__(self, scan: Scanner, default_version: str | None = None) -> None:
         self.scan = scan
+        #: Assumed when ``format_version`` is absent (a converter reading another dialect);
+        #: None: its absence is an error, as the format requires.
+        self.default_version = default_version
         #: The document in file order, without the payload.
         self.document: dict[str, Any] = {}
         #: ``document["model"]``, once the walk has entered it.
@@ -67,6 +70,8 @@ class DocumentWalker:
         Returns the typed header and what the document declares about its payload.
         """
         doc = self.document
+        if "format_version" not in doc and self.default_version is not None:
+            doc["format_version"] = self.default_version
         if "format_version" not in doc:
             raise SchemaError("invalid bundle: missing required field `format_version`")
         header = validate_header(doc)

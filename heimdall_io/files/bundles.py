@@ -27,8 +27,10 @@ from ..codec import (
 from ..codec.compression import NONE
 from ..errors import FileAccessError, InvalidModelError, MalformedBundleError, NotFoundError
 from ..format.header import new_header
+from ..format.storable import check_storable
 from ..onnx.checker import check_model_file
-from .paths import STDIO, atomic_output, open_input, spooled_copy
+from ..onnx.external import reject_external_data
+from .paths import STDIO, atomic_output, is_special, open_input, spooled_copy
 
 Progress = Callable[[int], None] | None
 #: Opens a bundle location for reading (open_input: a path or ``-``; the transfer layer
@@ -59,13 +61,17 @@ def load_json_file(path: str, option: str) -> Any:
     """
     try:
         with open(path, "rb") as f:
-            return json.load(f)
+            return json.load(f, parse_constant=_not_json)
     except FileNotFoundError:
         raise NotFoundError(f"{option} file not found: {path}") from None
     except PermissionError:
         raise FileAccessError(f"Permission denied: {path}") from None
     except ValueError as e:
         raise MalformedBundleError(f"{option} file {path} is not valid JSON: {e}") from None
+
+
+def _not_json(token: str) -> Any:
+    raise ValueError(f"{token} is not a JSON number")
 
 
 def model_fields_from_onnx(f: Any, **given: Any) -> dict[str, Any]:
@@ -97,6 +103,8 @@ def model_fields_from_onnx(f: Any, **given: Any) -> dict[str, Any]:
         "input_shape": given.get("input_shape") or info.input_shape,
         "output_shape": given.get("output_shape") or info.output_shape,
         "parameters_count": given.get("parameters_count") or info.parameters_count,
+        "input_names": info.input_names or None,
+        "output_names": info.output_names or None,
     }
     return {k: v for k, v in fields.items() if v is not None}
 
@@ -167,8 +175,8 @@ def unpack(
 ) -> BundleInfo:
     """Write a bundle's ONNX model to ``out_path`` once it is fully read and verified.
 
-    ``-`` (stdout) cannot be renamed into place, so the model is held in a temporary file
-    until verified: a damaged bundle writes nothing to stdout.
+    ``-`` (stdout) cannot be renamed into place, nor can a FIFO or a device, so the model
+    is held in a temporary file until verified: a damaged bundle writes nothing there.
 
     Example:
 
@@ -181,12 +189,11 @@ def unpack(
     """
     with opener(bundle_path) as src:
         reader = BundleReader(src, limits=limits)
-        if out_path == STDIO:
-            with tempfile.TemporaryFile() as held:
+        if out_path == STDIO or is_special(out_path):
+            with atomic_output(out_path, force=force) as out, tempfile.TemporaryFile() as held:
                 info = reader.copy_payload(held, progress)
                 held.seek(0)
-                with atomic_output(STDIO) as out:
-                    shutil.copyfileobj(held, out, 1 << 20)
+                shutil.copyfileobj(held, out, 1 << 20)
             return info
         with atomic_output(out_path, force=force) as out:
             return reader.copy_payload(out, progress)
@@ -230,7 +237,9 @@ def verify(
     progress: Progress = None,
     opener: Opener = open_input,
 ) -> VerifyResult:
-    """Read everything: structure, checksums, then onnx.checker on the decoded model.
+    """Read everything: structure, checksums, what a registry can store (the rules of
+    import: :func:`~heimdall_io.format.storable.check_storable`), then the model: no
+    external data (a bundle is one file), and onnx.checker.
 
     Bundle errors raise; a model that fails the checker is reported in the result.
 
@@ -247,7 +256,9 @@ def verify(
         model_path = os.path.join(tmp, "model.onnx")
         with open(model_path, "wb") as out:
             info = BundleReader(src, limits=limits).copy_payload(out, progress)
+        check_storable(info.document)
         try:
+            reject_external_data(model_path)  # a single file: nothing beside it is its own
             check_model_file(model_path)
         except InvalidModelError as e:
             # onnx names the file it was given: a temporary path, gone when we report it.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from ..errors import FileAccessError, NotFoundError
 #: The path that means stdin (inputs) or stdout (outputs).
 STDIO = "-"
 
-__all__ = ["STDIO", "atomic_output", "is_seekable", "open_input", "spooled_copy"]
+__all__ = ["STDIO", "atomic_output", "is_seekable", "is_special", "open_input", "spooled_copy"]
 
 
 @contextlib.contextmanager
@@ -52,7 +53,8 @@ def atomic_output(path: str, *, force: bool = False) -> Iterator[BinaryIO]:
     """Write to a temporary file beside ``path``; rename it into place only on success.
 
     Nothing is left behind when the body raises. ``-`` writes to stdout. Without
-    ``force`` an existing file is never replaced, even one that appears meanwhile.
+    ``force`` an existing file is never replaced, even one that appears meanwhile. With
+    ``force``, a FIFO or device (``/dev/null``) is written into, never replaced.
 
     Example:
 
@@ -73,6 +75,11 @@ def atomic_output(path: str, *, force: bool = False) -> Iterator[BinaryIO]:
         raise FileAccessError(f"Is a directory: {path}")
     if target.exists() and not force:
         raise FileAccessError(f"File exists: {path}. Pass --force to overwrite it")
+    if is_special(path):
+        # A FIFO or a device is written into, as stdout is: replacing it with a regular
+        # file would break whoever reads it (and cannot be undone).
+        yield from _write_in_place(path)
+        return
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     except FileNotFoundError:
@@ -101,6 +108,34 @@ def atomic_output(path: str, *, force: bool = False) -> Iterator[BinaryIO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def is_special(path: str) -> bool:
+    """Whether ``path`` is an existing FIFO, device or socket (not a file, not a directory).
+
+    Example:
+
+    ```python
+    from heimdall_io.files.paths import is_special
+
+    assert is_special("/dev/null") and not is_special("model.onnx")
+    ```
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _write_in_place(path: str) -> Iterator[BinaryIO]:
+    try:
+        # No O_CREAT: if it went away meanwhile, nothing is created in its place.
+        fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise FileAccessError(f"Cannot write to {path}: {e.strerror}") from None
+    with os.fdopen(fd, "wb") as out:
+        yield out
 
 
 def _umask() -> int:

@@ -83,7 +83,19 @@ class ModelInfo(_Section, kw_only=True):
             " implementation wrote a list of shapes, one per output."
         ),
     ] = None
-    parameters_count: Annotated[int | None, _doc("Total number of model parameters.")] = None
+    parameters_count: Annotated[
+        int | None,
+        _doc(
+            "Total number of model parameters: the elements of every initializer (subgraphs"
+            " included) and of the non-scalar tensors of Constant nodes."
+        ),
+    ] = None
+    input_names: Annotated[
+        list[str] | None, _doc("Names of the model's inputs, in order (as `input_shape`).")
+    ] = None
+    output_names: Annotated[
+        list[str] | None, _doc("Names of the model's outputs, in order (as `output_shape`).")
+    ] = None
     # Format 1.1.0:
     onnx_size_bytes: Annotated[
         Annotated[int, msgspec.Meta(ge=0)] | None,

@@ -4,9 +4,11 @@
 - :mod:`~heimdall_io.onnx.metadata`: :func:`read_onnx_info` (opset, inputs, outputs, ...).
 - :mod:`~heimdall_io.onnx.skeleton`: a copy of a model without its large raw_data.
 - :mod:`~heimdall_io.onnx.checker`: :func:`check_model_file`, onnx.checker via a skeleton.
+- :mod:`~heimdall_io.onnx.external`: :func:`find_external_tensor`, models a bundle cannot carry.
 """
 
 from .checker import MIN_EXTERNAL_BYTES, PLAIN_CHECK_MAX_BYTES, check_model_file
+from .external import find_external_tensor, reject_external_data
 from .metadata import OnnxInfo, TensorSpec, read_onnx_info, read_onnx_info_path
 from .skeleton import (
     RawDataTensor,
@@ -29,8 +31,10 @@ __all__ = [
     "TensorRewrite",
     "TensorSpec",
     "check_model_file",
+    "find_external_tensor",
     "plan_onnx_skeleton",
     "read_onnx_info",
     "read_onnx_info_path",
+    "reject_external_data",
     "write_onnx_skeleton",
 ]

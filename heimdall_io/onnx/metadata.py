@@ -4,10 +4,11 @@
 must not. This module walks the few ModelProto fields it needs (IR version, producer,
 default-domain opset, graph inputs/outputs, initializer shapes) and seeks over everything
 else (:mod:`heimdall_io.onnx.wire`), so the cost is a few reads of a few KiB whatever the size
-of the model.
+of the model (plus a few bytes per node: weights may sit in Constant nodes and subgraphs).
 
-Only the fixed path ModelProto -> GraphProto -> ValueInfoProto -> TypeProto -> shape is
-descended (never node attributes or nested types), so nesting depth is bounded by design.
+Inputs and outputs are read on the fixed path ModelProto -> GraphProto -> ValueInfoProto ->
+TypeProto -> shape (never nested types); nodes are walked by
+:mod:`heimdall_io.onnx.tensors`, whose subgraph depth is bounded (``MAX_GRAPH_DEPTH``).
 Semantics follow protobuf: the last value of a scalar field wins, repeated embedded messages
 accumulate, and a singular embedded message that occurs twice is merged.
 """
@@ -18,8 +19,10 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import FileAccessError, InvalidModelError, NotFoundError
+from .tensors import node_tensors
 from .wire import LEN, MAX_INLINE_BYTES, VARINT, Reader, SeekableBinary, as_int32, as_int64, fields
 
 __all__ = ["OnnxInfo", "TensorSpec", "read_onnx_info", "read_onnx_info_path"]
@@ -56,14 +59,31 @@ class OnnxInfo:
     size_bytes: int
 
     @property
-    def input_shape(self) -> list[int | str | None] | None:
-        """Shape of the first model input, if any."""
-        return self.inputs[0].shape if self.inputs else None
+    def input_shape(self) -> list[Any] | None:
+        """The input's shape; with several inputs, a list of shapes (one per input)."""
+        return _shapes(self.inputs)
 
     @property
-    def output_shape(self) -> list[int | str | None] | None:
-        """Shape of the first model output, if any."""
-        return self.outputs[0].shape if self.outputs else None
+    def output_shape(self) -> list[Any] | None:
+        """The output's shape; with several outputs, a list of shapes (one per output)."""
+        return _shapes(self.outputs)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [spec.name for spec in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [spec.name for spec in self.outputs]
+
+
+def _shapes(specs: list[TensorSpec]) -> list[Any] | None:
+    """A flat shape for one tensor (as the seed writes it), a list of shapes for several."""
+    if not specs:
+        return None
+    if len(specs) == 1:
+        return specs[0].shape
+    return [spec.shape for spec in specs]
 
 
 def read_onnx_info(fileobj: SeekableBinary) -> OnnxInfo:
@@ -204,10 +224,13 @@ def _parse_opset_id(reader: Reader, end: int) -> tuple[str, int]:
 
 
 def _parse_graph(reader: Reader, end: int, graph: _GraphParts) -> None:
-    # node (not needed, skipped whole), initializer, input, output, sparse_initializer
+    # node (its Constant values and subgraphs), initializer, input, output, sparse_initializer
     wire_types = dict.fromkeys((1, 5, 11, 12, 15), LEN)
     for _, number, value in _known_fields(reader, end, wire_types):
-        if number == 5:
+        if number == 1:
+            tensors = node_tensors(reader, reader.pos + value)
+            graph.parameters_count += sum(t.parameters for t in tensors)
+        elif number == 5:
             tensor = _TensorHeader()
             _parse_tensor(reader, reader.pos + value, tensor)
             graph.constant_names.add(tensor.name)

@@ -12,13 +12,14 @@ from .context import ModelChecker, Progress
 from .exporting import ExportOptions, ExportStream
 from .facade import Service
 from .gc import GcResult
-from .importing import ImportResult
+from .importing import ImportOptions, ImportResult
 from .records import sections_of
 
 __all__ = [
     "ExportOptions",
     "ExportStream",
     "GcResult",
+    "ImportOptions",
     "ImportResult",
     "ModelChecker",
     "Progress",

@@ -12,8 +12,11 @@ from ..codec.checksums import Digests
 from ..codec.compression import NONE
 from ..errors import HeimdallError, NotFoundError
 from ..files.paths import atomic_output
+from ..format.document import FORMAT_VERSION
 from ..format.header import SECTIONS, new_header
 from ..storage.base import ModelRecord
+from ..tools.convert import target_document
+from ..tools.upstream import UpstreamOverrides
 from . import sized
 from .context import Context, Progress
 from .records import model_fields, sections_of
@@ -36,6 +39,13 @@ class ExportOptions:
     bundle_id: str | None = None
     #: Pin a bundle id derived from the model and these options (``export --reproducible``).
     reproducible: bool = False
+    #: Top-level members to add (e.g. ``mlflow``); they replace those an imported bundle
+    #: brought along.
+    extra: dict[str, Any] | None = None
+    #: Another format (``1.0.0``, ``1.2.0``) or ``upstream`` (see heimdall_io.tools.convert).
+    to: str | None = None
+    #: For ``to="upstream"``: values of required model fields the record lacks.
+    overrides: UpstreamOverrides | None = None
 
 
 class ExportStream:
@@ -52,6 +62,10 @@ class ExportStream:
         #: The payload's digests, once the last chunk has been produced.
         self.digests: Digests | None = None
         self.bytes_out = 0
+        #: What a conversion (``ExportOptions.to``) left out, and how the bundle is written.
+        self.warnings: list[str] = []
+        self.format_version = FORMAT_VERSION
+        self.checksums = True
         #: The exact byte length, when known in advance (a plain bundle), and then its
         #: strong ETag and ``ranges(start, stop)``: any byte range, unverified.
         self.length: int | None = None
@@ -85,11 +99,9 @@ def export_header(record: ModelRecord, options: ExportOptions) -> dict[str, Any]
             if name == "sample_predictions" and isinstance(value, list):
                 value = value[: max(options.num_samples, 0)]
             sections[name] = value
+    extra = {**((record.extra or {}).get("top") or {}), **(options.extra or {})}
     return new_header(
-        model_fields(record),
-        description=options.description,
-        sections=sections,
-        extra=(record.extra or {}).get("top"),
+        model_fields(record), description=options.description, sections=sections, extra=extra
     )
 
 
@@ -101,7 +113,14 @@ def export_stream(
     if not record.onnx_path:
         raise NotFoundError(f"Model {model_id} has no ONNX object")
     header = sized.pin(export_header(record, options), record, options)
-    stream = ExportStream(record, header, lambda stream: _chunks(ctx, stream, options, progress))
+    target = None
+    if options.to is not None:
+        target = target_document(header, options.to, overrides=options.overrides)
+        header = target.header
+    stream = ExportStream(record, header, lambda s: _chunks(ctx, s, options, progress))
+    if target is not None:
+        stream.warnings = target.warnings
+        stream.format_version, stream.checksums = target.format_version, target.checksums
     sized.describe(ctx, stream, options)
     return stream
 
@@ -132,7 +151,8 @@ def _chunks(
             encoder = BundleEncoder(
                 stream.header, payload, size=record.onnx_size_bytes, md5=record.onnx_md5,
                 sha256=record.onnx_sha256, compression=options.compression,
-                level=options.level, progress=progress,
+                level=options.level, progress=progress, format_version=stream.format_version,
+                checksums=stream.checksums,
             )  # fmt: skip
             for chunk in encoder:
                 stream.bytes_out += len(chunk)

@@ -15,7 +15,7 @@ from . import exporting, gc, importing, registering
 from .context import Context, ModelChecker, Progress
 from .exporting import ExportOptions, ExportStream
 from .gc import GcResult
-from .importing import ImportResult
+from .importing import ImportOptions, ImportResult
 
 
 class Service:
@@ -119,16 +119,24 @@ class Service:
         )  # fmt: skip
 
     def import_bundle(
-        self, src: BinaryIO, *, validate: bool = True, progress: Progress = None
+        self,
+        src: BinaryIO,
+        *,
+        validate: bool = True,
+        progress: Progress = None,
+        options: ImportOptions | None = None,
     ) -> ImportResult:
         """Import one bundle: a new model id, the object under ``imported/``, all or nothing.
 
         The payload streams into the store while it is decoded and hashed; the checksums
         are verified (and, with ``validate``, onnx.checker run) before the row is written.
         Any failure removes the object again (or, if the process dies, leaves an
-        unreferenced object for :meth:`gc`).
+        unreferenced object for :meth:`gc`). ``options`` may leave metadata sections out
+        (a partial import); the audit entry names them.
         """
-        return importing.import_bundle(self._ctx, src, validate=validate, progress=progress)
+        return importing.import_bundle(
+            self._ctx, src, validate=validate, progress=progress, options=options
+        )
 
     def export_stream(
         self, model_id: str, options: ExportOptions | None = None, progress: Progress = None

@@ -7,14 +7,38 @@ import os
 import tempfile
 import uuid
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+import msgspec
 
 from ..codec import BundleInfo, BundleReader
 from ..errors import HeimdallError
+from ..format.document import CHECKSUM_KEYS
+from ..format.storable import check_storable, storable_text
 from ..onnx.checker import preload
+from ..onnx.external import reject_external_data
 from ..storage.base import ModelRecord
 from .context import Context, Progress
 from .records import IMPORTED_PREFIX, imported_record, object_key
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """Which metadata sections an import stores (the names of the export's options)."""
+
+    include_config: bool = True
+    include_metrics: bool = True
+    include_normalization: bool = True
+    include_samples: bool = True
+
+    @property
+    def skipped(self) -> tuple[str, ...]:
+        """The sections left out, by their bundle names."""
+        wanted = (("training_config", self.include_config),
+                  ("performance_metrics", self.include_metrics),
+                  ("normalization_stats", self.include_normalization),
+                  ("sample_predictions", self.include_samples))  # fmt: skip
+        return tuple(name for name, include in wanted if not include)
 
 
 @dataclass(frozen=True)
@@ -26,17 +50,27 @@ class ImportResult:
 
 
 def import_bundle(
-    ctx: Context, src: BinaryIO, *, validate: bool = True, progress: Progress = None
+    ctx: Context,
+    src: BinaryIO,
+    *,
+    validate: bool = True,
+    progress: Progress = None,
+    options: ImportOptions | None = None,
 ) -> ImportResult:
     """Import one bundle under a new model id; every failure is audited and re-raised."""
     try:
-        return _import(ctx, src, validate, progress)
+        return _import(ctx, src, validate, progress, options or ImportOptions())
     except HeimdallError as e:
-        ctx.audit(action="import", result="error", detail=str(e))
+        ctx.audit(action="import", result="error", detail=storable_text(str(e)))
+        raise
+    except Exception as e:  # a bug or an adapter's own error: audited all the same
+        ctx.audit(action="import", result="error", detail=f"unexpected {type(e).__name__}")
         raise
 
 
-def _import(ctx: Context, src: BinaryIO, validate: bool, progress: Progress) -> ImportResult:
+def _import(
+    ctx: Context, src: BinaryIO, validate: bool, progress: Progress, options: ImportOptions
+) -> ImportResult:
     if validate:
         preload()  # onnx loads on a thread while the payload streams in
     reader = BundleReader(src, limits=ctx.limits)
@@ -50,9 +84,13 @@ def _import(ctx: Context, src: BinaryIO, validate: bool, progress: Progress) -> 
             and isinstance(model.get("model_name"), str)
             and ("version" in model)
         ):
+            check_storable(reader.document)  # what the registry cannot hold fails here
+            early = _members(reader.document)
             key = object_key(IMPORTED_PREFIX, model["model_name"], model["version"], unique)
             ctx.store.put(key, reader.open_payload(progress))
             info = reader.finish()
+            if _members(info.document) != early:  # members after the payload
+                check_storable(info.document)
             if validate:
                 validate_object(ctx, key)
         else:
@@ -61,15 +99,16 @@ def _import(ctx: Context, src: BinaryIO, validate: bool, progress: Progress) -> 
                 path = os.path.join(tmp, "model.onnx")
                 with open(path, "wb") as out:
                     info = reader.copy_payload(out, progress)
+                check_storable(info.document)
                 if validate:
-                    ctx.check_model(path)
+                    _check_model(ctx, path)
                 m = info.header.model
                 key = object_key(IMPORTED_PREFIX, m.model_name, m.version, unique)
                 with open(path, "rb") as f:
                     ctx.store.put(key, f, length=os.path.getsize(path))
-        record = imported_record(info, model_id, key)
+        record, skipped = _partial(imported_record(info, model_id, key), options)
         assert info.digests is not None
-        ctx.add(record, "import", info.digests)
+        ctx.add(record, "import", info.digests, detail=skipped)
     except BaseException:
         if key is not None:
             with contextlib.suppress(Exception):
@@ -78,15 +117,40 @@ def _import(ctx: Context, src: BinaryIO, validate: bool, progress: Progress) -> 
     return ImportResult(record, info)
 
 
+def _partial(record: ModelRecord, options: ImportOptions) -> tuple[ModelRecord, str | None]:
+    """The record without the sections ``options`` leave out, and the audit's note of them."""
+    if not options.skipped:
+        return record, None
+    sections = dict(record.training_metrics or {})
+    present = [name for name in options.skipped if sections.pop(name, None) is not None]
+    absent = [name for name in options.skipped if name not in present]
+    note = "skipped " + (", ".join(present) or "no section")
+    if absent:
+        note += f" (not in the bundle: {', '.join(absent)})"
+    return msgspec.structs.replace(record, training_metrics=sections or None), note
+
+
+def _members(document: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The keys of a document and of its model, checksums aside (they need no check)."""
+    model = document.get("model") or {}
+    return list(document), [k for k in model if k not in CHECKSUM_KEYS]
+
+
 def validate_object(ctx: Context, key: str) -> None:
     """onnx.checker on a stored object, in place when the store has a local file."""
     path = ctx.store.local_path(key)
     if path is not None:
-        ctx.check_model(path)
+        _check_model(ctx, path)
         return
     with tempfile.TemporaryDirectory(prefix="heimdall-check-") as tmp:
         path = os.path.join(tmp, "model.onnx")
         with ctx.store.open(key) as src, open(path, "wb") as out:
             while chunk := src.read(4 << 20):
                 out.write(chunk)
-        ctx.check_model(path)
+        _check_model(ctx, path)
+
+
+def _check_model(ctx: Context, path: str) -> None:
+    # Before the checker, which would resolve external data next to the file (the store).
+    reject_external_data(path)
+    ctx.check_model(path)

@@ -69,7 +69,14 @@ def registered_record(
         output_shape=shape_column(info.output_shape),
         parameters_count=info.parameters_count,
         training_metrics={k: v for k, v in (sections or {}).items() if v is not None} or None,
-        extra=raw_shapes({"input_shape": info.input_shape, "output_shape": info.output_shape}),
+        # What the columns cannot hold, where model_fields() finds it again on export.
+        extra={
+            "model": {
+                **raw_shapes({"input_shape": info.input_shape, "output_shape": info.output_shape}),
+                "input_names": info.input_names,
+                "output_names": info.output_names,
+            }
+        },
         description=description,
         onnx_size_bytes=digests.size,
         onnx_md5=digests.md5,

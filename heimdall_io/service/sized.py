@@ -60,9 +60,14 @@ def pin(header: dict[str, Any], record: ModelRecord, options: Any) -> dict[str, 
     return header
 
 
-def _encoder(header: dict[str, Any], record: ModelRecord, payload: Any) -> BundleEncoder:
-    return BundleEncoder(header, payload, size=record.onnx_size_bytes, md5=record.onnx_md5,
-                         sha256=record.onnx_sha256)  # fmt: skip
+def _encoder(stream: Any, payload: Any) -> BundleEncoder:
+    """The encoder ``stream`` writes with (its version and checksums), over ``payload``."""
+    record = stream.record
+    return BundleEncoder(
+        stream.header, payload, size=record.onnx_size_bytes, md5=record.onnx_md5,
+        sha256=record.onnx_sha256, format_version=stream.format_version,
+        checksums=stream.checksums,
+    )  # fmt: skip
 
 
 def etag_of(encoder: BundleEncoder) -> str:
@@ -78,7 +83,7 @@ def describe(ctx: Context, stream: Any, options: Any) -> None:
     record = stream.record
     if options.compression != "none" or record.onnx_size_bytes is None:
         return
-    encoder = _encoder(stream.header, record, io.BytesIO())
+    encoder = _encoder(stream, io.BytesIO())
     length = plain_length(encoder)
     if length is None:
         return
@@ -97,7 +102,7 @@ def _range_chunks(ctx: Context, stream: Any, start: int, stop: int) -> Iterator[
     detail = f"bundle {bundle_id} bytes {start}-{stop - 1}"
     try:
         with ctx.store.open(record.onnx_path or "") as payload:
-            for chunk in iter_range(_encoder(stream.header, record, payload), start, stop):
+            for chunk in iter_range(_encoder(stream, payload), start, stop):
                 stream.bytes_out += len(chunk)
                 yield chunk
     except HeimdallError as e:

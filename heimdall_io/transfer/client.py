@@ -11,6 +11,7 @@ chunked) and is all or nothing on the server: a broken connection registers noth
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -26,6 +27,7 @@ from .remotes import Remote
 __all__ = ["MODELS", "RemoteClient", "export_query"]
 
 MODELS = "/api/v1/training/models"
+_LINK_NEXT = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?')
 _AUTH_HINT = (
     " (give the remote's key: --api-key, HEIMDALL_API_KEY or `heimdall remote add --key-file`)"
 )
@@ -89,11 +91,17 @@ class RemoteClient:
         return RemoteError(f"{where}: HTTP {status}: {detail or 'error'}{hint}")
 
     def _json(self, path: str, what: str) -> Any:
+        return self._page(path, what)[0]
+
+    def _page(self, path: str, what: str) -> tuple[Any, str | None]:
+        """The JSON answer to ``GET path``, and the path of the next page (a ``Link``
+        header with rel="next"), if any."""
         response = self._request("GET", self.url(path))
         try:
             if response.status >= 400:
                 raise self.error(response.status, detail_of(response), what)
-            return json.loads(response.read())
+            following = _LINK_NEXT.search(response.headers.get("Link") or "")
+            return json.loads(response.read()), following[1] if following else None
         except ValueError:
             raise RemoteError(f"remote {self.remote.name}: not a JSON answer from {path}") from None
         finally:
@@ -107,10 +115,19 @@ class RemoteClient:
 
     # -- the API --------------------------------------------------------------------------
 
-    def list_models(self) -> list[dict[str, Any]]:
-        models = self._json(MODELS, "list")
-        if not isinstance(models, list):
-            raise RemoteError(f"remote {self.remote.name}: the model list is not a JSON array")
+    def list_models(self, page_size: int = 1000) -> list[dict[str, Any]]:
+        """Every model, newest first, page after page (the list is paged by ``Link``)."""
+        models: list[dict[str, Any]] = []
+        path: str | None = f"{MODELS}?limit={page_size}"
+        for _ in range(10_000):  # bounded: a server cannot make this loop forever
+            if path is None:
+                break
+            page, path = self._page(path, "list")
+            if not isinstance(page, list):
+                raise RemoteError(f"remote {self.remote.name}: the model list is not an array")
+            models.extend(page)
+            if path is not None and not path.startswith(MODELS):
+                raise RemoteError(f"remote {self.remote.name}: a next page elsewhere: {path}")
         return models
 
     def get_model(self, model_id: str) -> dict[str, Any]:

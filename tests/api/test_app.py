@@ -48,7 +48,7 @@ def model_id(heimdall_server: HeimdallServer, model_file: Path) -> str:
 
 
 def _model_ids(http: httpx.Client) -> set[str]:
-    r = http.get(MODELS)
+    r = http.get(MODELS, params={"limit": 1000})
     assert r.status_code == 200
     return {m["model_id"] for m in r.json()}
 
@@ -107,8 +107,9 @@ def test_selective_export(heimdall_server: HeimdallServer, model_id: str) -> Non
 
 def test_list_and_show(heimdall_server: HeimdallServer, model_id: str) -> None:
     with client(heimdall_server, API_READ_KEY) as http:
-        models = http.get(MODELS).json()
-        assert model_id in {m["model_id"] for m in models}
+        models = http.get(MODELS, params={"limit": 1000}).json()
+        listed = next(m for m in models if m["model_id"] == model_id)
+        assert "training_metrics" not in listed and "extra" not in listed  # a summary
         shown = http.get(f"{MODELS}/{model_id}")
         assert shown.status_code == 200
         assert shown.headers["content-type"] == "application/json"
@@ -332,7 +333,11 @@ def test_export_missing_object_500(heimdall_server: HeimdallServer, tmp_path: Pa
         (heimdall_server.home / "objects" / key).unlink()
         r = http.get(f"{MODELS}/{gone}/export")
     assert r.status_code == 500
-    assert r.json()["detail"].startswith("Failed to download ONNX model: ")
+    detail = r.json()["detail"]
+    assert detail.startswith("Failed to download ONNX model (ref ")
+    assert key not in detail and str(heimdall_server.home) not in detail  # in the log only
+    ref = detail.rsplit("ref ", 1)[1].rstrip(")")
+    wait_for(lambda: f"[ref {ref}]" in heimdall_server.log_path.read_text(), what="the log")
 
 
 # -- delete, audit, health, openapi --------------------------------------------------------
@@ -377,15 +382,17 @@ def test_healthz_and_openapi_are_open(heimdall_server: HeimdallServer) -> None:
 
 
 def test_healthz_503_names_the_failing_part(heimdall_server_factory: Any) -> None:
+    """Only "unavailable" in the (open) body: the reason, with its path, is in the log."""
     server = heimdall_server_factory(None, "unhealthy")
     objects_dir = server.home / "objects"
     objects_dir.rename(server.home / "objects.moved")
     objects_dir.write_text("not a directory any more")
     r = httpx.get(server.url("/healthz"))
     assert r.status_code == 503
-    body = r.json()
-    assert body["registry"] == "ok"
-    assert body["store"] != "ok" and "not a directory" in body["store"]
+    assert r.json() == {"registry": "ok", "store": "unavailable"}
+    assert r.headers["retry-after"].isdigit()
+    assert str(server.home) not in r.text
+    wait_for(lambda: "not a directory" in server.log_path.read_text(), what="the reason")
     server.stop()
 
 

@@ -10,7 +10,7 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from heimdall_io.api.bridge import RequestBodyReader, UploadAbortedError
+from heimdall_io.api.bridge import RequestBodyReader, UploadAbortedError, UploadTimeoutError
 from heimdall_io.errors import MalformedBundleError, PayloadTooLargeError
 
 
@@ -80,6 +80,38 @@ def test_disconnect_raises_in_the_worker_thread() -> None:
     reader = RequestBodyReader(make_receive(body(b"abc", disconnect=True), []))
     with pytest.raises(UploadAbortedError, match="disconnected after sending 3 bytes"):
         run_in_thread(lambda: read_all(reader, 1000))
+
+
+def test_a_silent_client_times_out_and_the_failure_sticks() -> None:
+    """Each wait for the next piece is bounded; once it timed out, every read raises the
+    same error (a caller that swallowed one cannot take the rest for the end)."""
+    messages = body(b"abc")[:-1]  # then nothing, ever
+    reader = RequestBodyReader(make_receive(messages, []), timeout=0.2, coalesce=1)
+
+    def reads() -> list[Any]:
+        out: list[Any] = [reader.read(10)]
+        for _ in range(2):
+            try:
+                reader.read(10)
+            except UploadTimeoutError as exc:
+                out.append(exc)
+        return out
+
+    first, e1, e2 = run_in_thread(reads)
+    assert first == b"abc"
+    assert e1 is e2 is reader.failure
+    assert str(e1) == "the client sent nothing for 0.2 s after 3 bytes of the request body"
+    assert isinstance(e1, UploadAbortedError) and not reader.complete
+
+
+def test_a_steady_client_is_never_timed_out() -> None:
+    async def slow_receive() -> dict[str, Any]:
+        await anyio.sleep(0.05)
+        return parts.pop(0)
+
+    parts = body(*[b"x"] * 10)
+    reader = RequestBodyReader(slow_receive, timeout=0.2, coalesce=1)
+    assert run_in_thread(lambda: read_all(reader)) == b"x" * 10  # 0.5 s in all
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "zstd"])

@@ -14,8 +14,10 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -300,6 +302,70 @@ def test_unpack_refuses_to_overwrite(tmp_path: Path, packed: Path, model: Path) 
     # pack refuses the same way.
     proc = heimdall("pack", "m.onnx", "-o", "m.heimdall", cwd=tmp_path)
     assert_one_error_line(proc, "File exists", "Pass --force")
+
+
+class FifoReader:
+    """Reads everything written to a FIFO, on a thread (opening it blocks until a writer)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.data = path, b""
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        with open(self.path, "rb") as f:
+            self.data = f.read()
+
+    def result(self) -> bytes:
+        if self._thread.is_alive():  # the writer never opened it: let the reader go
+            fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+            os.close(fd)
+        self._thread.join(10)
+        assert not self._thread.is_alive()
+        return self.data
+
+
+def test_force_writes_into_a_fifo(tmp_path: Path, packed: Path, model: Path) -> None:
+    """--force onto a FIFO feeds it; it never becomes a regular file (issue 8, item 11)."""
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    proc = heimdall("unpack", "m.heimdall", "-o", "out.fifo", cwd=tmp_path)
+    assert_one_error_line(proc, "File exists", "Pass --force")  # still needs --force
+    for command, expected in (
+        (["unpack", "m.heimdall", "-o", "out.fifo", "--force"], model.read_bytes()),
+        (["pack", "m.onnx", "-o", "out.fifo", "--force", "-q"], None),
+    ):
+        reader = FifoReader(fifo)
+        proc = heimdall(*command, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr.decode()
+        data = reader.result()
+        if expected is not None:
+            assert data == expected
+        else:
+            assert json.loads(data)["model"]["model_name"] == "m"
+        assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert leftovers(tmp_path, "out.fifo") == ["out.fifo"]
+
+
+def test_a_bad_bundle_writes_nothing_into_a_fifo(tmp_path: Path) -> None:
+    (tmp_path / "bad.heimdall").write_bytes(BAD["md5_mismatch"]())
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    reader = FifoReader(fifo)
+    proc = heimdall("unpack", "bad.heimdall", "-o", "out.fifo", "--force", cwd=tmp_path)
+    assert_one_error_line(proc, "MD5")
+    assert reader.result() == b""
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_force_writes_into_dev_null(tmp_path: Path, packed: Path) -> None:
+    before = os.stat(os.devnull)
+    for command in (["unpack", "m.heimdall"], ["pack", "m.onnx", "-q"]):
+        proc = heimdall(*command, "-o", os.devnull, "--force", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr.decode()
+    after = os.stat(os.devnull)
+    assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
+    assert not list(Path("/dev").glob(".null.*.part"))
 
 
 @pytest.mark.parametrize(

@@ -70,11 +70,43 @@ def test_without_overrides_there_are_no_override_options() -> None:
     assert result.exit_code == 2 and "--opset" in result.output
 
 
-def test_level_needs_zstd() -> None:
+def test_level_needs_zstd_or_gzip() -> None:
     command, seen = probe(overrides=True)
     result = CliRunner().invoke(command, ["--level", "5"])
     assert result.exit_code == 2
-    assert "--level applies to --zstd; pass --zstd --level N" in result.output
+    assert "--level applies to --zstd or --gzip" in result.output
+    assert seen == {}
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], Compression("none", 3)),
+        (["--zstd"], Compression("zstd", 3)),
+        (["--gzip"], Compression("gzip", 6)),
+        (["--gzip", "--level", "9"], Compression("gzip", 9)),
+        (["--zstd", "--level", "19"], Compression("zstd", 19)),
+    ],
+)
+def test_gzip_beside_zstd(args: list[str], expected: Compression) -> None:
+    command, seen = probe(overrides=False)
+    result = CliRunner().invoke(command, ["--name", "n", *args])
+    assert result.exit_code == 0, result.output
+    assert seen["compression"] == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--gzip", "--level", "10"], "gzip levels are 1-9, got 10"),
+        (["--gzip", "--zstd"], "--zstd and --gzip exclude each other"),
+    ],
+)
+def test_gzip_usage_errors(args: list[str], message: str) -> None:
+    command, seen = probe(overrides=False)
+    result = CliRunner().invoke(command, ["--name", "n", *args])
+    assert result.exit_code == 2
+    assert message in result.output
     assert seen == {}
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from heimdall_io import BundleReader
-from heimdall_io.errors import DuplicateKeyError, SchemaError
+from heimdall_io.errors import DuplicateKeyError, MalformedBundleError, SchemaError
 
 from .bad_input import B64, MD5, assert_error, document, dumps
 
@@ -157,3 +157,34 @@ def test_duplicate_payload_is_never_preferred() -> None:
 )
 def test_duplicate_keys(raw: str) -> None:
     assert_error(raw.encode(), DuplicateKeyError)
+
+
+# -- non-JSON numbers (issue 8, item 8) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize(
+    ("template", "where"),
+    [
+        ('"training_config":{"learning_rate":%s}', "training_config"),
+        ('"performance_metrics":{"val_loss":[0.5,%s]}', "performance_metrics"),
+        ('"x_unknown":%s', "x_unknown"),
+        ('"x_nested":{"a":[{"b":%s}]}', "x_nested"),
+    ],
+)
+def test_nan_and_infinity_are_rejected(token: str, template: str, where: str) -> None:
+    raw = dumps(document()).replace(b"{", b"{" + (template % token).encode() + b",", 1)
+    assert_error(raw, MalformedBundleError, f"non-standard JSON number {token} in {where}")
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_rejected_in_model(token: str) -> None:
+    raw = dumps(document()).replace(b'"version": 1', f'"version": 1, "x": {token}'.encode())
+    assert_error(raw, MalformedBundleError, f"non-standard JSON number {token} in model.x")
+
+
+def test_nan_as_a_string_is_text() -> None:
+    doc = document()
+    doc["training_config"]["note"] = "NaN Infinity -Infinity"
+    info = BundleReader(io.BytesIO(dumps(doc))).finish()
+    assert info.document["training_config"]["note"] == "NaN Infinity -Infinity"

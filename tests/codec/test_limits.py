@@ -155,7 +155,7 @@ def write_chunks(path: Path, head: bytes, chunk: bytes, count: int, tail: bytes)
 
 
 @pytest.mark.slow
-def test_section_over_the_default_64_mib_bound_with_bounded_memory(tmp_path: Path) -> None:
+def test_section_over_the_default_16_mib_bound_with_bounded_memory(tmp_path: Path) -> None:
     head = (
         b'{"format_version":"1.1.0","bundle_metadata":{"bundle_id":"b","created_at":"t"},'
         b'"training_config":{"notes":"'
@@ -163,7 +163,7 @@ def test_section_over_the_default_64_mib_bound_with_bounded_memory(tmp_path: Pat
     path = tmp_path / "big-section.heimdall"
     write_chunks(path, head, b"a" * (1 << 20), 70, b'"},"model":{}}')
     outcome, seconds, rss = read_in_child(path)
-    assert outcome.startswith("LimitExceededError: training_config larger than 64 MiB"), outcome
+    assert outcome.startswith("MetadataLimitError: training_config larger than 16 MiB"), outcome
     assert rss < 200, f"peak RSS {rss} MiB"
     assert seconds < 5
 
@@ -175,7 +175,7 @@ def test_section_over_the_default_64_mib_bound_with_bounded_memory(tmp_path: Pat
     path.unlink()
     write_chunks(path, head, b'{"input":"' + b"x" * 1000 + b'"},', 70 << 10, b"{}]}")
     outcome, seconds, rss = read_in_child(path)
-    assert outcome.startswith("LimitExceededError: sample_predictions larger"), outcome
+    assert outcome.startswith("MetadataLimitError: sample_predictions larger"), outcome
     assert rss < 200, f"peak RSS {rss} MiB"
     assert seconds < 5
 
@@ -212,7 +212,7 @@ def test_zstd_bomb_of_whitespace_is_refused_with_bounded_memory(tmp_path: Path) 
     path = tmp_path / "spaces.heimdall"
     zstd_file(path, b"{", b" " * (1 << 20), 2048, b"}")
     outcome, seconds, rss = read_in_child(path)
-    assert outcome.startswith(("LimitExceededError", "DecompressionBombError")), outcome
+    assert outcome.startswith(("MetadataLimitError", "DecompressionBombError")), outcome
     assert rss < 200, f"peak RSS {rss} MiB"
     assert seconds < 10
     # And spaces inside the base64 are simply invalid base64, found at once.
@@ -221,3 +221,100 @@ def test_zstd_bomb_of_whitespace_is_refused_with_bounded_memory(tmp_path: Path) 
     outcome, seconds, rss = read_in_child(path)
     assert outcome.startswith("InvalidBase64Error"), outcome
     assert seconds < 2
+
+
+# -- the budget of metadata values (issue 8, item 2) -----------------------------------------
+
+
+def _flood(where: str, item: bytes, count: int) -> bytes:
+    """A document whose metadata ``where`` holds an array of ``count`` copies of ``item``,
+    before an invalid payload: reading that far would be an InvalidBase64Error."""
+    flood = b"[" + b",".join([item] * count) + b"]"
+    head = b'{"format_version":"1.1.0","bundle_metadata":{"bundle_id":"b","created_at":"t"},'
+    if where == "top":
+        return head + b'"x":' + flood + b',"model":{"model_name":"m","version":1,' \
+            b'"onnx_model_base64":"!!!!"}}'  # fmt: skip
+    return head + b'"model":{"model_name":"m","version":1,"x":' + flood + \
+        b',"onnx_model_base64":"!!!!"}}'  # fmt: skip
+
+
+@pytest.mark.parametrize("where", ["top", "model"])
+@pytest.mark.parametrize("item", [b"{}", b"[]", b"0", b'""', b'{"a":"b"}', b"[[]]"])
+def test_a_flood_of_tiny_values_fails_fast_in_small_memory(where: str, item: bytes) -> None:
+    """The review's bomb: ~5 million empty objects in a small gzip body. Refused before the
+    payload (nothing of it decoded), before parsing, holding a few MiB at most."""
+    import gzip
+    import tracemalloc
+
+    from heimdall_io import BundleReader
+    from heimdall_io.errors import MetadataLimitError
+
+    body = gzip.compress(_flood(where, item, 5_000_000))
+    assert len(body) < 2 << 20
+    t = time.perf_counter()
+    with pytest.raises(MetadataLimitError, match="more than 1,000,000 JSON values"):
+        BundleReader(io.BytesIO(body))  # raises while still before the payload
+    assert time.perf_counter() - t < 5  # ~0.1-0.5 s on an idle machine
+    tracemalloc.start()
+    try:
+        with pytest.raises(MetadataLimitError):
+            BundleReader(io.BytesIO(body))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 << 20, f"peak {peak >> 20} MiB"  # the review saw 430 MiB
+
+
+def _values(raw: bytes) -> int:
+    return raw.count(b",") + raw.count(b"[") + raw.count(b"{")
+
+
+def test_value_budget_boundary_counts_every_section() -> None:
+    doc = document()
+    doc["x_unknown"] = {"list": [1, 2, [3, {}]], "text": "a, b [c] {d}"}  # strings count too
+    doc["model"]["extra"] = [{"k": None}] * 3
+    raw = dumps(doc)
+    budget = _values(raw)  # the payload (base64) holds none of the three bytes
+    read_bundle(io.BytesIO(raw), io.BytesIO(), limits=Limits(max_metadata_values=budget))
+    assert_error(
+        raw, LimitExceededError, f"more than {budget - 1:,} JSON values",
+        limits=Limits(max_metadata_values=budget - 1),
+    )  # fmt: skip
+
+
+def test_value_budget_counts_members_and_values_of_the_walked_objects() -> None:
+    doc = document()
+    for i in range(50):
+        doc[f"x{i}"] = i  # scalar values: only the commas between members count
+    raw = dumps(doc)
+    budget = _values(raw)
+    read_bundle(io.BytesIO(raw), io.BytesIO(), limits=Limits(max_metadata_values=budget))
+    assert_error(raw, LimitExceededError, limits=Limits(max_metadata_values=budget - 1))
+
+
+@pytest.mark.parametrize("where", ["top-level object", "model"])
+def test_members_of_the_walked_objects_are_bounded(where: str) -> None:
+    doc = document()
+    target = doc if where == "top-level object" else doc["model"]
+    members = max(len(doc), len(doc["model"]))
+    read_bundle(io.BytesIO(dumps(doc)), io.BytesIO(), limits=Limits(max_members=members))
+    for i in range(members + 1 - len(target)):
+        target[f"x_more{i}"] = i
+    assert_error(
+        dumps(doc), LimitExceededError, f"{where} has more than {members:,} members",
+        limits=Limits(max_members=members),
+    )  # fmt: skip
+
+
+def test_many_members_fail_fast() -> None:
+    members = b"".join(b'"k%d":0,' % i for i in range(200_000))
+    raw = b'{"format_version":"1.1.0","model":{' + members + b'"onnx_model_base64":"!!!!"}}'
+    t = time.perf_counter()
+    assert_error(raw, LimitExceededError, "model has more than 10,000 members")
+    assert time.perf_counter() - t < 10  # twice (see assert_error); ~0.2 s each unloaded
+
+
+def test_default_metadata_limits() -> None:
+    limits = Limits()
+    assert (limits.max_metadata_bytes, limits.max_metadata_values) == (16 << 20, 1_000_000)
+    assert limits.max_members == 10_000

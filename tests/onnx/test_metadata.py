@@ -83,11 +83,12 @@ def test_rich_model_matches_onnx() -> None:
     assert info.opset == 13
     assert info.producer_name == "pytorch"
     assert [spec.name for spec in info.inputs] == ["X", "mask", "unshaped"]
-    assert info.input_shape == ["batch", 4]
+    # Several inputs or outputs: one shape per tensor (None: no shape recorded).
+    assert info.input_shape == [["batch", 4], [None, "seq", 7], None]
     assert info.inputs[1].shape == [None, "seq", 7]
     assert info.inputs[2] == TensorSpec("unshaped", TensorProto.INT64, None)
-    assert info.output_shape == ["batch", 3]
-    assert info.outputs[1].shape == []
+    assert info.output_shape == [["batch", 3], []]
+    assert (info.input_names, info.output_names) == (["X", "mask", "unshaped"], ["Y", "Z"])
     assert info.parameters_count == 12 + 1 + 0 + 3
 
 

@@ -75,6 +75,12 @@ def test_push_pull_copy_list_show(pair: Pair, model: Model, config: Path, tmp_pa
 
     listed = run(a, "list", "--remote", "b", "--json").stdout
     assert pushed["model_id"] in listed
+    from heimdall_io.transfer.client import RemoteClient
+    from heimdall_io.transfer.remotes import Remote
+
+    with RemoteClient(Remote("b", b.base_url)) as client:  # page after page (Link: next)
+        paged = [m["model_id"] for m in client.list_models(page_size=1)]
+    assert paged == list(models(b)) and len(paged) >= 2
     shown = run(b, "show", "--remote", "a", model_id, "--json").stdout
     assert model_id in shown and "Mover" in shown
     assert "Mover" in run(a, "list", "--remote", "b").stdout
