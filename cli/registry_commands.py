@@ -408,7 +408,8 @@ def history(as_json: bool, limit: int | None, storage: StorageUrls) -> None:
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
 @click.option("--min-age", type=click.IntRange(0), default=3600, show_default=True,
-              help="Leave objects younger than this many seconds (imports in flight).")  # fmt: skip
+              help="Leave unreferenced objects without an import lease younger than this "
+                   "many seconds (leased imports in flight are always left).")  # fmt: skip
 @storage_options
 def gc(dry_run: bool, min_age: int, storage: StorageUrls) -> None:
     """Remove stored objects that no model references (left by interrupted imports)."""

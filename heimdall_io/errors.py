@@ -14,7 +14,8 @@ codes in one place each (``heimdall_cli.errors`` and ``heimdall_io.api.errors``)
     │   ├── UnsupportedVersionError format_version this reader cannot read
     │   ├── ChecksumMismatchError   declared size/MD5/SHA-256 disagree with the payload
     │   ├── LimitExceededError      nesting, metadata size, decompression ratio
-    │   │   └── DecompressionBombError
+    │   │   ├── DecompressionBombError
+    │   │   └── MetadataLimitError  too many metadata bytes, values or members
     │   └── InvalidModelError       the payload is not a valid ONNX model
     ├── ConversionError             convert/export --to: a value the target needs is missing
     ├── PayloadTooLargeError        over a configured size limit (HTTP 413)
@@ -24,7 +25,9 @@ codes in one place each (``heimdall_cli.errors`` and ``heimdall_io.api.errors``)
     ├── MlflowError                 MLflow failed, or its client is not installed (HTTP 502)
     ├── StorageError                the registry or the object store failed (HTTP 5xx)
     │   ├── RegistryError
-    │   │   └── RegistryUnavailableError  no answer in time: a timeout, a lock (HTTP 503)
+    │   │   ├── RegistryUnavailableError  no answer in time (HTTP 503 + Retry-After)
+    │   │   │   └── CommitUnknownError    connection lost while committing
+    │   │   └── LeaseLostError      an import's lease expired and gc claimed its object
     │   └── ObjectStoreError
     └── RemoteError                 a remote instance or bundle URL failed (HTTP, network)
 """
@@ -118,8 +121,19 @@ class ObjectStoreError(StorageError):
 
 
 class RegistryUnavailableError(RegistryError):
-    """The registry did not answer in time (a statement or lock timeout, no connection
-    free): a transient condition, worth retrying later (HTTP 503 with Retry-After)."""
+    """The registry did not answer in time (pool, statement or lock timeout, connection
+    lost): a transient condition, worth retrying later (HTTP 503 with Retry-After)."""
+
+
+class LeaseLostError(RegistryError):
+    """An import's lease on its object expired and gc claimed it: the object may be gone,
+    so the model is not registered (retry the import)."""
+
+
+class CommitUnknownError(RegistryUnavailableError):
+    """The connection was lost while the database committed: the change may or may not
+    have been made. Whoever wrote it must not undo what it depends on (an import keeps its
+    object and leaves its lease to expire: gc then decides)."""
 
 
 class MetadataLimitError(LimitExceededError):

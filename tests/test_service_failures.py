@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import io
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -92,36 +90,6 @@ def test_database_down_mid_import(bundle: bytes, pg_url: str, tmp_path: Path) ->
     registry.close()
     with PostgresRegistry(pg_url) as fresh:
         assert fresh.list() == []
-
-
-def test_killed_import_leaves_only_collectable_garbage(
-    bundle: bytes, heimdall_env: Path, tmp_path: Path
-) -> None:
-    path = tmp_path / "b.heimdall"
-    path.write_bytes(bundle)
-    # A slow reader (a pipe fed gradually) so the kill lands mid-upload.
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "heimdall_io", "import", "-", "--no-validate", "-q"],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    assert proc.stdin is not None
-    proc.stdin.write(bundle[: len(bundle) // 2])
-    proc.stdin.flush()
-    objects = heimdall_env / "objects"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not any(objects.rglob(".tmp-*")):
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    with contextlib.suppress(BrokenPipeError):
-        proc.stdin.close()
-    run = [sys.executable, "-m", "heimdall_io"]
-    out = subprocess.run([*run, "list", "--json"], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout) == []
-    assert any(objects.rglob(".tmp-*"))  # the unfinished upload
-    gc = subprocess.run([*run, "gc", "--min-age", "0"], capture_output=True, text=True)
-    assert gc.returncode == 0, gc.stderr
-    assert not any(p.is_file() for p in objects.rglob("*"))
 
 
 def test_cli_batch_import(bundle: bytes, heimdall_env: Path, tmp_path: Path) -> None:

@@ -54,6 +54,7 @@ from starlette.responses import Response
 from heimdall_io.errors import (
     BundleError,
     HeimdallError,
+    LeaseLostError,
     MlflowError,
     NotFoundError,
     ObjectStoreError,
@@ -124,7 +125,7 @@ def map_error(exc: HeimdallError, op: Operation) -> ApiError:
                              502)  # fmt: skip
     if isinstance(exc, NotFoundError) and op in ("lookup", "delete"):
         return ApiError(404, "Model not found")
-    if isinstance(exc, RegistryUnavailableError):
+    if isinstance(exc, (RegistryUnavailableError, LeaseLostError)):  # transient: retry
         retry = str(RETRY_AFTER_SECONDS)
         return _server_error("Database unavailable, try again later", reason, 503,
                              **{"Retry-After": retry})  # fmt: skip

@@ -115,10 +115,7 @@ async def list_models(request: Request, ctx: ApiContext, who: Principal) -> Resp
 
     def page(service: Service) -> list[ModelSummary]:
         # One more than the page, to know whether a next page exists.
-        # TODO(issue 8): page in the registry once the service has
-        # `Service.list_models(limit: int | None = None, offset: int = 0)`:
-        # `service.list_models(limit=limit + 1, offset=offset)` instead of this slice.
-        records = service.list_models()[offset : offset + limit + 1]
+        records = service.list_models(limit=limit + 1, offset=offset)
         return [model_summary(r) for r in records]
 
     rows = await _call(ctx, who, "list", page)

@@ -9,9 +9,10 @@ from typing import Any
 
 from ..codec import Limits
 from ..codec.checksums import Digests
-from ..errors import HeimdallError
+from ..errors import CommitUnknownError, HeimdallError
 from ..onnx.checker import check_model_file
 from ..storage.base import AuditEntry, ModelRecord, ObjectStore, Registry
+from .leases import ObjectLease, lease_seconds_from_env
 
 #: Called with the number of payload bytes just moved (a progress display), or None.
 Progress = Callable[[int], None] | None
@@ -21,28 +22,56 @@ ModelChecker = Callable[[str], None]
 
 @dataclass
 class Context:
-    """One registry, one object store, the actor named in the audit, and the limits."""
+    """One registry, one object store, the actor named in the audit, the limits, and how
+    long an import's lease lasts (HEIMDALL_IMPORT_LEASE_SECONDS)."""
 
     registry: Registry
     store: ObjectStore
     actor: str = "cli"
     limits: Limits = field(default_factory=Limits)
     check_model: ModelChecker = check_model_file
+    #: None: HEIMDALL_IMPORT_LEASE_SECONDS, else 300 (read when an import needs it, so
+    #: that a bad value fails the writes, not every query).
+    lease_seconds: float | None = None
+
+    def lease(self, key: str) -> ObjectLease:
+        """Lease ``key`` (before its first byte reaches the store) and keep it renewed:
+        gc leaves the object alone until the row takes the lease or ``close()``."""
+        seconds = lease_seconds_from_env() if self.lease_seconds is None else self.lease_seconds
+        return ObjectLease.acquire(self.registry, key, seconds)
 
     def audit(self, **fields: Any) -> None:
         """Append an audit entry; a failing registry must not hide the original error."""
         with contextlib.suppress(HeimdallError):
             self.registry.append_audit(AuditEntry(actor=self.actor, **fields))
 
-    def add(self, record: ModelRecord, action: str, digests: Digests, **audit: Any) -> None:
-        """Write the row and its audit entry; remove the stored object if that fails."""
+    def add(
+        self,
+        record: ModelRecord,
+        action: str,
+        digests: Digests,
+        *,
+        lease: ObjectLease | None = None,
+        **audit: Any,
+    ) -> None:
+        """Write the row and its audit entry (taking ``lease``, in the same transaction: it
+        fails if gc claimed it); remove the stored object if that fails, unless the commit's
+        outcome is unknown (CommitUnknownError: the object stays, its lease left to expire)."""
         entry = AuditEntry(
             action=action, result="ok", model_id=record.model_id, bytes=digests.size,
             onnx_md5=digests.md5, onnx_sha256=digests.sha256, actor=self.actor,
             source_model_id=record.source_model_id, **audit,
         )  # fmt: skip
         try:
-            self.registry.add(record, entry)
+            self.registry.add(record, entry, lease_owner=None if lease is None else lease.owner)
+            if lease is not None:
+                lease.taken()
+        except CommitUnknownError:
+            # The row may exist: removing its object could leave it without one. If it does
+            # not, the lease (left to expire) lets gc remove the object later.
+            if lease is not None:
+                lease.abandon()
+            raise
         except BaseException:
             with contextlib.suppress(Exception):
                 self.store.delete(record.onnx_path or "")

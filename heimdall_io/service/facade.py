@@ -34,8 +34,12 @@ class Service:
         actor: str = "cli",
         limits: Limits | None = None,
         model_checker: ModelChecker = check_model_file,
+        lease_seconds: float | None = None,
     ) -> None:
-        self._ctx = Context(registry, store, actor, limits or Limits(), model_checker)
+        # lease_seconds None: HEIMDALL_IMPORT_LEASE_SECONDS, or 300
+        self._ctx = Context(
+            registry, store, actor, limits or Limits(), model_checker, lease_seconds
+        )
 
     @classmethod
     def from_config(
@@ -76,9 +80,10 @@ class Service:
 
     # -- queries -------------------------------------------------------------------------
 
-    def list_models(self) -> list[ModelRecord]:
-        """Every model, newest first."""
-        return self.registry.list()
+    def list_models(self, limit: int | None = None, offset: int = 0) -> list[ModelRecord]:
+        """Models newest first (a stable order): ``limit`` of them (None: all) after the
+        first ``offset``; ValueError if either is negative."""
+        return self.registry.list(limit, offset)
 
     def get_model(self, model_id: str) -> ModelRecord:
         """One model (NotFoundError if there is none)."""
@@ -131,8 +136,8 @@ class Service:
         The payload streams into the store while it is decoded and hashed; the checksums
         are verified (and, with ``validate``, onnx.checker run) before the row is written.
         Any failure removes the object again (or, if the process dies, leaves an
-        unreferenced object for :meth:`gc`). ``options`` may leave metadata sections out
-        (a partial import); the audit entry names them.
+        unreferenced object, leased until HEIMDALL_IMPORT_LEASE_SECONDS pass, for :meth:`gc`).
+        ``options`` may leave metadata sections out (a partial import); the audit names them.
         """
         return importing.import_bundle(
             self._ctx, src, validate=validate, progress=progress, options=options
@@ -172,6 +177,7 @@ class Service:
 
     def gc(self, *, min_age: dt.timedelta = dt.timedelta(hours=1), dry_run: bool = False
            ) -> GcResult:  # fmt: skip
-        """Remove objects no model references, older than ``min_age`` (imports in flight
-        are younger)."""
+        """Remove objects no model references: those of dead imports (their lease expired)
+        and, older than ``min_age``, those with no lease; never one an import in flight
+        holds a lease on."""
         return gc.collect_garbage(self._ctx, min_age=min_age, dry_run=dry_run)

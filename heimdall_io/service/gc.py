@@ -1,4 +1,17 @@
-"""Garbage collection: objects no model references, and abandoned uploads."""
+"""Garbage collection: objects no model references, and abandoned uploads.
+
+What an object's fate depends on (unreferenced objects only; a model's object is never
+touched):
+
+* a live import lease: kept, whatever its age (an import or registration in flight);
+* an expired lease: removed, once gc has claimed (deleted) the lease, so that its import,
+  should it still be running, can no longer register a row for it;
+* no lease: removed if older than ``min_age`` (left by a failed cleanup, or by a
+  heimdall-io from before leases).
+
+Incomplete uploads (temporary files, multipart uploads) follow the same rules by the key
+they were writing.
+"""
 
 from __future__ import annotations
 
@@ -16,22 +29,43 @@ class GcResult:
 
     #: Objects no model references.
     removed: list[ObjectInfo]
-    #: Unfinished multipart uploads removed (left by killed processes; 0 on a dry run).
+    #: Unfinished uploads removed (left by killed processes; 0 on a dry run).
     incomplete_purged: int = 0
 
 
 def collect_garbage(ctx: Context, *, min_age: dt.timedelta, dry_run: bool = False) -> GcResult:
-    """Remove objects no model references, older than ``min_age``."""
-    referenced = ctx.registry.referenced_keys()
+    """Remove unreferenced objects: those whose import lease expired, and those with no
+    lease older than ``min_age``; never one with a live lease."""
     cutoff = utcnow() - min_age
-    orphans = [
-        obj
-        for prefix in (IMPORTED_PREFIX, REGISTERED_PREFIX)
-        for obj in ctx.store.list(prefix)
-        if obj.key not in referenced and obj.last_modified <= cutoff
-    ]
+    # The order of these reads is what makes gc safe against an import committing
+    # meanwhile (its row inserted and its lease deleted in one transaction):
+    # 1. objects, then incomplete uploads: each was begun after its lease was taken;
+    # 2. leases: an object of 1 without one here had lost it before this read, so its
+    #    import had either committed by then or failed (or gc claimed the lease);
+    # 3. referenced keys, read after 2, therefore see the row of every import that
+    #    committed before 2. Reading them first would miss a row committed between the
+    #    reads, whose lease would be gone by 2: a new model's object would be removed.
+    objects = [obj for prefix in (IMPORTED_PREFIX, REGISTERED_PREFIX)
+               for obj in ctx.store.list(prefix)]  # fmt: skip
+    uploads = ctx.store.list_incomplete()
+    leases = {lease.object_key: lease for lease in ctx.registry.leases()}
+    referenced = ctx.registry.referenced_keys()
+
+    old = {o.key for o in objects if o.key not in leases and o.last_modified <= cutoff}
+    expired = {key for key, lease in leases.items() if lease.expired}
     if dry_run:
-        return GcResult(orphans)
-    for obj in orphans:
-        ctx.store.delete(obj.key)
-    return GcResult(orphans, ctx.store.purge_incomplete(cutoff))
+        doomed = (old | expired) - referenced
+        return GcResult([o for o in objects if o.key in doomed])
+    # Claimed leases are ours: their imports can no longer register (a row committed since
+    # 3 would have taken its lease, so it cannot be among them).
+    claimed = set(ctx.registry.claim_expired_leases()) - referenced
+    doomed = (old - referenced) | claimed
+    removed = [o for o in objects if o.key in doomed]
+    for key in sorted(doomed):  # claimed ones not listed: written after 1, remove them too
+        ctx.store.delete(key)
+    purged = 0
+    for upload in uploads:
+        if upload.key in claimed or (upload.key not in leases and upload.started <= cutoff):
+            ctx.store.abort_incomplete(upload)
+            purged += 1
+    return GcResult(removed, purged)

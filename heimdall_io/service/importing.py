@@ -12,13 +12,14 @@ from typing import Any, BinaryIO
 import msgspec
 
 from ..codec import BundleInfo, BundleReader
-from ..errors import HeimdallError
+from ..errors import CommitUnknownError, HeimdallError
 from ..format.document import CHECKSUM_KEYS
 from ..format.storable import check_storable, storable_text
 from ..onnx.checker import preload
 from ..onnx.external import reject_external_data
 from ..storage.base import ModelRecord
 from .context import Context, Progress
+from .leases import ObjectLease
 from .records import IMPORTED_PREFIX, imported_record, object_key
 
 
@@ -78,6 +79,9 @@ def _import(
     unique = model_id[:8]
     model = reader.document.get("model")
     key: str | None = None
+    # Taken before the first byte reaches the store, renewed while we run, taken over by
+    # the row (or released on failure): gc leaves the object alone meanwhile.
+    lease: ObjectLease | None = None
     try:
         if (
             isinstance(model, dict)
@@ -86,7 +90,10 @@ def _import(
         ):
             check_storable(reader.document)  # what the registry cannot hold fails here
             early = _members(reader.document)
-            key = object_key(IMPORTED_PREFIX, model["model_name"], model["version"], unique)
+            lease = ctx.lease(
+                object_key(IMPORTED_PREFIX, model["model_name"], model["version"], unique)
+            )
+            key = lease.key
             ctx.store.put(key, reader.open_payload(progress))
             info = reader.finish()
             if _members(info.document) != early:  # members after the payload
@@ -103,17 +110,22 @@ def _import(
                 if validate:
                     _check_model(ctx, path)
                 m = info.header.model
-                key = object_key(IMPORTED_PREFIX, m.model_name, m.version, unique)
+                lease = ctx.lease(object_key(IMPORTED_PREFIX, m.model_name, m.version, unique))
+                key = lease.key
                 with open(path, "rb") as f:
                     ctx.store.put(key, f, length=os.path.getsize(path))
         record, skipped = _partial(imported_record(info, model_id, key), options)
         assert info.digests is not None
-        ctx.add(record, "import", info.digests, detail=skipped)
-    except BaseException:
-        if key is not None:
+        ctx.add(record, "import", info.digests, lease=lease, detail=skipped)
+    except BaseException as exc:
+        # (a commit of unknown outcome: the row may exist, so its object must stay)
+        if key is not None and not isinstance(exc, CommitUnknownError):
             with contextlib.suppress(Exception):
                 ctx.store.delete(key)
         raise
+    finally:
+        if lease is not None:
+            lease.close()  # after the object is removed: gc must not race our cleanup
     return ImportResult(record, info)
 
 

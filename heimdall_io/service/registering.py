@@ -46,12 +46,14 @@ def register(
     model_id = str(uuid.uuid4())
     version = version or 1
     key = object_key(REGISTERED_PREFIX, name, version, model_id[:8])
-    with Hasher() as hasher:
-        ctx.store.put(key, _HashingReader(model, hasher, progress))  # type: ignore[arg-type]
-        digests = hasher.digests()
-    record = registered_record(
-        model_id=model_id, key=key, name=name, version=version, architecture=architecture,
-        description=description, sections=sections, info=info, digests=digests,
-    )  # fmt: skip
-    ctx.add(record, "register", digests)
+    # The same lease as an import's: gc leaves the object alone until the row exists.
+    with ctx.lease(key) as lease:
+        with Hasher() as hasher:
+            ctx.store.put(key, _HashingReader(model, hasher, progress))  # type: ignore[arg-type]
+            digests = hasher.digests()
+        record = registered_record(
+            model_id=model_id, key=key, name=name, version=version, architecture=architecture,
+            description=description, sections=sections, info=info, digests=digests,
+        )  # fmt: skip
+        ctx.add(record, "register", digests, lease=lease)
     return record

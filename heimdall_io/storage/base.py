@@ -100,20 +100,49 @@ class ObjectInfo(msgspec.Struct, kw_only=True):
     last_modified: dt.datetime
 
 
+class Lease(msgspec.Struct, kw_only=True):
+    """An import's claim on an object key while it writes (see :meth:`Registry.acquire_lease`)."""
+
+    object_key: str
+    owner: str
+    expires_at: dt.datetime
+    expired: bool  # by the registry's clock when read
+
+
+class IncompleteUpload(msgspec.Struct, kw_only=True):
+    """An upload begun and never completed (a process killed mid-put, or one in flight)."""
+
+    key: str | None  # the object key it was writing, when the store can tell
+    started: dt.datetime  # S3: when initiated; a directory: the last write
+    token: str  # what :meth:`ObjectStore.abort_incomplete` needs (upload id, file)
+
+
 class Registry(Protocol):
     """Model metadata rows and the audit history. Implementations: sqlite, postgres."""
 
     url: str
 
-    def add(self, record: ModelRecord, audit: AuditEntry | None = None) -> None:
-        """Insert ``record`` (and ``audit``, in the same transaction)."""
+    def add(
+        self,
+        record: ModelRecord,
+        audit: AuditEntry | None = None,
+        *,
+        lease_owner: str | None = None,
+    ) -> None:
+        """Insert ``record`` (and ``audit``, in the same transaction).
+
+        With ``lease_owner``, the same transaction deletes the lease of ``record.onnx_path``
+        held by that owner, and LeaseLostError if there is none (gc claimed it): a model row
+        never appears for an object gc may have removed.
+        """
 
     def get(self, model_id: str) -> ModelRecord:
         """The record, or raise NotFoundError("Model <id> not found")."""
         ...
 
-    def list(self) -> builtins.list[ModelRecord]:
-        """All records, newest first."""
+    def list(self, limit: int | None = None, offset: int = 0) -> builtins.list[ModelRecord]:
+        """Records newest first (then by id: a stable order), ``limit`` of them (None: all)
+        after skipping ``offset``; ValueError if either is negative."""
         ...
 
     def delete(self, model_id: str, audit: AuditEntry | None = None) -> ModelRecord:
@@ -125,6 +154,29 @@ class Registry(Protocol):
         ...
 
     def append_audit(self, entry: AuditEntry) -> None: ...
+
+    # Import leases: an import holds one on its object key from before its first byte
+    # reaches the store until its row is written (or it fails), so gc leaves it alone.
+    # Expiry is decided by the registry's clock (one clock for every replica).
+
+    def acquire_lease(self, key: str, owner: str, seconds: float) -> None:
+        """Lease ``key`` to ``owner`` for ``seconds``; RegistryError if it is leased already."""
+
+    def renew_lease(self, key: str, owner: str, seconds: float) -> bool:
+        """Extend ``owner``'s lease to ``seconds`` from now; False if it is gone (claimed)."""
+        ...
+
+    def release_lease(self, key: str, owner: str) -> None:
+        """Drop ``owner``'s lease on ``key`` (nothing happens if it is gone)."""
+
+    def leases(self) -> builtins.list[Lease]:
+        """Every lease, live or expired."""
+        ...
+
+    def claim_expired_leases(self) -> builtins.list[str]:
+        """Delete every expired lease, atomically, and return their keys: the caller (gc)
+        now owns those objects and removes them; their imports can no longer register."""
+        ...
 
     def audit(self, limit: int | None = None) -> builtins.list[AuditEntry]:
         """Audit entries, newest first."""
@@ -164,10 +216,18 @@ class ObjectStore(Protocol):
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
 
-    def purge_incomplete(self, older_than: dt.datetime) -> int:
-        """Remove uploads a killed process left unfinished before ``older_than``.
+    def list_incomplete(self) -> builtins.list[IncompleteUpload]:
+        """Uploads begun and not completed (in flight, or left by a killed process); they
+        are invisible to :meth:`list`."""
+        ...
 
-        They are invisible to :meth:`list`; returns how many were removed.
+    def abort_incomplete(self, upload: IncompleteUpload) -> None:
+        """Remove an incomplete upload (nothing happens if it completed or is gone)."""
+
+    def purge_incomplete(self, older_than: dt.datetime) -> int:
+        """Remove incomplete uploads started before ``older_than``; how many were removed.
+
+        Leases are not consulted: gc uses :meth:`list_incomplete` and decides itself.
         """
         ...
 
@@ -175,3 +235,12 @@ class ObjectStore(Protocol):
         """Raise ObjectStoreError if the store cannot be reached."""
 
     def close(self) -> None: ...
+
+
+def purge_incomplete_uploads(store: ObjectStore, older_than: dt.datetime) -> int:
+    """:meth:`ObjectStore.purge_incomplete` from the store's list and abort: the uploads
+    started before ``older_than``, aborted; how many."""
+    stale = [u for u in store.list_incomplete() if u.started < older_than]
+    for upload in stale:
+        store.abort_incomplete(upload)
+    return len(stale)

@@ -4,6 +4,7 @@ Registry URLs::
 
     sqlite:///abs/path.db      sqlite:relative.db      /a/plain/path.db
     postgresql://user:password@host:5432/db            (also postgres://)
+    postgresql://...?lock_timeout=2&pool_size=20       (see storage.dbsettings)
 
 Object store URLs::
 
@@ -123,7 +124,7 @@ def open_registry(url: str | None = None) -> Registry:
         try:
             from heimdall_io.storage.postgres import PostgresRegistry
         except ModuleNotFoundError as exc:
-            if (exc.name or "").split(".")[0] == "psycopg":
+            if (exc.name or "").split(".")[0] in ("psycopg", "psycopg_pool"):
                 raise ConfigError(
                     "PostgreSQL support needs psycopg: pip install 'heimdall-io[postgres]'"
                 ) from exc

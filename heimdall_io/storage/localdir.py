@@ -1,13 +1,14 @@
 """The embedded object store: one file per key under a root directory.
 
 Keys are relative POSIX paths ("imported/name-1-abcd.onnx"). A put streams into a
-temporary file next to its target (named ``.tmp-*``, never listed), fsyncs it and links
-it into place only once complete, so a reader never sees a partial object and an
-existing object is never overwritten.
+temporary file next to its target (named ``.tmp-<name>.<random>``, never listed), fsyncs
+it and links it into place only once complete, so a reader never sees a partial object
+and an existing object is never overwritten. Directories are created 0700, objects 0600.
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import datetime as dt
 import os
@@ -17,13 +18,35 @@ from pathlib import Path
 from typing import BinaryIO
 
 from heimdall_io.errors import NotFoundError, ObjectStoreError
-from heimdall_io.storage.base import Closable, ObjectInfo
+from heimdall_io.storage.base import (
+    Closable,
+    IncompleteUpload,
+    ObjectInfo,
+    purge_incomplete_uploads,
+)
 from heimdall_io.storage.keys import TEMP_PREFIX, check_key, check_prefix
+from heimdall_io.storage.private import make_private_dirs
 
 __all__ = ["CHUNK_SIZE", "LocalObjectStore"]
 
 #: Bytes read from the source per ``read`` call during a put.
 CHUNK_SIZE = 4 * 1024 * 1024
+#: Longest object name kept in a temporary file's name (the rest of 255 is for the prefix
+#: and mkstemp's random part); a longer one's upload cannot be told apart by gc's leases.
+_MAX_NAME_IN_TEMP = 200
+
+
+def _temp_prefix(name: str) -> str:
+    """``.tmp-<name>.``: the object an upload is for can be read back from its temp file."""
+    return f"{TEMP_PREFIX}{name}." if len(name) <= _MAX_NAME_IN_TEMP else TEMP_PREFIX
+
+
+def _key_of_temp(rel_dir: str, filename: str) -> str | None:
+    """The key a temporary file was written for, if its name says (see :func:`_temp_prefix`)."""
+    name, dot, _random = filename[len(TEMP_PREFIX) :].rpartition(".")
+    if not dot or not name:
+        return None
+    return name if rel_dir == "." else f"{rel_dir}/{name}"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -46,7 +69,7 @@ class LocalObjectStore(Closable):
         self.root = Path(os.path.abspath(os.path.expanduser(os.fspath(root))))
         self.url = self.root.as_uri()
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self.root)
         except OSError as exc:
             raise ObjectStoreError(self._message("cannot create the store directory", exc)) from exc
         self._real_root = self.root.resolve()
@@ -70,8 +93,8 @@ class LocalObjectStore(Closable):
         if target.exists():
             raise ObjectStoreError(f"object exists: {key}")
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
+            make_private_dirs(target.parent)
+            fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(target.name), dir=target.parent)
         except OSError as exc:
             raise ObjectStoreError(self._message(f"cannot write {key}", exc)) from exc
         tmp = Path(tmp_name)
@@ -137,20 +160,38 @@ class LocalObjectStore(Closable):
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
-    def purge_incomplete(self, older_than: dt.datetime) -> int:
-        """Delete temporary files of uploads that never finished (a killed process)."""
-        cutoff = older_than.timestamp()
-        removed = 0
+    def list_incomplete(self) -> builtins.list[IncompleteUpload]:
+        """The temporary files of uploads in flight or never finished (a killed process)."""
+        found: builtins.list[IncompleteUpload] = []
         for dirpath, _dirnames, filenames in os.walk(self.root):
+            rel = Path(dirpath).relative_to(self.root).as_posix()
             for name in filenames:
                 if not name.startswith(TEMP_PREFIX):
                     continue
-                path = os.path.join(dirpath, name)
-                with contextlib.suppress(FileNotFoundError):
-                    if os.stat(path).st_mtime < cutoff:
-                        os.unlink(path)
-                        removed += 1
-        return removed
+                try:
+                    mtime = os.stat(os.path.join(dirpath, name)).st_mtime
+                except FileNotFoundError:
+                    continue  # completed or removed meanwhile
+                found.append(
+                    IncompleteUpload(
+                        key=_key_of_temp(rel, name),
+                        started=dt.datetime.fromtimestamp(mtime, dt.timezone.utc),
+                        token=name if rel == "." else f"{rel}/{name}",
+                    )
+                )
+        return found
+
+    def abort_incomplete(self, upload: IncompleteUpload) -> None:
+        """Remove the temporary file (a completed upload's object is its own hard link)."""
+        segments = upload.token.split("/")
+        if not segments[-1].startswith(TEMP_PREFIX) or any(s in ("", ".", "..") for s in segments):
+            raise ObjectStoreError(f"not an incomplete upload: {upload.token!r}")
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            os.unlink(self.root.joinpath(*segments))
+
+    def purge_incomplete(self, older_than: dt.datetime) -> int:
+        """Delete temporary files of uploads last written before ``older_than``."""
+        return purge_incomplete_uploads(self, older_than)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Objects whose key starts with ``prefix`` (a plain string prefix), in key order."""

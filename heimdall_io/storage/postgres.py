@@ -6,10 +6,14 @@ The ``models`` table is the seed's, plus this project's columns (added with ``AL
 on first use, in one transaction holding an advisory lock, so processes starting together
 do not race.
 
-One connection per :class:`PostgresRegistry`, used by one thread at a time behind a lock,
-every operation in its own explicit transaction. A connection that failed is dropped and
-the next operation opens a new one. Every psycopg error becomes a one-line
-:class:`RegistryError` naming the server (never the password).
+A pool of connections per :class:`PostgresRegistry` (psycopg_pool), shared by the
+process's threads, every operation in its own explicit transaction on a connection the
+pool has checked. Each connection has a ``statement_timeout`` and a ``lock_timeout``
+(:mod:`~heimdall_io.storage.dbsettings`: the URL's query, the environment, the defaults), so
+a database that does not answer in time (no free connection, a statement or lock wait too
+long, the connection lost) fails with :class:`RegistryUnavailableError` instead of hanging.
+Every psycopg error becomes a one-line :class:`RegistryError` naming the server (never the
+password).
 """
 
 from __future__ import annotations
@@ -18,23 +22,42 @@ import builtins
 import datetime as dt
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 import psycopg
+import psycopg_pool
 from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb, set_json_loads
 
-from heimdall_io.errors import NotFoundError, RegistryError
+from heimdall_io.errors import (
+    CommitUnknownError,
+    LeaseLostError,
+    NotFoundError,
+    RegistryError,
+    RegistryUnavailableError,
+)
 from heimdall_io.storage import migrations, sql
-from heimdall_io.storage.base import AUDIT_COLUMNS, MODEL_COLUMNS, AuditEntry, Closable, ModelRecord
+from heimdall_io.storage.base import (
+    AUDIT_COLUMNS,
+    MODEL_COLUMNS,
+    AuditEntry,
+    Closable,
+    Lease,
+    ModelRecord,
+)
+from heimdall_io.storage.dbsettings import DatabaseSettings, split_database_url
 
 __all__ = ["PostgresRegistry", "redact_url"]
 
 #: Key of the advisory lock serialising migrations ("heimdall" in ASCII).
 MIGRATION_LOCK_KEY = 0x68_65_69_6D_64_61_6C_6C
+#: Longest :meth:`PostgresRegistry.ping` waits for a connection, then for the answer.
+PING_TIMEOUT = 5.0
+#: A lease's expiry, by the database's clock: the one clock every replica shares.
+_EXPIRY = "clock_timestamp() + %s * interval '1 second'"
 
 # Placeholders with explicit casts, so the parameter types never depend on Python's.
 _MODEL_CASTS = {
@@ -157,75 +180,172 @@ def _audit_entry(row: tuple[Any, ...]) -> AuditEntry:
     return AuditEntry(**fields)
 
 
-class PostgresRegistry(Closable):
+class _Leases:
+    """The import leases of :class:`PostgresRegistry`."""
+
+    _transaction: Any
+
+    def acquire_lease(self, key: str, owner: str, seconds: float) -> None:
+        seconds = sql.check_lease_seconds(seconds)
+        with self._transaction() as cur:
+            try:
+                cur.execute(
+                    f"INSERT INTO import_leases (object_key, owner, expires_at) "
+                    f"VALUES (%s, %s, {_EXPIRY})",
+                    (key, owner, seconds),
+                )
+            except pg_errors.UniqueViolation as exc:
+                raise RegistryError(f"object key is leased already: {key}") from exc
+
+    def renew_lease(self, key: str, owner: str, seconds: float) -> bool:
+        seconds = sql.check_lease_seconds(seconds)
+        with self._transaction() as cur:
+            cur.execute(
+                f"UPDATE import_leases SET expires_at = {_EXPIRY} "
+                "WHERE object_key = %s AND owner = %s",
+                (seconds, key, owner),
+            )
+            return bool(cur.rowcount == 1)
+
+    def release_lease(self, key: str, owner: str) -> None:
+        with self._transaction() as cur:
+            cur.execute(
+                "DELETE FROM import_leases WHERE object_key = %s AND owner = %s", (key, owner)
+            )
+
+    def leases(self) -> list[Lease]:
+        with self._transaction() as cur:
+            cur.execute(
+                "SELECT object_key, owner, expires_at, expires_at <= clock_timestamp() "
+                "FROM import_leases ORDER BY object_key"
+            )
+            rows = cur.fetchall()
+        return [
+            Lease(object_key=k, owner=o, expires_at=sql.as_utc(e), expired=bool(x))
+            for k, o, e, x in rows
+        ]
+
+    def claim_expired_leases(self) -> list[str]:
+        with self._transaction() as cur:
+            cur.execute(
+                "DELETE FROM import_leases WHERE expires_at <= clock_timestamp() "
+                "RETURNING object_key"
+            )
+            return [row[0] for row in cur.fetchall()]
+
+
+class PostgresRegistry(_Leases, Closable):
     """A :class:`~heimdall_io.storage.base.Registry` in a PostgreSQL database.
 
-    Nothing is opened until the first operation (which also applies the migrations).
+    Nothing is opened until the first operation, which applies the migrations on a
+    connection of its own, then opens the pool. ``settings`` default to the URL's query,
+    the environment and the defaults (:func:`~heimdall_io.storage.dbsettings.split_database_url`).
     """
 
-    def __init__(self, url: str, *, connect_timeout: int = 5) -> None:
-        self._dsn = url
+    def __init__(
+        self, url: str, *, connect_timeout: int = 5, settings: DatabaseSettings | None = None
+    ) -> None:
+        self._dsn, url_settings = split_database_url(url)
+        self.settings = settings or url_settings
         self.url = redact_url(url)
         self._connect_timeout = connect_timeout
-        self._lock = threading.RLock()
-        self._conn: psycopg.Connection[Any] | None = None
-        self._migrated = False
+        self._lock = threading.Lock()
+        self._pool: psycopg_pool.ConnectionPool[Any] | None = None
         self._closed = False
 
-    # -- connection, transactions, errors ------------------------------------------
+    # -- connections, transactions, errors -----------------------------------------
 
-    def _connection(self) -> psycopg.Connection[Any]:
-        if self._closed:
-            raise RegistryError(f"registry is closed: {self.url}")
-        conn = self._conn
-        if conn is not None and not conn.closed and not conn.broken:
-            return conn
-        self._discard()
-        conn = psycopg.connect(
-            self._dsn,
-            autocommit=False,
-            connect_timeout=self._connect_timeout,
-            application_name="heimdall-io",
-        )
-        try:
-            set_json_loads(msgspec.json.decode, conn)
-            if not self._migrated:
+    def _connect_kwargs(self) -> dict[str, Any]:
+        return {"connect_timeout": self._connect_timeout, "application_name": "heimdall-io"}
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        """Every new connection: JSON decoding, the timeouts (session settings)."""
+        set_json_loads(msgspec.json.decode, conn)
+        ms = DatabaseSettings.milliseconds
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT set_config('statement_timeout', %s, false), "
+                "set_config('lock_timeout', %s, false)",
+                (str(ms(self.settings.statement_timeout)), str(ms(self.settings.lock_timeout))),
+            )
+        if not conn.autocommit:
+            conn.commit()
+
+    def _open_pool(self) -> psycopg_pool.ConnectionPool[Any]:
+        with self._lock:
+            if self._closed:
+                raise RegistryError(f"registry is closed: {self.url}")
+            if self._pool is not None:
+                return self._pool
+            # Migrate first, on a connection of its own: a database that cannot be reached
+            # fails here at once, with libpq's reason (a pool would only time out).
+            with psycopg.connect(self._dsn, autocommit=False, **self._connect_kwargs()) as conn:
+                self._configure(conn)
                 _migrate(conn)
-                self._migrated = True
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
-        return conn
-
-    def _discard(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with suppress(psycopg.Error):
-                conn.close()
+            pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
+                self._dsn,
+                kwargs={"autocommit": True, **self._connect_kwargs()},
+                min_size=1,
+                max_size=self.settings.pool_size,
+                timeout=self.settings.pool_timeout,
+                configure=self._configure,
+                check=psycopg_pool.ConnectionPool.check_connection,  # replace dropped ones
+                name="heimdall-io",
+                open=False,
+            )
+            pool.open(wait=False)
+            self._pool = pool
+            return pool
 
     @contextmanager
-    def _transaction(self) -> Iterator[psycopg.Cursor[Any]]:
-        """A cursor inside one transaction, committed on success, rolled back on error."""
-        with self._lock:
-            try:
-                conn = self._connection()
-                with conn.transaction(), conn.cursor() as cur:
-                    yield cur
-            except psycopg.OperationalError as exc:
-                self._discard()
-                raise RegistryError(f"database unavailable: {self.url}: {_describe(exc)}") from exc
-            except psycopg.Error as exc:
-                if self._conn is not None and (self._conn.broken or self._conn.closed):
-                    self._discard()
-                raise RegistryError(f"registry error: {self.url}: {_describe(exc)}") from exc
+    def _transaction(self, timeout: float | None = None) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor inside one transaction, committed on success, rolled back on error;
+        RegistryUnavailableError if no connection is free within ``timeout`` seconds (the
+        pool timeout by default), or the database cancels a statement for a timeout."""
+        wait = self.settings.pool_timeout if timeout is None else timeout
+        committing = False
+        try:
+            pool = self._open_pool()
+            with pool.connection(timeout=wait) as conn, conn.transaction(), conn.cursor() as cur:
+                yield cur
+                committing = True  # what fails from here on fails during COMMIT
+        except psycopg_pool.PoolTimeout as exc:  # (these are OperationalErrors too)
+            raise RegistryUnavailableError(
+                f"database unavailable: {self.url}: no connection within {wait:g} s"
+            ) from exc
+        except psycopg_pool.PoolClosed as exc:
+            raise RegistryError(f"registry is closed: {self.url}") from exc
+        except psycopg.OperationalError as exc:
+            if committing and (conn.broken or conn.closed):
+                raise CommitUnknownError(
+                    f"database unavailable: {self.url}: {_describe(exc)} "
+                    "(while committing: the change may have been made)"
+                ) from exc
+            raise RegistryUnavailableError(  # lost connection, statement/lock timeout
+                f"database unavailable: {self.url}: {_describe(exc)}"
+            ) from exc
+        except psycopg.Error as exc:
+            raise RegistryError(f"registry error: {self.url}: {_describe(exc)}") from exc
 
     # -- Registry ------------------------------------------------------------------
 
-    def add(self, record: ModelRecord, audit: AuditEntry | None = None) -> None:
+    def add(
+        self,
+        record: ModelRecord,
+        audit: AuditEntry | None = None,
+        *,
+        lease_owner: str | None = None,
+    ) -> None:
         values = _model_row(record)
         audit_row = None if audit is None else _audit_row(audit)
         with self._transaction() as cur:
+            if lease_owner is not None:
+                cur.execute(
+                    "DELETE FROM import_leases WHERE object_key = %s AND owner = %s",
+                    (record.onnx_path, lease_owner),
+                )
+                if cur.rowcount != 1:
+                    raise LeaseLostError(sql.lease_lost_message(record.onnx_path))
             try:
                 with cur.connection.transaction():  # a savepoint, to tell duplicates apart
                     cur.execute(_INSERT_MODEL, values)
@@ -243,9 +363,14 @@ class PostgresRegistry(Closable):
             raise NotFoundError(f"Model {model_id} not found")
         return _record(row)
 
-    def list(self) -> list[ModelRecord]:
+    def list(self, limit: int | None = None, offset: int = 0) -> list[ModelRecord]:
+        sql.check_page(limit, offset)
         with self._transaction() as cur:
-            cur.execute(f"{sql.SELECT_MODEL} ORDER BY created_at DESC NULLS LAST, model_id")
+            cur.execute(
+                f"{sql.SELECT_MODEL} ORDER BY created_at DESC NULLS LAST, model_id "
+                "LIMIT %s OFFSET %s",
+                (limit, offset),
+            )
             rows = cur.fetchall()
         return [_record(row) for row in rows]
 
@@ -283,14 +408,19 @@ class PostgresRegistry(Closable):
         return [_audit_entry(row) for row in rows]
 
     def ping(self) -> None:
-        with self._transaction() as cur:
+        """A round trip, bounded in time: PING_TIMEOUT for a connection, then as much for
+        the answer (or connect_timeout for the first connection ever)."""
+        with self._transaction(timeout=PING_TIMEOUT) as cur:
+            cur.execute(f"SET LOCAL statement_timeout = {int(PING_TIMEOUT * 1000)}")
             cur.execute("SELECT 1")
             cur.fetchall()
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            self._discard()
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close(timeout=5)
 
     def __repr__(self) -> str:
         return f"PostgresRegistry({self.url!r})"

@@ -9,6 +9,7 @@ every client error becomes a one-line :class:`ObjectStoreError`.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import datetime as dt
 import io
@@ -35,7 +36,13 @@ from urllib3.exceptions import (
 )
 
 from heimdall_io.errors import ConfigError, NotFoundError, ObjectStoreError
-from heimdall_io.storage.base import Closable, ObjectInfo, utcnow
+from heimdall_io.storage.base import (
+    Closable,
+    IncompleteUpload,
+    ObjectInfo,
+    purge_incomplete_uploads,
+    utcnow,
+)
 from heimdall_io.storage.keys import check_key, check_prefix
 
 __all__ = ["PART_SIZE", "S3ObjectStore", "abort_incomplete_upload", "list_incomplete_uploads"]
@@ -189,6 +196,14 @@ def abort_incomplete_upload(client: Minio, bucket: str, key: str, upload_id: str
     client._abort_multipart_upload(bucket, key, upload_id)
 
 
+def _incomplete(uploads: list[Upload]) -> list[IncompleteUpload]:
+    return [
+        IncompleteUpload(key=u.object_name, started=u.initiated_time, token=u.upload_id)
+        for u in uploads
+        if u.upload_id and u.object_name and u.initiated_time is not None
+    ]
+
+
 def _abort_uploads_of(client: Minio, bucket: str, key: str) -> None:
     """Best effort: abort the incomplete multipart uploads of ``key``."""
     with contextlib.suppress(Exception):
@@ -327,22 +342,29 @@ class S3ObjectStore(Closable):
             raise source.error  # the caller's exception, unchanged
         raise _client_error(self, f"cannot write {key}", failure) from failure
 
-    def purge_incomplete(self, older_than: dt.datetime) -> int:
-        """Abort multipart uploads started before ``older_than`` and never completed."""
+    def list_incomplete(self) -> builtins.list[IncompleteUpload]:
+        """Multipart uploads initiated and neither completed nor aborted."""
         self._ensure_bucket()
         try:
-            stale = [
-                u
-                for u in list_incomplete_uploads(self._client, self.bucket)
-                if u.upload_id and u.initiated_time is not None and u.initiated_time < older_than
-            ]
-            for upload in stale:
-                abort_incomplete_upload(
-                    self._client, self.bucket, upload.object_name, upload.upload_id or ""
-                )
+            uploads = list_incomplete_uploads(self._client, self.bucket)
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise _client_error(self, "cannot list incomplete uploads", exc) from exc
-        return len(stale)
+        return _incomplete(uploads)
+
+    def abort_incomplete(self, upload: IncompleteUpload) -> None:
+        """Abort the multipart upload (nothing happens if it completed meanwhile)."""
+        if upload.key is None:
+            raise ObjectStoreError(f"not an incomplete upload: {upload.token!r}")
+        try:
+            abort_incomplete_upload(self._client, self.bucket, upload.key, upload.token)
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+            if isinstance(exc, S3Error) and exc.code in ("NoSuchUpload", *_MISSING_KEY):
+                return  # completed or aborted meanwhile
+            raise _client_error(self, f"cannot abort the upload of {upload.key}", exc) from exc
+
+    def purge_incomplete(self, older_than: dt.datetime) -> int:
+        """Abort multipart uploads started before ``older_than`` and never completed."""
+        return purge_incomplete_uploads(self, older_than)
 
     def open(self, key: str) -> BinaryIO:
         check_key(key)

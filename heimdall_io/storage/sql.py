@@ -24,7 +24,10 @@ __all__ = [
     "as_utc",
     "audit_values",
     "check_audit_limit",
+    "check_lease_seconds",
+    "check_page",
     "insert_statement",
+    "lease_lost_message",
     "lookup_uuid",
     "model_values",
     "parse_uuid",
@@ -62,6 +65,29 @@ def check_audit_limit(limit: int | None) -> None:
     """ValueError for a negative number of audit entries (None: all of them)."""
     if limit is not None and limit < 0:
         raise ValueError("limit must not be negative")
+
+
+def check_page(limit: int | None, offset: int) -> None:
+    """ValueError for a negative page size or offset (a limit of None: all the rest)."""
+    check_audit_limit(limit)
+    if offset < 0:
+        raise ValueError("offset must not be negative")
+
+
+def check_lease_seconds(seconds: float) -> float:
+    """``seconds`` as a float, ValueError unless it is a positive, finite duration."""
+    seconds = float(seconds)
+    if not 0 < seconds < float("inf"):
+        raise ValueError("a lease must last a positive, finite number of seconds")
+    return seconds
+
+
+def lease_lost_message(key: str | None) -> str:
+    """Why an import whose lease gc claimed cannot register its model."""
+    return (
+        f"the import's lease on {key} expired and gc claimed the object: "
+        "the model is not registered (retry the import)"
+    )
 
 
 def parse_uuid(value: str | None, what: str) -> uuid.UUID | None:

@@ -20,16 +20,23 @@ from typing import Any
 
 import msgspec
 
-from heimdall_io.errors import NotFoundError, RegistryError
+from heimdall_io.errors import (
+    LeaseLostError,
+    NotFoundError,
+    RegistryError,
+    RegistryUnavailableError,
+)
 from heimdall_io.storage import migrations, sql
 from heimdall_io.storage.base import (
     AUDIT_COLUMNS,
     MODEL_COLUMNS,
     AuditEntry,
     Closable,
+    Lease,
     ModelRecord,
     utcnow,
 )
+from heimdall_io.storage.private import make_private_dirs, make_private_file
 
 __all__ = ["SqliteRegistry"]
 
@@ -149,12 +156,69 @@ def _audit_entry(row: tuple[Any, ...]) -> AuditEntry:
     return AuditEntry(**fields)
 
 
-class SqliteRegistry(Closable):
+def _expiry(seconds: float) -> str:
+    return _time_text(utcnow() + dt.timedelta(seconds=sql.check_lease_seconds(seconds)))
+
+
+class _Leases:
+    """The import leases of :class:`SqliteRegistry` (this process's clock decides expiry:
+    every process sharing the file runs on this machine)."""
+
+    _read: Any
+    _write: Any
+
+    def acquire_lease(self, key: str, owner: str, seconds: float) -> None:
+        expires = _expiry(seconds)
+        with self._write() as conn:
+            try:
+                conn.execute("INSERT INTO import_leases VALUES (?, ?, ?)", (key, owner, expires))
+            except sqlite3.IntegrityError as exc:
+                raise RegistryError(f"object key is leased already: {key}") from exc
+
+    def renew_lease(self, key: str, owner: str, seconds: float) -> bool:
+        expires = _expiry(seconds)
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE import_leases SET expires_at = ? WHERE object_key = ? AND owner = ?",
+                (expires, key, owner),
+            )
+            return cur.rowcount == 1
+
+    def release_lease(self, key: str, owner: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "DELETE FROM import_leases WHERE object_key = ? AND owner = ?", (key, owner)
+            )
+
+    def leases(self) -> list[Lease]:
+        now = _time_text(utcnow())
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT object_key, owner, expires_at FROM import_leases ORDER BY object_key"
+            ).fetchall()
+        return [
+            Lease(object_key=k, owner=o, expires_at=_parse_time(e), expired=e <= now)
+            for k, o, e in rows
+        ]
+
+    def claim_expired_leases(self) -> list[str]:
+        now = _time_text(utcnow())
+        with self._write() as conn:  # one write transaction: nobody renews in between
+            keys = [row[0] for row in conn.execute(
+                "SELECT object_key FROM import_leases WHERE expires_at <= ?", (now,)
+            )]  # fmt: skip
+            conn.execute("DELETE FROM import_leases WHERE expires_at <= ?", (now,))
+        return keys
+
+
+class SqliteRegistry(_Leases, Closable):
     """A :class:`~heimdall_io.storage.base.Registry` in one SQLite file.
 
     ``path`` is created (with its parent directories) when missing; ``":memory:"`` gives a
     private in-memory registry. ``timeout`` is how long a writer waits for another
-    process's write transaction before failing with RegistryError.
+    process's write transaction before failing with RegistryUnavailableError. A new file
+    (and its -wal/-shm files, which SQLite creates with the file's mode) is 0600, new
+    directories 0700.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
@@ -176,10 +240,16 @@ class SqliteRegistry(Closable):
     def _connect(self) -> sqlite3.Connection:
         if not self._memory:
             try:
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                make_private_dirs(Path(self.path).parent)
             except OSError as exc:
                 raise RegistryError(
                     f"cannot create the registry directory: {self.url}: {exc.strerror or exc}"
+                ) from exc
+            try:
+                make_private_file(self.path)  # before sqlite3 creates it 0644
+            except OSError as exc:
+                raise RegistryError(
+                    f"cannot create the registry: {self.url}: {exc.strerror or exc}"
                 ) from exc
         conn = sqlite3.connect(
             self.path,
@@ -201,6 +271,10 @@ class SqliteRegistry(Closable):
     def _errors(self) -> Iterator[None]:
         try:
             yield
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):  # another writer, past the timeout
+                raise RegistryUnavailableError(f"registry busy: {self.url}: {exc}") from exc
+            raise RegistryError(f"registry error: {self.url}: {exc}") from exc
         except sqlite3.Error as exc:
             raise RegistryError(f"registry error: {self.url}: {exc}") from exc
 
@@ -230,10 +304,23 @@ class SqliteRegistry(Closable):
 
     # -- Registry ------------------------------------------------------------------
 
-    def add(self, record: ModelRecord, audit: AuditEntry | None = None) -> None:
+    def add(
+        self,
+        record: ModelRecord,
+        audit: AuditEntry | None = None,
+        *,
+        lease_owner: str | None = None,
+    ) -> None:
         values = _model_row(record)
         audit_row = None if audit is None else _audit_row(audit)
         with self._write() as conn:
+            if lease_owner is not None:
+                taken = conn.execute(
+                    "DELETE FROM import_leases WHERE object_key = ? AND owner = ?",
+                    (record.onnx_path, lease_owner),
+                ).rowcount
+                if taken != 1:
+                    raise LeaseLostError(sql.lease_lost_message(record.onnx_path))
             try:
                 conn.execute(_INSERT_MODEL, values)
             except sqlite3.IntegrityError as exc:
@@ -251,9 +338,13 @@ class SqliteRegistry(Closable):
             raise NotFoundError(f"Model {model_id} not found")
         return _record(row)
 
-    def list(self) -> list[ModelRecord]:
+    def list(self, limit: int | None = None, offset: int = 0) -> list[ModelRecord]:
+        sql.check_page(limit, offset)
         with self._read() as conn:
-            rows = conn.execute(f"{sql.SELECT_MODEL} ORDER BY created_at DESC, model_id").fetchall()
+            rows = conn.execute(
+                f"{sql.SELECT_MODEL} ORDER BY created_at DESC, model_id LIMIT ? OFFSET ?",
+                (-1 if limit is None else limit, offset),
+            ).fetchall()
         return [_record(row) for row in rows]
 
     def delete(self, model_id: str, audit: AuditEntry | None = None) -> ModelRecord:

@@ -9,8 +9,9 @@ import uuid
 
 import pytest
 
-from heimdall_io.errors import NotFoundError, RegistryError
+from heimdall_io.errors import NotFoundError, RegistryError, RegistryUnavailableError
 from heimdall_io.storage.base import AuditEntry
+from heimdall_io.storage.dbsettings import DatabaseSettings
 from heimdall_io.storage.postgres import PostgresRegistry, redact_url
 from tests.support.servers import dead_port
 
@@ -52,7 +53,13 @@ def test_schema_and_migration_table(pg_url: str) -> None:
     audit = columns(pg_url, "audit_log")
     assert audit["id"] == "bigint" and audit["model_id"] == "uuid"
     with psycopg.connect(pg_url) as conn:
-        assert conn.execute("SELECT version FROM heimdall_schema_migrations").fetchall() == [(1,)]
+        versions = conn.execute("SELECT version FROM heimdall_schema_migrations").fetchall()
+        assert versions == [(1,), (2,)]
+    assert columns(pg_url, "import_leases") == {
+        "object_key": "text",
+        "owner": "text",
+        "expires_at": "timestamp with time zone",
+    }
 
 
 def test_upgrades_a_seed_database(pg_url: str) -> None:
@@ -111,7 +118,7 @@ def test_concurrent_first_use_migrates_once(pg_url: str) -> None:
         registry.close()
     assert errors == []
     with psycopg.connect(pg_url) as conn:
-        assert conn.execute("SELECT count(*) FROM heimdall_schema_migrations").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM heimdall_schema_migrations").fetchone() == (2,)
         assert conn.execute("SELECT count(*) FROM models").fetchone() == (4,)
 
 
@@ -145,20 +152,49 @@ def test_unknown_database_is_a_registry_error(pg_admin_url: str) -> None:
 
 
 def test_server_closing_the_connection(pg_url: str, pg_admin_url: str) -> None:
-    with PostgresRegistry(pg_url) as registry:
+    name = pg_url.rsplit("/", 1)[1]
+
+    def terminate(admin: psycopg.Connection) -> None:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND application_name = 'heimdall-io'",
+            (name,),
+        )
+
+    # (3 s: the pool may have to wait out the back-off of a connection attempt that the
+    # termination hit, about 1 s)
+    settings = DatabaseSettings(pool_timeout=3)
+    with (
+        PostgresRegistry(pg_url, settings=settings) as registry,
+        psycopg.connect(pg_admin_url, autocommit=True) as admin,
+    ):
         record = make_record()
         registry.add(record)
-        with psycopg.connect(pg_admin_url, autocommit=True) as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND application_name = 'heimdall-io'",
-                (pg_url.rsplit("/", 1)[1],),
-            )
-        with pytest.raises(RegistryError, match=r"^database unavailable: postgresql://") as excinfo:
-            registry.get(record.model_id)
-        assert "\n" not in str(excinfo.value)
-        # the next operation reconnects
+        terminate(admin)
+        # the pool checks a connection before lending it: a closed one is replaced
         assert registry.get(record.model_id) == record
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        try:
+            terminate(admin)
+            started = time.monotonic()
+            with pytest.raises(RegistryUnavailableError) as excinfo:
+                registry.get(record.model_id)
+            assert time.monotonic() - started < 6
+            assert str(excinfo.value) == (
+                f"database unavailable: {registry.url}: no connection within 3 s"
+            )
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        # back: the pool reconnects (after its back-off)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert registry.get(record.model_id) == record
+                break
+            except RegistryUnavailableError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
 
 def test_failure_mid_transaction_rolls_back(pg_url: str) -> None:

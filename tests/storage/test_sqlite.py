@@ -6,11 +6,12 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
-from heimdall_io.errors import RegistryError
+from heimdall_io.errors import RegistryError, RegistryUnavailableError
 from heimdall_io.storage.base import AuditEntry
 from heimdall_io.storage.sqlite import SqliteRegistry
 
@@ -26,9 +27,9 @@ def test_file_is_in_wal_mode_with_versioned_schema(tmp_path: Path) -> None:
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         versions = conn.execute("SELECT version FROM heimdall_schema_migrations").fetchall()
-        assert versions == [(1,)]
+        assert versions == [(1,), (2,)]
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert {"models", "audit_log", "heimdall_schema_migrations"} <= tables
+        assert {"models", "audit_log", "import_leases", "heimdall_schema_migrations"} <= tables
         columns = [r[1] for r in conn.execute("PRAGMA table_info(models)")]
         assert columns[:14] == [
             "model_id",
@@ -79,9 +80,24 @@ def test_open_twice_applies_migrations_once(tmp_path: Path) -> None:
     second.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("SELECT count(*) FROM heimdall_schema_migrations").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM heimdall_schema_migrations").fetchone() == (2,)
     finally:
         conn.close()
+
+
+def test_upgrades_a_version_1_file(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    record = make_record()
+    with SqliteRegistry(path) as registry:
+        registry.add(record)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP TABLE import_leases")  # as the previous release left it
+    conn.execute("DELETE FROM heimdall_schema_migrations WHERE version = 2")
+    conn.close()
+    with SqliteRegistry(path) as registry:
+        assert registry.get(record.model_id) == record
+        registry.acquire_lease("imported/a.onnx", "me", 60)
+        assert [lease.object_key for lease in registry.leases()] == ["imported/a.onnx"]
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -160,3 +176,22 @@ def test_busy_database_times_out_as_registry_error(tmp_path: Path) -> None:
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
+
+
+def test_busy_file_is_registry_unavailable(tmp_path: Path) -> None:
+    """Another process holding the write lock past the timeout: RegistryUnavailableError
+    (HTTP 503), not a hang; the registry works once the lock is gone."""
+    path = tmp_path / "r.db"
+    with SqliteRegistry(path, timeout=0.3) as registry:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            started = time.monotonic()
+            with pytest.raises(RegistryUnavailableError, match="registry busy: sqlite://"):
+                registry.add(make_record())
+            assert time.monotonic() - started < 3
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        registry.add(make_record())
+        assert len(registry.list()) == 1
