@@ -81,7 +81,9 @@ def test_public_bodies_name_no_server(
         with client(server, None) as http:
             for path in (MODELS, f"{MODELS}/{model_id}", "/api/v1/training/audit"):
                 r = http.get(path)
-                refs.append(_ref(r, 500, "Database error"))
+                # A database that stopped answering is unavailable (503, retry later).
+                refs.append(_ref(r, 503, "Database unavailable, try again later"))
+                assert r.headers["Retry-After"]
                 _public(r, secrets)
 
         log = server.log_path.read_text()
