@@ -24,7 +24,7 @@ from heimdall_io.errors import ConfigError
 from heimdall_io.service import ExportOptions, Service
 
 from .client import RemoteClient
-from .remotes import RemotesConfig, resolve_remote
+from .remotes import RemotesConfig
 from .urls import open_bundle, open_output, scheme_of
 
 __all__ = ["Counted", "Place", "copy", "parse_place", "pull", "push"]
@@ -210,8 +210,3 @@ def copy(
             out.update(onnx_md5=info.md5, onnx_sha256=info.sha256)
         out["bytes"] = body.count
         return out
-
-
-def remote_client(name: str, api_key: str | None = None) -> RemoteClient:
-    """A client of the remote ``name`` (a configured name or a URL)."""
-    return RemoteClient(resolve_remote(name, api_key))
