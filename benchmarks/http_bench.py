@@ -11,7 +11,11 @@ measured round-robin (harness.measure_interleaved), each a fresh subprocess:
 * ``GET http.server``: the exported bundle file, served by the standard library (floor);
 * ``GET export``: the API encoding the same bundle from the stored ONNX on the fly;
 * ``POST import (validate=false)``: the bundle streamed in (curl -T), decoded, hashed and
-  stored; ``POST import``: the same with onnx.checker (the API's default).
+  stored; ``POST import``: the same with onnx.checker (the API's default);
+* the ``heimdall`` CLI doing the same export and imports on the same registry (what the
+  HTTP rows are held to: at most 1.3x);
+* ``heimdall push`` of the model to a second server B, and ``heimdall pull`` of it from
+  the first into B's registry (held to 1.5x a CLI export plus a CLI import).
 
 Each server's peak RSS is its VmHWM, reset (``/proc/<pid>/clear_refs``) before every run
 and read before the next, so the figure belongs to the command in its row. Models created
@@ -120,7 +124,10 @@ def http_benchmark(
         with open(model, "wb") as f:
             write_synthetic_model(f, size, seed=0)
     # SQLite + local objects in work/home; the API takes bundles of this size.
-    api = HeimdallServer(work, {"HEIMDALL_MAX_IMPORT_BYTES": str(4 * size + (64 << 20))})
+    limit = {"HEIMDALL_MAX_IMPORT_BYTES": str(4 * size + (64 << 20))}
+    api = HeimdallServer(work, limit)
+    (work / "b").mkdir()
+    other = HeimdallServer(work / "b", limit)  # push/pull's other end, its own registry
     registered = api.cli("register", str(model), "--name", "Bench", "-q", timeout=None)
     model_id = registered.stdout.strip()
     api.cli("export", model_id, "-o", str(bundle), "-q", timeout=None)
@@ -133,18 +140,25 @@ def http_benchmark(
     )  # fmt: skip
     try:
         api.start()
+        other.start()
         api_url, files_url = api.base_url, f"http://127.0.0.1:{files_port}"
         _wait_http(files_url + "/", files)
-        peaks = {"api": Peak(api.pid), "files": Peak(files.pid)}
+        peaks = {"api": Peak(api.pid), "files": Peak(files.pid), "b": Peak(other.pid)}
 
-        def delete_imports() -> None:
-            with urllib.request.urlopen(api_url + MODELS) as r:
-                models = json.load(r)
-            for m in models:
-                if m["model_id"] != model_id:
-                    req = urllib.request.Request(f"{api_url}{MODELS}/{m['model_id']}",
-                                                 method="DELETE")  # fmt: skip
-                    urllib.request.urlopen(req).close()
+        def delete_on(url: str) -> Callable[[], None]:
+            def delete() -> None:
+                with urllib.request.urlopen(url + MODELS) as r:
+                    models = json.load(r)
+                for m in models:
+                    if m["model_id"] != model_id:
+                        req = urllib.request.Request(f"{url}{MODELS}/{m['model_id']}",
+                                                     method="DELETE")  # fmt: skip
+                        urllib.request.urlopen(req).close()
+
+            return delete
+
+        delete_imports, delete_b = delete_on(api_url), delete_on(other.base_url)
+        heimdall = [python, "-m", "heimdall_io"]
 
         out = work / "out.heimdall"
         curl = ["curl", "-sS", "-f", "-o"]
@@ -159,33 +173,46 @@ def http_benchmark(
              [*upload, f"{api_url}{MODELS}/import?validate=false"], delete_imports),
             ("POST import (onnx.checker)", "api",
              [*upload, f"{api_url}{MODELS}/import"], delete_imports),
+            ("CLI export", "cli", [*heimdall, "export", model_id, "-o", str(out), "-q", "-f"],
+             remove(out)),
+            ("CLI import --no-validate", "cli",
+             [*heimdall, "import", str(bundle), "--no-validate", "-q"], delete_imports),
+            ("CLI import (onnx.checker)", "cli", [*heimdall, "import", str(bundle), "-q"],
+             delete_imports),
+            ("heimdall push (to B)", "b", [*heimdall, "push", model_id, other.base_url, "-q"],
+             delete_b),
+            ("heimdall pull (into B)", "api",
+             [*heimdall, "pull", api_url, model_id, "-q"], delete_b),
         ]  # fmt: skip
+        envs = {"heimdall pull (into B)": other.env}
         server_peak: dict[int, float] = {}
         last: list[int | None] = [None]
 
         def before_for(i: int, extra: Callable[[], object] | None) -> Callable[[], None]:
             def before() -> None:
                 j = last[0]
-                if j is not None:
+                if j is not None and jobs[j][1] in peaks:
                     server_peak[j] = max(server_peak.get(j, 0.0), peaks[jobs[j][1]].read_mib())
                 if extra is not None:
                     extra()
-                peaks[jobs[i][1]].reset()
+                if jobs[i][1] in peaks:
+                    peaks[jobs[i][1]].reset()
                 last[0] = i
 
             return before
 
-        specs = [Spec(cmd, before=before_for(i, extra)) for i, (_, _, cmd, extra) in
-                 enumerate(jobs)]  # fmt: skip
+        specs = [Spec(cmd, env=envs.get(label, api.env), before=before_for(i, extra))
+                 for i, (label, _, cmd, extra) in enumerate(jobs)]  # fmt: skip
         started = time.monotonic()
         results = measure_interleaved(specs, runs, warmup=warmup, cwd=work, gate=gate)
         j = last[0]
-        if j is not None:
+        if j is not None and jobs[j][1] in peaks:
             server_peak[j] = max(server_peak.get(j, 0.0), peaks[jobs[j][1]].read_mib())
         elapsed = time.monotonic() - started
         delete_imports()
     finally:
         api.stop(grace=10)
+        other.stop(grace=10)
         files.terminate()
         try:
             files.wait(timeout=10)
@@ -213,18 +240,23 @@ def _render(
 ) -> str:
     floor = results[0].median_s
     rows = []
+    servers = {"files": "python -m http.server", "api": "heimdall serve",
+               "b": "heimdall serve (B)", "cli": "- (CLI)"}  # fmt: skip
     for i, ((label, server, _, _), r) in enumerate(zip(jobs, results, strict=True)):
+        peak = server_peak.get(i)
         rows.append([
             label,
-            "python -m http.server" if server == "files" else "heimdall serve",
+            servers[server],
             f"{r.median_s:.3f}",
             f"{r.min_s:.3f}",
             f"{bundle_size / r.median_s / 2**20:.0f}",
             f"{size / r.median_s / 2**20:.0f}",
             f"{r.median_s / floor:.2f}x",
-            f"{server_peak.get(i, float('nan')):.0f}",
+            "-" if peak is None else f"{peak:.0f}",
             f"{r.peak_rss_mib:.0f}",
         ])  # fmt: skip
+    targets = markdown_table(["target", "measured", "limit", "met"],
+                             _targets(jobs, results, server_peak))  # fmt: skip
     info.update(tool_versions({"curl": ["curl", "--version"]}))
     info["uvicorn HTTP implementation"] = (
         "httptools" if package_version("httptools") != "not installed" else "h11 (pure Python)"
@@ -246,7 +278,7 @@ def _render(
     sub = heading + "#"
     table = markdown_table(
         ["operation", "server", "median s", "min s", "bundle MiB/s", "model MiB/s",
-         "x http.server", "server peak RSS MiB", "curl peak RSS MiB"],
+         "x http.server", "server peak RSS MiB", "client peak RSS MiB"],
         rows,
     )  # fmt: skip
     return f"""{heading} REST API over loopback HTTP ({fmt_size(size)} model)
@@ -275,7 +307,15 @@ the model. Page cache warm. {gating} Total {elapsed:.0f} s.
 
 {table}
 
-`x http.server`: median time over that of `GET http.server`. The onnx.checker row shows
+{sub} Targets (issue 9)
+
+{targets}
+
+`x http.server`: median time over that of `GET http.server`. The CLI rows run `heimdall`
+on the same registry as the server; `push` sends the model from the server's registry to
+a second `heimdall serve` (B, its own registry), `pull` brings it from the first server
+into B's registry (its import runs in the CLI); both are held to a CLI export plus a CLI
+import. Client peak RSS is curl's or the CLI's. The onnx.checker row shows
 what validating an import costs (`heimdall_io.onnx.checker`: models over 8 MiB are checked as a
 skeleton, so its memory does not grow with the model, but the stored object is read again);
 the API runs at most one at a time (HEIMDALL_MAX_CONCURRENT_VALIDATIONS).
@@ -284,6 +324,33 @@ the API runs at most one at a time (HEIMDALL_MAX_CONCURRENT_VALIDATIONS).
 
 {all_runs}
 """
+
+
+def _targets(
+    jobs: list[tuple[str, str, list[str], Callable[[], object] | None]],
+    results: list[Result],
+    server_peak: dict[int, float],
+) -> list[list[str]]:
+    """Issue 9's limits: HTTP <= 1.3x the CLI, push/pull <= 1.5x export + import, RSS."""
+    median = {label: r.median_s for (label, _, _, _), r in zip(jobs, results, strict=True)}
+    rows = []
+    local = median["CLI export"] + median["CLI import (onnx.checker)"]
+    for what, over, limit in (
+        ("GET export", median["CLI export"], 1.3),
+        ("POST import (validate=false)", median["CLI import --no-validate"], 1.3),
+        ("POST import (onnx.checker)", median["CLI import (onnx.checker)"], 1.3),
+        ("heimdall push (to B)", local, 1.5),
+        ("heimdall pull (into B)", local, 1.5),
+    ):  # fmt: skip
+        ratio = median[what] / over
+        base = "CLI export + CLI import" if limit == 1.5 else "the CLI"
+        rows.append([f"{what} vs {base}", f"{ratio:.2f}x", f"<= {limit}x",
+                     "yes" if ratio <= limit else "NO"])  # fmt: skip
+    api = [v for i, v in server_peak.items() if jobs[i][1] in ("api", "b")]
+    if api:
+        rows.append(["heimdall serve peak RSS", f"{max(api):.0f} MiB", "<= 100 MiB",
+                     "yes" if max(api) <= 100 else "NO"])  # fmt: skip
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:

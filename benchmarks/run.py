@@ -424,6 +424,7 @@ def registry_ops(bench: Bench, model: Model) -> list[Job]:
 
     bench.teardown.append(close_all)
     meter: rb.ServerMeter | None = None
+    weed: rb.SeaweedFS | None = None
     for key in bench.registry_backends:
         if key == "embedded":
             backends.append(rb.embedded_backend(root / "embedded"))
@@ -464,6 +465,19 @@ def registry_ops(bench: Bench, model: Model) -> list[Job]:
             op = f"heimdall {what} [{backend.label}]"
             bench.registry_ops[op] = (backend.label, f"heimdall {what}")
             jobs.append(dataclasses.replace(job, op=op))
+        if backend.key == "postgres-s3" and weed is not None:
+            # The floor of an S3 import (issue 9): the plain client uploading the ONNX file.
+            op, server = f"{FPUT} [{backend.label}]", weed
+
+            def drop(server: rb.SeaweedFS = server) -> None:
+                with contextlib.suppress(Exception):
+                    server.client().remove_object(rb.S3_BUCKET, "bench-fput/model.onnx")
+
+            bench.registry_ops[op] = (backend.label, FPUT)
+            jobs.append(Job(op, "registry", [bench.python, str(HERE / "fput.py"), weed.endpoint,
+                                             rb.S3_BUCKET, str(model.path),
+                                             "bench-fput/model.onnx"],
+                            env=backend.env, before=drop))  # fmt: skip
 
     if meter is not None:
         server_meter = meter
@@ -650,6 +664,28 @@ def startup_targets(bench: Bench, models: list[Model]) -> list[Check]:
                   r <= 2)]  # fmt: skip
 
 
+FPUT = "minio fput_object of the ONNX file"
+
+
+def s3_import_targets(bench: Bench, models: list[Model]) -> list[Check]:
+    """An import into SeaweedFS takes <= 1.3x a plain minio fput_object (issue 9)."""
+    checks = []
+    for model in models:
+        for label in dict.fromkeys(lb for lb, _ in bench.registry_ops.values() if "S3" in lb):
+            floor = bench.get(f"{FPUT} [{label}]", model.size)
+            for what in ("import --no-validate", "import (onnx.checker)"):
+                m = bench.get(f"heimdall {what} [{label}]", model.size)
+                r = _ratio(m, floor)
+                if m is None or r is None:
+                    continue
+                limit = "<= 1.3x" if model.size >= TIME_TARGET_SIZE else _AT_TARGET_SIZE.format(1.3)
+                met = r <= 1.3 if model.size >= TIME_TARGET_SIZE else None
+                measured = f"{r:.2f}x, {m.result.median_s:.2f} s"
+                checks.append(Check(f"heimdall {what} [{label}] time vs {FPUT}", model.label,
+                                    measured, limit, met))  # fmt: skip
+    return checks
+
+
 def registry_targets(bench: Bench, models: list[Model]) -> list[Check]:
     """Export and import stream: peak RSS <= 80 MiB (onnx.checker exempt) on every back-end;
     on the embedded default, each takes <= 1.5 x md5sum at 512 MiB."""
@@ -693,6 +729,7 @@ TARGETS: list[Callable[[Bench, list[Model]], list[Check]]] = [
     peer_targets,
     startup_targets,
     registry_targets,
+    s3_import_targets,
 ]
 
 

@@ -20,7 +20,8 @@ from .signing_options import sign_option, verification_options
 
 @click.command()
 @click.argument("model", type=str)
-@click.option("-o", "--output", required=True, help="Bundle to write (`-`: stdout).")
+@click.option("-o", "--output", required=True,
+              help="Bundle to write (`-`: stdout; s3://BUCKET/KEY).")  # fmt: skip
 @model_metadata_options(name_required=False, overrides=True)
 @compression_options
 @sign_option
@@ -44,6 +45,7 @@ def pack(
     import os
 
     from heimdall_io.files import bundles as bundle_files
+    from heimdall_io.transfer.urls import open_output
 
     from .progress import Progress
 
@@ -76,6 +78,7 @@ def pack(
             force=force,
             progress=progress,
             sign=signer,
+            output=open_output,
         )
     finally:
         progress.close()
@@ -110,17 +113,20 @@ def _signer(refs: tuple[str, ...]) -> Any:
 @force_option
 @quiet_option
 def unpack(bundle: str, output: str, force: bool, quiet: bool) -> None:
-    """Extract the ONNX model of BUNDLE (`-`: stdin), verifying its checksums.
+    """Extract the ONNX model of BUNDLE (`-`: stdin; s3:// or http(s):// URL), verifying
+    its checksums.
 
     The output appears only once the whole bundle has been read and checked.
     """
     from heimdall_io.files import bundles as bundle_files
+    from heimdall_io.transfer.urls import open_bundle
 
     from .progress import Progress
 
     progress = Progress("unpacking", None, not quiet)
     try:
-        info = bundle_files.unpack(bundle, output, force=force, progress=progress)
+        info = bundle_files.unpack(bundle, output, force=force, progress=progress,
+                                   opener=open_bundle)  # fmt: skip
     finally:
         progress.close()
     if output != "-" and not quiet:
@@ -133,15 +139,17 @@ def unpack(bundle: str, output: str, force: bool, quiet: bool) -> None:
 def inspect(bundle: str, as_json: bool) -> None:
     """Show a bundle's format, metadata sections, payload size and checksums.
 
-    On an uncompressed bundle file written by heimdall-io this reads only the metadata,
-    so it shows who signed the bundle without checking it (`verify --key` checks).
+    On an uncompressed bundle written by heimdall-io this reads only the metadata (of an
+    s3:// or http(s):// URL: only the bytes around the payload, by ranged requests), so it
+    shows who signed the bundle without checking it (`verify --key` checks).
     """
     from heimdall_io.files import bundles as bundle_files
+    from heimdall_io.transfer.urls import open_probe
 
     from .render import echo_info, echo_json, info_json
     from .signing_render import echo_signers
 
-    info = bundle_files.inspect(bundle)
+    info = bundle_files.inspect(bundle, opener=open_probe)
     if as_json:
         echo_json(info_json(info))
     else:
@@ -166,13 +174,15 @@ def verify(
 ) -> None:
     """Check everything: structure, checksums, and the model with onnx.checker.
 
-    With --key PUB or --trusted-keys DIR, also the signatures: the bundle's own, those it
-    carries as provenance, and BUNDLE.minisig if it exists. They pass when none is
-    invalid and a trusted key's signature is valid (unsigned and unknown-key fail).
+    BUNDLE is a file (`-`: stdin) or an s3:// or http(s):// URL. With --key PUB or
+    --trusted-keys DIR, also the signatures: the bundle's own, those it carries as
+    provenance, and BUNDLE.minisig if it exists. They pass when none is invalid and a
+    trusted key's signature is valid (unsigned and unknown-key fail).
     Exit code 0 only when every check passes.
     """
     from heimdall_io.errors import BundleError
     from heimdall_io.files import bundles as bundle_files
+    from heimdall_io.transfer.urls import open_bundle
 
     from .progress import Progress
     from .render import echo_json, info_json
@@ -185,7 +195,7 @@ def verify(
         return
     progress = Progress("verifying", None, not quiet)
     try:
-        result = bundle_files.verify(bundle, progress=progress)
+        result = bundle_files.verify(bundle, progress=progress, opener=open_bundle)
     except BundleError as e:
         if trusted is None:
             raise

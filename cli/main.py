@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import click
 
-from . import bundle_commands, mlflow_commands, registry_commands, signing_commands, tool_commands
+from . import (
+    bundle_commands,
+    mlflow_commands,
+    registry_commands,
+    signing_commands,
+    tool_commands,
+    transfer_commands,
+)
 from .errors import Group
 from .serve_command import serve
 
@@ -26,7 +33,7 @@ def cli() -> None:
 
 
 for command in (*bundle_commands.COMMANDS, *tool_commands.COMMANDS, *registry_commands.COMMANDS,
-                *mlflow_commands.COMMANDS, serve):  # fmt: skip
+                *mlflow_commands.COMMANDS, *transfer_commands.COMMANDS, serve):  # fmt: skip
     cli.add_command(command)
 signing_commands.register(cli)
 

@@ -29,6 +29,7 @@ from .options import (
     stack,
     storage_options,
 )
+from .remote_options import open_remote, remote_option
 from .signing_options import sign_option
 from .tool_options import TARGETS, upstream_options
 
@@ -64,13 +65,20 @@ def _accuracy(record: Any) -> str:
 
 @click.command(name="list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of models.")
+@remote_option
 @storage_options
-def list_models(as_json: bool, storage: StorageUrls) -> None:
-    """List the models in the registry, newest first."""
+def list_models(
+    as_json: bool, remote: str | None, api_key: str | None, storage: StorageUrls
+) -> None:
+    """List the models in the registry (or a --remote one), newest first."""
     from .render import echo_json, printable
 
-    with storage.open_service() as service:
-        records = service.list_models()
+    if remote is not None:
+        with open_remote(remote, api_key) as client:
+            records = client.records()
+    else:
+        with storage.open_service() as service:
+            records = service.list_models()
     if as_json:
         echo_json([_record_json(r) for r in records])
         return
@@ -169,8 +177,12 @@ def export_options(f: Any) -> Any:
 
 @click.command()
 @click.argument("model_id")
-@click.option("-o", "--output", required=True, help="Bundle to write (`-`: stdout).")
+@click.option("-o", "--output", required=True,
+              help="Bundle to write (`-`: stdout; s3://BUCKET/KEY).")  # fmt: skip
 @export_options
+@click.option("--reproducible", is_flag=True,
+              help="Same model and options, same bytes: a bundle id derived from them and "
+              "the model's creation time.")  # fmt: skip
 @mlflow_metadata_option
 @click.option(
     "--to",
@@ -188,6 +200,7 @@ def export(
     model_id: str,
     output: str,
     options: ExportOptions,
+    reproducible: bool,
     mlflow_metadata: bool,
     to: str | None,
     overrides: Any,
@@ -204,20 +217,25 @@ def export(
     """
     import dataclasses
 
+    from heimdall_io.transfer.urls import open_output
+
     from .progress import Progress
     from .signing_options import load_secret_keys
     from .tool_options import echo_warnings
 
     signers = tuple(load_secret_keys(sign))  # keys opened (passphrases asked) first
-    options = dataclasses.replace(options, to=to, overrides=overrides, sign_with=signers)
+    options = dataclasses.replace(
+        options, to=to, overrides=overrides, sign_with=signers, reproducible=reproducible
+    )
     with storage.open_service() as service:
         if mlflow_metadata:
             options = with_mlflow_section(service, model_id, options)
         progress = Progress("exporting", None, not quiet)
         try:
-            stream = service.export_to_path(
-                model_id, output, options, force=force, progress=progress
-            )
+            stream = service.export_stream(model_id, options, progress)
+            with open_output(output, force=force) as out:
+                for chunk in stream:
+                    out.write(chunk)
         finally:
             progress.close()
     echo_warnings(stream.warnings)
@@ -287,7 +305,8 @@ def import_(
     quiet: bool,
     storage: StorageUrls,
 ) -> None:
-    """Import one or more BUNDLE files (`-`: stdin); print each new model id.
+    """Import one or more BUNDLE files (`-`: stdin; s3:// or http(s):// URLs, whose
+    downloads resume if cut); print each new model id.
 
     Each bundle is imported whole or not at all. With several bundles, a failure is
     reported and the rest still imported; the exit code is then 1. With --mlflow, each
@@ -295,7 +314,7 @@ def import_(
     --mlflow-required, which rolls the import back and counts it as failed. --no-config ...
     --no-samples leave those sections out (a partial import; the audit names them).
     """
-    from heimdall_io.files.paths import open_input
+    from heimdall_io.transfer.urls import open_bundle
 
     from .errors import message_for
     from .progress import Progress
@@ -307,7 +326,7 @@ def import_(
         for path in bundles:
             progress = Progress(f"importing {path}", None, not quiet)
             try:
-                with open_input(path) as src:
+                with open_bundle(path) as src:
                     result = service.import_bundle(
                         src, validate=not no_validate, progress=progress, options=options
                     )
@@ -351,13 +370,20 @@ def import_(
 @click.command()
 @click.argument("model_id")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@remote_option
 @storage_options
-def show(model_id: str, as_json: bool, storage: StorageUrls) -> None:
-    """Show one model's metadata."""
+def show(
+    model_id: str, as_json: bool, remote: str | None, api_key: str | None, storage: StorageUrls
+) -> None:
+    """Show one model's metadata (of the local registry or a --remote one)."""
     from .render import echo_json, printable
 
-    with storage.open_service() as service:
-        record = service.get_model(model_id)
+    if remote is not None:
+        with open_remote(remote, api_key) as client:
+            record = client.records(model_id)[0]
+    else:
+        with storage.open_service() as service:
+            record = service.get_model(model_id)
     data = _record_json(record)
     if as_json:
         echo_json(data)

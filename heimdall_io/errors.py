@@ -23,12 +23,13 @@ codes in one place each (``heimdall_cli.errors`` and ``heimdall_io.api.errors``)
     ├── FileAccessError             permission denied, output exists, not a file
     ├── ConfigError                 a bad URL or setting
     ├── MlflowError                 MLflow failed, or its client is not installed (HTTP 502)
-    └── StorageError                the registry or the object store failed (HTTP 5xx)
-        ├── RegistryError
-        │   ├── RegistryUnavailableError  no answer in time (HTTP 503 + Retry-After)
-        │   │   └── CommitUnknownError    connection lost while committing
-        │   └── LeaseLostError      an import's lease expired and gc claimed its object
-        └── ObjectStoreError
+    ├── StorageError                the registry or the object store failed (HTTP 5xx)
+    │   ├── RegistryError
+    │   │   ├── RegistryUnavailableError  no answer in time (HTTP 503 + Retry-After)
+    │   │   │   └── CommitUnknownError    connection lost while committing
+    │   │   └── LeaseLostError      an import's lease expired and gc claimed its object
+    │   └── ObjectStoreError
+    └── RemoteError                 a remote instance or bundle URL failed (HTTP, network)
 """
 
 from __future__ import annotations
@@ -137,3 +138,8 @@ class CommitUnknownError(RegistryUnavailableError):
 
 class MetadataLimitError(LimitExceededError):
     """The metadata (everything outside the payload) is over its budget of bytes or values."""
+
+
+class RemoteError(HeimdallError):
+    """A remote Heimdall instance or a bundle URL failed: an HTTP error, or the connection
+    lost more often than a resumable download retries."""

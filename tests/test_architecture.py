@@ -26,6 +26,8 @@ ALLOWED = {
     "api": {"api", "service", "codec", "format", "onnx", "storage", "signing", "mlflow"},
     # An adapter over the MLflow client: it uses the service; the service never uses it.
     "mlflow": {"mlflow", "service", "storage", "format", "codec", "files", "onnx", "signing"},
+    # The client side of moving models: remotes over HTTP, bundle URLs (s3://, https://).
+    "transfer": {"transfer", "service", "codec", "format", "files", "storage"},
 }
 SHARED = {"errors", "sizes", "version"}
 

@@ -62,6 +62,8 @@ ratchet up with concurrency.
 The modules: :mod:`~heimdall_io.api.handlers` (the endpoints),
 :mod:`~heimdall_io.api.query` (query and header parsing),
 :mod:`~heimdall_io.api.streaming` (the export response),
+:mod:`~heimdall_io.api.ranges` (Content-Length, ETag and byte ranges of plain exports),
+:mod:`~heimdall_io.api.multipart` (multipart/form-data and batch imports),
 :mod:`~heimdall_io.api.bridge` (the import's request body),
 :mod:`~heimdall_io.api.settings` (environment, limits), :mod:`~heimdall_io.api.auth`,
 :mod:`~heimdall_io.api.errors`, :mod:`~heimdall_io.api.openapi` (the description) and

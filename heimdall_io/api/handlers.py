@@ -30,9 +30,9 @@ from .bridge import RequestBodyReader, UploadAbortedError
 from .errors import ApiError, Operation, operation
 from .health import OK, HealthCheck
 from .mlflow_import import mlflow_target
+from .multipart import batch_import, form_boundary
 from .query import (
     EXPORT_MEDIA_TYPES,
-    check_content_type,
     content_encoding,
     content_length,
     export_options,
@@ -41,6 +41,7 @@ from .query import (
     query_bool,
     query_int,
 )
+from .ranges import query_bundle_id, sized_export
 from .settings import (
     DEFAULT_AUDIT_LIMIT,
     DEFAULT_HEALTH_TIMEOUT,
@@ -150,11 +151,15 @@ async def export_model(request: Request, ctx: ApiContext, who: Principal) -> Res
     """``GET|HEAD /api/v1/training/models/{model_id}/export``: the bundle, streamed."""
     model_id = path_model_id(request)
     options = export_options(request.query_params)
+    options.bundle_id = query_bundle_id(request.query_params)
     service = ctx.service(who.actor)
     with operation("lookup"):
         await anyio.to_thread.run_sync(service.get_model, model_id)
     with operation("export"):
         stream = await anyio.to_thread.run_sync(service.export_stream, model_id, options)
+        if stream.length is not None:  # a plain bundle: Content-Length, ETag, Range
+            media = EXPORT_MEDIA_TYPES[options.compression]
+            return await sized_export(request, stream, media, pinned=options.bundle_id is not None)
         chunks = iter(stream)
         # The first chunk opens the object: a failure there still gets a status code.
         # (HEAD: the headers only; the stream is closed unstarted, nothing is read.)
@@ -176,12 +181,19 @@ async def export_model(request: Request, ctx: ApiContext, who: Principal) -> Res
 
 
 async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Response:
-    """``POST /api/v1/training/models/import``: the body is the bundle; 201 and the model."""
-    check_content_type(request)
+    """``POST /api/v1/training/models/import``: the body is the bundle (any Content-Type);
+    201 and the model. ``multipart/form-data``: one import per file, 201 or 207."""
     encoding = content_encoding(request)
     validate = query_bool(request.query_params, "validate", True)
     mlflow = mlflow_target(request.query_params, ctx.mlflow_uri, ctx.mlflow_experiment)
     options = import_options(request.query_params)
+    boundary = form_boundary(request)
+    if boundary is not None:  # each file part is one import (not registered in MLflow)
+        return await batch_import(
+            request, ctx.service(who.actor), boundary, validate=validate, options=options,
+            limit=ctx.max_import_bytes, limiter=ctx.import_limiter,
+            timeout=ctx.request_body_timeout,
+        )  # fmt: skip
     length = content_length(request)
     limit = ctx.max_import_bytes
     if length is not None and limit is not None and length > limit:

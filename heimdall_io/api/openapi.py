@@ -25,6 +25,7 @@ import msgspec
 from heimdall_io.storage.base import AuditEntry, ModelRecord
 from heimdall_io.version import __version__
 
+from . import openapi_parts as parts
 from .bodies import ErrorBody, Health, ImportResponse, ModelSummary
 from .openapi_web import SCHEMA_TYPES as WEB_SCHEMA_TYPES
 from .openapi_web import web_paths
@@ -41,31 +42,6 @@ from .settings import (
 )
 
 _REF = "#/components/schemas/{name}"
-
-#: A complete, valid bundle (a 100-byte ONNX Identity model), the import's example: it lets
-#: API fuzzers reach a 201 and follow the links to the new model.
-EXAMPLE_BUNDLE: dict[str, Any] = {
-    "format_version": "1.0.0",
-    "bundle_metadata": {
-        "bundle_id": "6f1c2f4e-0000-4000-8000-000000000001",
-        "created_at": "2025-11-03T00:00:00Z",
-        "exported_by": "Heimdall Training Service",
-        "description": "OpenAPI example",
-    },
-    "model": {
-        "model_id": "6f1c2f4e-0000-4000-8000-000000000002",
-        "model_name": "Example",
-        "version": 1,
-        "architecture": "Identity",
-        "framework": "onnx",
-        "onnx_opset": 17,
-        "onnx_model_base64": "CAgSE2hlaW1kYWxsLWlvLWV4YW1wbGU6RQoQCgFYEgFZIghJZGVudGl0eRIHZXhhbXBs"
-        "ZVoTCgFYEg4KDAgBEggKAggBCgIIAmITCgFZEg4KDAgBEggKAggBCgIIAkIECgAQEQ==",
-        "input_shape": [1, 2],
-        "output_shape": [1, 2],
-        "parameters_count": 0,
-    },
-}
 
 _NEW_MODEL_LINKS = {
     name: {"operationId": op, "parameters": {"model_id": "$response.body#/model_id"}}
@@ -198,7 +174,7 @@ def _paths() -> dict[str, Any]:
                     "The body (and the decoded model) may not exceed "
                     "HEIMDALL_MAX_IMPORT_BYTES (default 104857600). A client that sends "
                     f"nothing for {REQUEST_BODY_TIMEOUT_ENV} seconds (default 60) mid-body "
-                    "gets 408 and the connection is closed."
+                    "gets 408 and the connection is closed. " + parts.IMPORT_BODIES
                 ),
                 "security": _BEARER,
                 "parameters": [
@@ -229,11 +205,12 @@ def _paths() -> dict[str, Any]:
                     "content": {
                         "application/json": {
                             "schema": {"type": "object"},
-                            "example": EXAMPLE_BUNDLE,
+                            "example": parts.EXAMPLE_BUNDLE,
                         },
                         "application/octet-stream": {"schema": bundle_schema},
                         "application/zstd": {"schema": bundle_schema},
                         "application/gzip": {"schema": bundle_schema},
+                        **parts.BATCH_CONTENT,
                     },
                 },
                 "responses": {
@@ -245,10 +222,13 @@ def _paths() -> dict[str, Any]:
                                 "schema": {"type": "string"},
                             }
                         },
-                        "content": _json_content(_ref("ImportResponse")),
+                        "content": _json_content(
+                            {"oneOf": [_ref("ImportResponse"), _ref("BatchResponse")]}
+                        ),
                         "links": _NEW_MODEL_LINKS,
                     },
-                    "400": _error("Invalid bundle format: <reason>."),
+                    **parts.BATCH_RESPONSES,
+                    "400": _error("Invalid bundle format: <reason> (or a bad multipart body)."),
                     **_AUTH_ERRORS,
                     "403": _error(
                         "The API key's role does not allow this; or the import policy"
@@ -257,7 +237,7 @@ def _paths() -> dict[str, Any]:
                     ),
                     "408": _error("The body stalled: nothing arrived for the body timeout."),
                     "413": _error("The body or the model is over the size limit."),
-                    "415": _error("A form upload or an unsupported Content-Encoding."),
+                    "415": _error("An unsupported Content-Encoding."),
                     "422": _error(
                         "A malformed query value, or mlflow=true on a server without an MLflow URI."
                     ),
@@ -313,9 +293,9 @@ def _paths() -> dict[str, Any]:
                 "summary": "Export a model as a .heimdall bundle, streamed (role: read).",
                 "description": (
                     'Content-Disposition: attachment; filename="{model_name}-v{version}'
-                    '.heimdall". The bundle is encoded while it is sent (chunked). Errors '
-                    "found before the first byte get a status code; an error after that "
-                    "aborts the connection, so the body is never a complete bundle."
+                    '.heimdall". The bundle is encoded while it is sent. Errors found before '
+                    "the first byte get a status code; an error after that aborts the "
+                    "connection, so the body is never a complete bundle. " + parts.EXPORT_RANGES
                 ),
                 "security": _BEARER,
                 "parameters": [
@@ -344,16 +324,12 @@ def _paths() -> dict[str, Any]:
                         },
                     },
                     _int_query("level", "Compression level (zstd 1-19, gzip 1-9).", 3, 1, 19),
+                    *parts.RANGE_PARAMETERS,
                 ],
                 "responses": {
                     "200": {
                         "description": "The bundle.",
-                        "headers": {
-                            "Content-Disposition": {
-                                "description": 'attachment; filename="<name>-v<version>.heimdall"',
-                                "schema": {"type": "string"},
-                            }
-                        },
+                        "headers": parts.EXPORT_HEADERS,
                         "content": {
                             "application/json": {"schema": {"type": "object"}},
                             "application/zstd": {"schema": bundle_schema},
@@ -362,6 +338,7 @@ def _paths() -> dict[str, Any]:
                     },
                     **_AUTH_ERRORS,
                     "404": _error("Model not found."),
+                    **parts.RANGE_RESPONSES,
                     "422": _error("model_id is not a UUID, or a query value is malformed."),
                     "500": _error(
                         "Failed to download ONNX model / Database error." + _SERVER_ERROR
@@ -439,6 +416,7 @@ def build() -> dict[str, Any]:
             ModelSummary,
             AuditEntry,
             ImportResponse,
+            parts.BatchResponse,
             ErrorBody,
             Health,
             *WEB_SCHEMA_TYPES,
@@ -489,7 +467,6 @@ def document_bytes() -> bytes:
 
 
 __all__ = [
-    "EXAMPLE_BUNDLE",
     "ErrorBody",
     "Health",
     "ImportResponse",

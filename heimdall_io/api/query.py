@@ -33,7 +33,6 @@ _TRUE, _FALSE = ("true", "1"), ("false", "0")
 MAX_INT_DIGITS = 12
 _INTEGER = re.compile(rf"-?[0-9]{{1,{MAX_INT_DIGITS}}}")
 _DIGITS = re.compile(r"[0-9]{1,19}")
-_FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 def path_model_id(request: Request) -> str:
@@ -147,20 +146,8 @@ def content_encoding(request: Request) -> str | None:
     return value
 
 
-def check_content_type(request: Request) -> None:
-    """415 for a form upload: the import's body is the bundle itself."""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype in _FORM_TYPES:
-        raise ApiError(
-            415,
-            f"Unsupported Content-Type {ctype}: send the bundle itself as the body, e.g. "
-            "curl --data-binary @model.heimdall -H 'Content-Type: application/json'",
-        )
-
-
 __all__ = [
     "EXPORT_MEDIA_TYPES",
-    "check_content_type",
     "content_encoding",
     "content_length",
     "export_options",

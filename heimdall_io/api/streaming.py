@@ -125,10 +125,11 @@ class ExportResponse(Response):
         headers: Mapping[str, str],
         media_type: str,
         chunks: Iterator[bytes] | None = None,
+        status_code: int = 200,
     ) -> None:
         self.body_iterator = body
         self.chunks = chunks
-        self.status_code = 200
+        self.status_code = status_code
         self.media_type = media_type
         self.background = None
         self.init_headers(headers)
@@ -141,7 +142,9 @@ class ExportResponse(Response):
                 await aclose_chunks(self.chunks)  # a no-op if body closed it already
 
     async def _respond(self, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
         body = self.body_iterator
         outcome = "disconnected"
         async with anyio.create_task_group() as tg:

@@ -214,24 +214,43 @@ class BundleEncoder:
             self.result.bytes_out += len(chunk)
             yield chunk
 
-    def _plain(self) -> Iterator[bytes]:
+    def _known_before(self) -> dict[str, Any]:
+        """The size and digests written before the payload (none if ``checksums`` is off)."""
+        return {k: v for k, v in self.known.items() if v is not None and self.checksums}
+
+    def head(self) -> bytes:
+        """The bundle's bytes before the payload's first base64 character (uncompressed)."""
         doc = dict(self.document)
         model = {k: v for k, v in doc.pop("model").items() if k not in CHECKSUM_KEYS}
-        before = {k: v for k, v in self.known.items() if v is not None and self.checksums}
-        model.update(before)
+        model.update(self._known_before())
         head = _members(doc)
-        yield (
+        return (
             b"{" + head + (b"," if head else b"") + b'"model":{' + _members(model)
             + (b"," if model else b"") + b'"' + PAYLOAD_KEY.encode() + b'":"'
         )  # fmt: skip
+
+    def tail(self, digests: Digests | None = None) -> bytes:
+        """The bytes after the payload: the checksums not known before it, then the end.
+
+        Without ``digests`` only when size, MD5 and SHA-256 were all given in advance.
+        """
+        before = self._known_before()
+        after: dict[str, Any] = {}
+        if self.checksums and len(before) < len(self.known):
+            if digests is None:
+                raise ValueError("the tail depends on the digests: size, md5, sha256 not given")
+            computed = {"onnx_size_bytes": digests.size, "onnx_md5": digests.md5,
+                        "onnx_sha256": digests.sha256}  # fmt: skip
+            after = {k: v for k, v in computed.items() if k not in before}
+        return b'"' + (b"," + _members(after) if after else b"") + b"}}\n"
+
+    def _plain(self) -> Iterator[bytes]:
+        yield self.head()
         digests = yield from self._payload()
         digests.check(size=self.known["onnx_size_bytes"], md5=self.known["onnx_md5"],
                       sha256=self.known["onnx_sha256"], what="model")  # fmt: skip
         self.result.digests = digests
-        computed = {"onnx_size_bytes": digests.size, "onnx_md5": digests.md5,
-                    "onnx_sha256": digests.sha256}  # fmt: skip
-        after = {k: v for k, v in computed.items() if k not in before and self.checksums}
-        yield b'"' + (b"," + _members(after) if after else b"") + b"}}\n"
+        yield self.tail(digests)
 
     def _payload(self) -> Generator[bytes, None, Digests]:
         read, encode, n = self.payload.read, pybase64.b64encode, self.chunk_size

@@ -11,8 +11,9 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..codec import (
     BundleInfo,
@@ -35,6 +36,11 @@ from .paths import STDIO, atomic_output, is_special, open_input, spooled_copy
 Progress = Callable[[int], None] | None
 #: Signs a header (``model`` declaring the payload's size and digests); returns it signed.
 Signer = Callable[[dict[str, Any]], dict[str, Any]]
+#: Opens a bundle location for reading (open_input: a path or ``-``; the transfer layer
+#: passes one that also opens s3:// and http(s):// URLs).
+Opener = Callable[[str], AbstractContextManager[BinaryIO]]
+#: Opens an output location, ``(location, force=...)``, written atomically.
+OutputOpener = Callable[..., AbstractContextManager[BinaryIO]]
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,7 @@ def pack(
     force: bool = False,
     progress: Progress = None,
     sign: Signer | None = None,
+    output: OutputOpener = atomic_output,
 ) -> PackResult:
     """Pack an ONNX file into a bundle. ``model`` needs ``model_name``; the rest is read.
 
@@ -165,7 +172,7 @@ def pack(
             header["model"].update(onnx_size_bytes=digests.size, onnx_md5=digests.md5,
                                    onnx_sha256=digests.sha256)  # fmt: skip
             header = sign(header)
-        out = stack.enter_context(atomic_output(out_path, force=force))
+        out = stack.enter_context(output(out_path, force=force))
         result = write_bundle(
             out, header, src, compression=compression, level=level, progress=progress,
             **known,
@@ -180,6 +187,7 @@ def unpack(
     force: bool = False,
     limits: Limits | None = None,
     progress: Progress = None,
+    opener: Opener = open_input,
 ) -> BundleInfo:
     """Write a bundle's ONNX model to ``out_path`` once it is fully read and verified.
 
@@ -195,7 +203,7 @@ def unpack(
     print(info.header.model.model_name, info.sha256)
     ```
     """
-    with open_input(bundle_path) as src:
+    with opener(bundle_path) as src:
         reader = BundleReader(src, limits=limits)
         if out_path == STDIO or is_special(out_path):
             with atomic_output(out_path, force=force) as out, tempfile.TemporaryFile() as held:
@@ -207,7 +215,9 @@ def unpack(
             return reader.copy_payload(out, progress)
 
 
-def inspect(bundle_path: str, *, limits: Limits | None = None) -> BundleInfo:
+def inspect(
+    bundle_path: str, *, limits: Limits | None = None, opener: Opener = open_input
+) -> BundleInfo:
     """Metadata, size and checksums; constant time on an uncompressed file of ours.
 
     Example:
@@ -219,7 +229,7 @@ def inspect(bundle_path: str, *, limits: Limits | None = None) -> BundleInfo:
     print(info.document["bundle_metadata"], info.payload_size, info.verified)
     ```
     """
-    with open_input(bundle_path) as src:
+    with opener(bundle_path) as src:
         return inspect_bundle(src, limits=limits)
 
 
@@ -237,7 +247,11 @@ class VerifyResult:
 
 
 def verify(
-    bundle_path: str, *, limits: Limits | None = None, progress: Progress = None
+    bundle_path: str,
+    *,
+    limits: Limits | None = None,
+    progress: Progress = None,
+    opener: Opener = open_input,
 ) -> VerifyResult:
     """Read everything: structure, checksums, what a registry can store (the rules of
     import: :func:`~heimdall_io.format.storable.check_storable`), then the model: no
@@ -254,7 +268,7 @@ def verify(
     print("ok" if result.ok else result.model_error)
     ```
     """
-    with open_input(bundle_path) as src, tempfile.TemporaryDirectory() as tmp:
+    with opener(bundle_path) as src, tempfile.TemporaryDirectory() as tmp:
         model_path = os.path.join(tmp, "model.onnx")
         with open(model_path, "wb") as out:
             info = BundleReader(src, limits=limits).copy_payload(out, progress)

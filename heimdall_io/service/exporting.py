@@ -19,7 +19,7 @@ from ..signing.keys import SecretKey
 from ..storage.base import ModelRecord
 from ..tools.convert import target_document
 from ..tools.upstream import UpstreamOverrides
-from . import signatures
+from . import signatures, sized
 from .context import Context, Progress
 from .records import model_fields, sections_of
 
@@ -36,6 +36,11 @@ class ExportOptions:
     description: str | None = None
     compression: str = NONE
     level: int = 3
+    #: Pins the bundle's identity: with it, ``created_at`` is the model's, so the same
+    #: options give the same bytes (what lets HTTP exports resume; see service.sized).
+    bundle_id: str | None = None
+    #: Pin a bundle id derived from the model and these options (``export --reproducible``).
+    reproducible: bool = False
     #: Top-level members to add (e.g. ``mlflow``); they replace those an imported bundle
     #: brought along.
     extra: dict[str, Any] | None = None
@@ -65,6 +70,11 @@ class ExportStream:
         self.warnings: list[str] = []
         self.format_version = FORMAT_VERSION
         self.checksums = True
+        #: The exact byte length, when known in advance (a plain bundle), and then its
+        #: strong ETag and ``ranges(start, stop)``: any byte range, unverified.
+        self.length: int | None = None
+        self.etag: str | None = None
+        self.ranges: Callable[[int, int], Iterator[bytes]] | None = None
         self._chunks = chunks(self)
 
     @property
@@ -106,7 +116,7 @@ def export_stream(
     record = ctx.registry.get(model_id)
     if not record.onnx_path:
         raise NotFoundError(f"Model {model_id} has no ONNX object")
-    header = export_header(record, options)
+    header = sized.pin(export_header(record, options), record, options)
     target = None
     if options.to is not None:
         target = target_document(header, options.to, overrides=options.overrides)
@@ -121,6 +131,7 @@ def export_stream(
         stream.format_version, stream.checksums = target.format_version, target.checksums
     if needs_1_2(header):
         stream.format_version = FORMAT_1_2
+    sized.describe(ctx, stream, options)
     return stream
 
 

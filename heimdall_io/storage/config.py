@@ -40,6 +40,7 @@ __all__ = [
     "heimdall_home",
     "open_registry",
     "open_store",
+    "s3_credentials",
 ]
 
 DEFAULT_BUCKET = "heimdall-models"
@@ -160,6 +161,11 @@ def _credentials() -> tuple[str | None, str | None]:
                 raise ConfigError(f"S3 credentials incomplete: {missing} is not set")
             return access, secret
     return None, None  # anonymous access
+
+
+def s3_credentials() -> tuple[str | None, str | None]:
+    """The S3 access and secret key the store uses (``(None, None)``: anonymous)."""
+    return _credentials()
 
 
 def _open_s3(url: str) -> ObjectStore:

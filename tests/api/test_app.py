@@ -210,11 +210,13 @@ def test_validate_flag(heimdall_server: HeimdallServer, model_id: str) -> None:
         )
 
 
-def test_form_upload_415(heimdall_server: HeimdallServer) -> None:
+def test_form_upload_is_a_multipart_import(heimdall_server: HeimdallServer) -> None:
+    """A form upload is parsed (tests/api/test_multipart.py has the rest): one result."""
     with client(heimdall_server) as http:
         r = http.post(f"{MODELS}/import", files={"file": ("m.heimdall", b"{}")})
-    assert r.status_code == 415
-    assert "--data-binary" in r.json()["detail"]
+    assert r.status_code == 207
+    (result,) = r.json()["results"]
+    assert result["status"] == 400 and result["filename"] == "m.heimdall"
 
 
 def test_unknown_route_and_method(heimdall_server: HeimdallServer, model_id: str) -> None:
