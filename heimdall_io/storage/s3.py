@@ -1,8 +1,9 @@
 """The S3 object store (``minio`` client): SeaweedFS, MinIO, AWS S3, ...
 
-Puts are streamed as multipart uploads in parts of :data:`PART_SIZE` bytes, so memory stays
-flat whatever the object size; if the source stream fails, the multipart upload is aborted
-and the source's exception reaches the caller unchanged. Reads stream the HTTP response.
+Puts are streamed as multipart uploads in parts of :data:`PART_SIZE` bytes, a few uploading
+while the next is read (:mod:`heimdall_io.storage.s3_upload`), so memory stays flat
+whatever the object size; if the source stream fails, the multipart upload is aborted and
+the source's exception reaches the caller unchanged. Reads stream the HTTP response.
 Timeouts and retries are short, so that a store that is down fails within seconds, and
 every client error becomes a one-line :class:`ObjectStoreError`.
 """
@@ -44,59 +45,16 @@ from heimdall_io.storage.base import (
     utcnow,
 )
 from heimdall_io.storage.keys import check_key, check_prefix
+from heimdall_io.storage.s3_upload import PARALLEL_PARTS, PartSource, upload
 
 __all__ = ["PART_SIZE", "S3ObjectStore", "abort_incomplete_upload", "list_incomplete_uploads"]
 
-#: Size of each multipart upload part: S3's minimum. minio holds about three copies of a
-#: part while it uploads, so this sets an upload's memory (objects up to 48.8 GiB).
+#: Size of each multipart upload part: S3's minimum (objects up to 48.8 GiB). An upload
+#: holds ``parallel_parts + 1`` part buffers (:mod:`heimdall_io.storage.s3_upload`).
 PART_SIZE = 5 * 1024 * 1024
 _MISSING_KEY = frozenset({"NoSuchKey", "NoSuchObject", "NotFound", "ResourceNotFound"})
 _MISSING_BUCKET = frozenset({"NoSuchBucket"})
 _BUCKET_EXISTS = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
-
-
-class _SourceFailed(Exception):
-    """Raised to minio in place of the caller's exception, so that it aborts the upload."""
-
-
-class _Source:
-    """The caller's stream as minio reads it: whole parts per call, counted, errors kept."""
-
-    def __init__(self, data: BinaryIO, length: int | None) -> None:
-        self._data = data
-        self._length = length
-        self.count = 0
-        self.error: BaseException | None = None
-
-    def read(self, size: int = -1) -> bytes:
-        if self.error is not None:
-            raise _SourceFailed
-        if size < 0:
-            size = PART_SIZE
-        pieces: list[bytes] = []
-        got = 0
-        try:
-            while got < size:
-                chunk = self._data.read(size - got)
-                if not chunk:
-                    if self._length is not None and self.count + got != self._length:
-                        self.error = ObjectStoreError(
-                            f"size mismatch: expected {self._length} bytes, got {self.count + got}"
-                        )
-                    break
-                pieces.append(chunk if type(chunk) is bytes else bytes(chunk))
-                got += len(chunk)
-                if self._length is not None and self.count + got > self._length:
-                    self.error = ObjectStoreError(
-                        f"size mismatch: expected {self._length} bytes, got more"
-                    )
-                    break
-        except BaseException as exc:
-            self.error = exc
-        if self.error is not None:
-            raise _SourceFailed
-        self.count += got
-        return b"".join(pieces)
 
 
 class _ResponseReader(io.RawIOBase):
@@ -185,8 +143,8 @@ def list_incomplete_uploads(client: Minio, bucket: str, prefix: str | None = Non
     """The multipart uploads of ``bucket`` (under ``prefix``) begun and never completed.
 
     minio has no public API to list or abort incomplete multipart uploads, so this and
-    :func:`abort_incomplete_upload` are the only callers of its private methods: a minio
-    release that changes them breaks here and nowhere else.
+    :func:`abort_incomplete_upload` call its private methods (as does
+    :mod:`heimdall_io.storage.s3_upload`): a minio release that changes them breaks there.
     """
     return list(client._list_multipart_uploads(bucket, prefix=prefix).uploads)
 
@@ -202,14 +160,6 @@ def _incomplete(uploads: list[Upload]) -> list[IncompleteUpload]:
         for u in uploads
         if u.upload_id and u.object_name and u.initiated_time is not None
     ]
-
-
-def _abort_uploads_of(client: Minio, bucket: str, key: str) -> None:
-    """Best effort: abort the incomplete multipart uploads of ``key``."""
-    with contextlib.suppress(Exception):
-        for upload in list_incomplete_uploads(client, bucket, prefix=key):
-            if upload.object_name == key and upload.upload_id:
-                abort_incomplete_upload(client, bucket, key, upload.upload_id)
 
 
 def _check_settings(
@@ -247,7 +197,8 @@ class S3ObjectStore(Closable):
 
     ``endpoint`` is ``host:port`` (or ``http(s)://host:port``, whose scheme then wins over
     ``secure``). The bucket is created on first use when missing. ``timeout`` bounds each
-    wait for the server; ``retries`` is the number of retries of a failed request.
+    wait for the server; ``retries`` is the number of retries of a failed request;
+    ``parallel_parts`` the number of parts of a put uploading at once.
     """
 
     def __init__(
@@ -260,6 +211,7 @@ class S3ObjectStore(Closable):
         region: str | None = None,
         *,
         part_size: int = PART_SIZE,
+        parallel_parts: int = PARALLEL_PARTS,
         timeout: float = 30.0,
         connect_timeout: float = 3.0,
         retries: int = 2,
@@ -275,6 +227,7 @@ class S3ObjectStore(Closable):
             f"&region={region}" if region else ""
         )
         self.part_size = part_size
+        self.parallel_parts = parallel_parts
         self._region = region
         self._http = _http_pool(timeout, connect_timeout, retries)
         try:
@@ -316,30 +269,16 @@ class S3ObjectStore(Closable):
         check_key(key)
         if self.exists(key):
             raise ObjectStoreError(f"object exists: {key}")
-        source = _Source(data, length)
+        source = PartSource(data, length)
         failure: BaseException | None = None
         try:
-            # Unknown length: minio reads part after part and uploads them as they come
-            # (one plain PUT when the whole object fits in one part).
-            self._client.put_object(
-                self.bucket,
-                key,
-                source,  # type: ignore[arg-type]
-                length=-1,
-                part_size=self.part_size,
-                # Sequential parts: minio's parallel uploads queue parts without bound,
-                # so a fast source would be read ahead into memory whole.
-                num_parallel_uploads=1,
-            )
+            upload(self._client, self.bucket, key, source, self.part_size, self.parallel_parts)
         except BaseException as exc:
             failure = exc
         if failure is None:
             return source.count
         if source.error is not None:
-            if not isinstance(failure, _SourceFailed):
-                # minio's own abort failed: one more try
-                _abort_uploads_of(self._client, self.bucket, key)
-            raise source.error  # the caller's exception, unchanged
+            raise source.error  # the caller's exception, unchanged (the upload was aborted)
         raise _client_error(self, f"cannot write {key}", failure) from failure
 
     def list_incomplete(self) -> builtins.list[IncompleteUpload]:

@@ -10,6 +10,7 @@ import pytest
 
 from heimdall_io.errors import ConfigError, NotFoundError, ObjectStoreError
 from heimdall_io.storage.s3 import S3ObjectStore, list_incomplete_uploads
+from tests.support.proxy import CuttingProxy
 from tests.support.servers import SeaweedFS, dead_port, unique_bucket
 from tests.support.streams import (
     MiB,
@@ -91,10 +92,80 @@ def test_failing_source_aborts_the_upload(seaweedfs: SeaweedFS, bucket: str, fai
     assert not store.exists("imported/x.onnx")
 
 
-def test_memory_stays_flat(seaweedfs: SeaweedFS, bucket: str) -> None:
-    store = seaweedfs.store(bucket)
+@pytest.mark.parametrize("parallel", [1, 2, 3])
+def test_memory_stays_flat(seaweedfs: SeaweedFS, bucket: str, parallel: int) -> None:
+    # parallel parts uploading + the one being read (+ the reader's own chunk)
+    store = seaweedfs.store(bucket, parallel_parts=parallel)
     peak = peak_of_round_trip(store, "big.onnx", 48 * MiB)
-    assert peak < 4 * store.part_size, f"peak {peak / MiB:.1f} MiB"
+    assert peak < (parallel + 2) * store.part_size, f"peak {peak / MiB:.1f} MiB"
+
+
+@pytest.mark.parametrize(
+    ("parts", "extra", "etag_suffix"),
+    [(0, 0, None), (0, 1, None), (1, 0, None), (2, 0, "-2"), (5, 3, "-6")],
+    ids=["empty", "one-byte", "one-full-part", "two-full-parts", "six-parts"],
+)
+def test_part_boundaries(
+    seaweedfs: SeaweedFS, bucket: str, parts: int, extra: int, etag_suffix: str | None
+) -> None:
+    store = seaweedfs.store(bucket)
+    size = parts * store.part_size + extra
+    assert store.put("x.onnx", PatternStream(size, seed=3), length=size) == size
+    stat = seaweedfs.client().stat_object(bucket, "x.onnx")
+    assert stat.size == size and stat.etag is not None
+    if etag_suffix is None:
+        assert "-" not in stat.etag  # one plain PUT
+    else:
+        assert stat.etag.endswith(etag_suffix)
+    with store.open("x.onnx") as stream:
+        assert sha256_of(stream, 4 * MiB)[:2] == (expected_sha256(size, seed=3), size)
+
+
+def test_source_returning_more_than_asked(seaweedfs: SeaweedFS, bucket: str) -> None:
+    class Generous(PatternStream):
+        def read(self, n: int = -1) -> bytes:
+            read = super().read
+            return b"".join(read(MiB) for _ in range(7))  # 7 MiB whatever is asked
+
+    store = seaweedfs.store(bucket)
+    size = 3 * store.part_size + 12345
+    assert store.put("x.onnx", Generous(size, seed=4)) == size
+    with store.open("x.onnx") as stream:
+        assert sha256_of(stream, 4 * MiB)[:2] == (expected_sha256(size, seed=4), size)
+
+
+@pytest.mark.parametrize("length", [None, 10 * MiB, 30 * MiB], ids=["unknown", "short", "long"])
+def test_declared_length_is_checked(seaweedfs: SeaweedFS, bucket: str, length: int | None) -> None:
+    store = seaweedfs.store(bucket)
+    stream = PatternStream(20 * MiB)
+    if length is None:
+        assert store.put("x.onnx", stream, length=length) == 20 * MiB
+        return
+    with pytest.raises(ObjectStoreError, match="size mismatch"):
+        store.put("x.onnx", stream, length=length)
+    assert list(store.list()) == []
+    assert incomplete_uploads(seaweedfs, bucket) == []
+
+
+def test_part_failing_while_others_are_in_flight(seaweedfs: SeaweedFS, bucket: str) -> None:
+    # Every connection to the store dies after 12 MiB sent: with parts of 5 MiB on a few
+    # connections, the first parts are stored, then one fails while others are uploading.
+    # Nothing may remain: no object, no parts (the multipart upload is aborted).
+    store = seaweedfs.store(bucket)
+    store.ping()
+    with CuttingProxy(seaweedfs.ports["s3"], cut_up=12 * MiB, cuts=None) as proxy:
+        via_proxy = S3ObjectStore(
+            bucket, f"127.0.0.1:{proxy.port}", seaweedfs.access_key, seaweedfs.secret_key,
+            False, parallel_parts=3, retries=0,
+        )  # fmt: skip
+        source = PatternStream(80 * MiB)
+        with pytest.raises(ObjectStoreError, match=r"cannot write x\.onnx|unavailable"):
+            via_proxy.put("x.onnx", source)
+        assert proxy.cut_count >= 1
+        assert source.position < 80 * MiB  # it stopped reading at the failure
+    assert list(store.list()) == []
+    assert incomplete_uploads(seaweedfs, bucket) == []
+    assert not store.exists("x.onnx")
 
 
 def test_wrong_credentials(seaweedfs: SeaweedFS, bucket: str) -> None:
