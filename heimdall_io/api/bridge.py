@@ -2,10 +2,12 @@
 
 The import runs in a worker thread (the codec, hashing and the object store are
 blocking). Each ``read`` there asks the event loop for the next piece of the body with
-:func:`anyio.from_thread.run` and waits for it; nothing is read ahead, so at most one
-piece (about ``coalesce`` bytes) is in memory per upload, and the server's socket stays
-under flow control while the codec is busy: a slow consumer slows the client down
-instead of buffering its body.
+:func:`anyio.from_thread.run` and waits for it. Run through :meth:`RequestBodyReader.run`,
+a task on the event loop receives up to ``ahead`` pieces (about ``coalesce`` bytes each)
+ahead of the worker, so that the socket is read on one core while the codec decodes on
+the other; otherwise nothing is read ahead. Either way a few pieces at most are in memory
+per upload, and the server's socket stays under flow control while the codec is busy: a
+slow consumer slows the client down instead of buffering its body.
 
 The reader enforces the byte limit while streaming (PayloadTooLargeError, mapped to 413),
 turns a client that goes away mid-upload into :class:`UploadAbortedError` raised *inside*
@@ -21,10 +23,12 @@ bytes (the codec detects the compression itself; the header only has to agree wi
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.from_thread
+import anyio.to_thread
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from heimdall_io.codec.compression import GZIP_MAGIC, ZSTD_MAGIC
 from heimdall_io.errors import (
@@ -38,6 +42,9 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 ENCODING_MAGIC = {"gzip": GZIP_MAGIC, "x-gzip": GZIP_MAGIC, "zstd": ZSTD_MAGIC}
 COALESCE = 1 << 20
+#: Pieces received ahead of the worker thread by :meth:`RequestBodyReader.run`.
+AHEAD = 2
+_T = TypeVar("_T")
 
 
 class UploadAbortedError(TruncatedBundleError):
@@ -76,6 +83,8 @@ class RequestBodyReader:
         self._head = b""
         self._more = True  # False once the body ended or reading it was given up
         self._complete = False  # True once the last body message arrived
+        self._ended = False  # the worker thread has seen the end of the body
+        self._ahead: MemoryObjectReceiveStream[bytes] | None = None
         self.bytes_read = 0
         #: What ended the upload early (disconnect, timeout, limit); raised by every read.
         self.failure: HeimdallError | None = None
@@ -90,6 +99,49 @@ class RequestBodyReader:
             self._more = False
             self.failure = exc
             raise
+
+    async def _fetch(self) -> bytes:
+        """The next piece for the worker thread: received ahead, or now."""
+        if self._ahead is None:
+            return await self._next_piece()
+        try:
+            return await self._ahead.receive()
+        except anyio.EndOfStream:  # the body ended, or failed (self.failure says so)
+            return b""
+
+    async def _pump(self, send: MemoryObjectSendStream[bytes]) -> None:
+        async with send:
+            while self._more:
+                try:
+                    piece = await self._next_piece()
+                except HeimdallError:
+                    return  # kept in self.failure, which the worker raises
+                if piece:
+                    await send.send(piece)
+
+    async def run(
+        self,
+        call: Callable[[], _T],
+        *,
+        limiter: anyio.CapacityLimiter | None = None,
+        ahead: int = AHEAD,
+    ) -> _T:
+        """``call()`` in a worker thread (it reads this body) while a task receives up to
+        ``ahead`` pieces of the body ahead of it; its result, or its exception as is."""
+        send, self._ahead = anyio.create_memory_object_stream[bytes](max(0, ahead))
+        outcome: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._pump, send)
+            try:
+                outcome.append(await anyio.to_thread.run_sync(call, limiter=limiter))
+            except Exception as exc:
+                outcome.append(exc)  # raised below, not wrapped in an exception group
+            finally:
+                tg.cancel_scope.cancel()
+                self._ahead.close()
+        if isinstance(outcome[0], Exception):
+            raise outcome[0]
+        return outcome[0]
 
     async def _receive_piece(self) -> bytes:
         parts: list[bytes] = []
@@ -129,14 +181,19 @@ class RequestBodyReader:
         if self.failure is not None:
             raise self.failure
         if self._pos >= len(self._piece):
-            if not self._more:
+            if self._ended or (self._ahead is None and not self._more):
+                self._ended = True
                 self._check_magic(final=True)
                 return b""
-            self._piece = anyio.from_thread.run(self._next_piece)
+            self._piece = anyio.from_thread.run(self._fetch)
             self._pos = 0
-            self._check_magic(final=not self._more)
+            if self.failure is not None:
+                raise self.failure
             if not self._piece:
+                self._ended = True
+                self._check_magic(final=True)
                 return b""
+            self._check_magic(final=self._ahead is None and not self._more)
         if n is None or n < 0:
             n = len(self._piece)
         start = self._pos
@@ -164,4 +221,10 @@ class RequestBodyReader:
             )
 
 
-__all__ = ["ENCODING_MAGIC", "RequestBodyReader", "UploadAbortedError", "UploadTimeoutError"]
+__all__ = [
+    "AHEAD",
+    "ENCODING_MAGIC",
+    "RequestBodyReader",
+    "UploadAbortedError",
+    "UploadTimeoutError",
+]

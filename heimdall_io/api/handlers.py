@@ -220,7 +220,7 @@ async def import_model(request: Request, ctx: ApiContext, who: Principal) -> Res
 
     try:
         with operation("import"):
-            result = await anyio.to_thread.run_sync(run_import, limiter=ctx.import_limiter)
+            result = await reader.run(run_import, limiter=ctx.import_limiter)
     except ApiError as err:
         if isinstance(err.__cause__, UploadAbortedError):
             log.info("import by %s aborted: %s", who.actor, err.__cause__)

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-import anyio.to_thread
 import msgspec
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -269,8 +268,8 @@ async def batch_import(
     body = RequestBodyReader(request.receive, timeout=timeout)
     files = MultipartFiles(body, boundary, limit)
     try:
-        results = await anyio.to_thread.run_sync(run_batch, files, service, validate, options,
-                                                 limiter=limiter)  # fmt: skip
+        results = await body.run(lambda: run_batch(files, service, validate, options),
+                                 limiter=limiter)  # fmt: skip
     except UploadAbortedError as exc:
         log.info("batch import by %s aborted: %s", service.actor, exc)
         raise ApiError(400, f"Invalid bundle format: {exc}", {"Connection": "close"}) from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -133,3 +134,71 @@ def test_complete_only_when_the_body_ended() -> None:
     with pytest.raises(PayloadTooLargeError):
         run_in_thread(lambda: read_all(cut, 1000))
     assert not cut.complete  # the rest is still on the connection: the server must close it
+
+
+# -- RequestBodyReader.run: pieces received ahead of the worker thread ------------------
+
+
+def run_ahead(reader: RequestBodyReader, fn: Callable[[], Any], ahead: int = 2) -> Any:
+    async def main() -> Any:
+        return await reader.run(fn, ahead=ahead)
+
+    return anyio.run(main)
+
+
+def test_ahead_reads_in_order_and_stays_at_eof() -> None:
+    log: list[str] = []
+    parts = [bytes([i]) * (i + 1) for i in range(20)]
+    reader = RequestBodyReader(make_receive(body(*parts, b""), log), coalesce=5)
+
+    def reads() -> tuple[bytes, bytes]:
+        return read_all(reader, 3), reader.read(10)
+
+    assert run_ahead(reader, reads) == (b"".join(parts), b"")
+    assert reader.bytes_read == sum(map(len, parts)) and reader.complete
+    assert log.count("receive") == len(parts) + 2  # the empty piece and the end message
+
+
+@pytest.mark.parametrize("ahead", [0, 1, 3])
+def test_ahead_is_bounded(ahead: int) -> None:
+    """While the worker holds its piece, the loop receives at most ``ahead`` pieces plus
+    the one it waits to hand over: memory per upload stays a few pieces."""
+    log: list[str] = []
+    reader = RequestBodyReader(make_receive(body(*[b"x" * 10] * 50), log), coalesce=10)
+
+    def reads() -> int:
+        assert reader.read(10) == b"x" * 10
+        time.sleep(0.3)  # the codec is busy: the loop may read ahead meanwhile
+        received = log.count("receive")
+        assert read_all(reader, 1000) == b"x" * 490
+        return received
+
+    assert run_ahead(reader, reads, ahead) == ahead + 2
+
+
+def test_ahead_failures_reach_the_worker_unwrapped() -> None:
+    aborted = RequestBodyReader(make_receive(body(b"abc", b"def", disconnect=True), []))
+    with pytest.raises(UploadAbortedError, match="disconnected after sending 6 bytes"):
+        run_ahead(aborted, lambda: read_all(aborted, 1000))
+    big = RequestBodyReader(make_receive(body(*[b"x" * 60] * 5), []), limit=100, coalesce=10)
+    with pytest.raises(PayloadTooLargeError, match="limit of 100 bytes"):
+        run_ahead(big, lambda: read_all(big, 1000))
+    assert not big.complete
+    wrong = RequestBodyReader(make_receive(body(b"{", b'"a": 1}'), []), encoding="zstd")
+    with pytest.raises(MalformedBundleError, match="not zstd data"):
+        run_ahead(wrong, lambda: read_all(wrong))
+
+
+def test_ahead_worker_error_ends_the_receiving() -> None:
+    """The worker gives up early (a bad bundle): its exception comes out as is, and the
+    task receiving ahead stops, though the body never ends."""
+    log: list[str] = []
+    reader = RequestBodyReader(make_receive(body(b"abc")[:-1], log), coalesce=1)
+
+    def fail() -> None:
+        reader.read(1)
+        raise MalformedBundleError("not a bundle")
+
+    with pytest.raises(MalformedBundleError, match="not a bundle"):
+        run_ahead(reader, fail)
+    assert not reader.complete
