@@ -84,6 +84,7 @@ class RequestBodyReader:
         self._more = True  # False once the body ended or reading it was given up
         self._complete = False  # True once the last body message arrived
         self._ended = False  # the worker thread has seen the end of the body
+        self._carry = b""  # received beyond the last piece handed out
         self._ahead: MemoryObjectReceiveStream[bytes] | None = None
         self.bytes_read = 0
         #: What ended the upload early (disconnect, timeout, limit); raised by every read.
@@ -111,7 +112,7 @@ class RequestBodyReader:
 
     async def _pump(self, send: MemoryObjectSendStream[bytes]) -> None:
         async with send:
-            while self._more:
+            while self._left:
                 try:
                     piece = await self._next_piece()
                 except HeimdallError:
@@ -144,8 +145,11 @@ class RequestBodyReader:
         return outcome[0]
 
     async def _receive_piece(self) -> bytes:
-        parts: list[bytes] = []
-        size = 0
+        """The next ``coalesce`` bytes of the body (fewer only at its end): a reader
+        asking for that much gets the piece itself, not a copy of part of it."""
+        parts = [self._carry] if self._carry else []
+        size = len(self._carry)
+        self._carry = b""
         while self._more and size < self._coalesce:
             try:
                 with anyio.fail_after(self._timeout):
@@ -153,12 +157,12 @@ class RequestBodyReader:
             except TimeoutError:
                 raise UploadTimeoutError(
                     f"the client sent nothing for {self._timeout:g} s "
-                    f"after {self.bytes_read + size} bytes of the request body"
+                    f"after {self.bytes_read} bytes of the request body"
                 ) from None
             kind = message.get("type")
             if kind == "http.disconnect":
                 raise UploadAbortedError(
-                    f"client disconnected after sending {self.bytes_read + size} bytes"
+                    f"client disconnected after sending {self.bytes_read} bytes"
                 )
             if kind != "http.request":
                 continue
@@ -168,12 +172,20 @@ class RequestBodyReader:
             if body:
                 parts.append(bytes(body))
                 size += len(body)
-                if self._limit is not None and self.bytes_read + size > self._limit:
+                self.bytes_read += len(body)
+                if self._limit is not None and self.bytes_read > self._limit:
                     raise PayloadTooLargeError(
                         f"request body larger than the limit of {self._limit} bytes"
                     )
-        self.bytes_read += size
+        if size > self._coalesce:  # the rest of the last message starts the next piece
+            keep = len(parts[-1]) - (size - self._coalesce)
+            parts[-1], self._carry = parts[-1][:keep], parts[-1][keep:]
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    @property
+    def _left(self) -> bool:
+        """Whether body bytes remain to be handed out (received or not)."""
+        return self._more or bool(self._carry)
 
     # -- the worker-thread side ----------------------------------------------------------
 
@@ -181,7 +193,7 @@ class RequestBodyReader:
         if self.failure is not None:
             raise self.failure
         if self._pos >= len(self._piece):
-            if self._ended or (self._ahead is None and not self._more):
+            if self._ended or (self._ahead is None and not self._left):
                 self._ended = True
                 self._check_magic(final=True)
                 return b""
@@ -193,7 +205,7 @@ class RequestBodyReader:
                 self._ended = True
                 self._check_magic(final=True)
                 return b""
-            self._check_magic(final=self._ahead is None and not self._more)
+            self._check_magic(final=self._ahead is None and not self._left)
         if n is None or n < 0:
             n = len(self._piece)
         start = self._pos

@@ -65,8 +65,19 @@ def test_pulls_only_when_asked() -> None:
     parts = [bytes([i]) * 10 for i in range(10)]
     reader = RequestBodyReader(make_receive(body(*parts), log), coalesce=25)
     first = run_in_thread(lambda: reader.read(1000))
-    assert first == parts[0] + parts[1] + parts[2]  # 30 >= 25: stop asking
+    assert first == (parts[0] + parts[1] + parts[2])[:25]  # 30 >= 25: stop asking
     assert log.count("receive") == 3
+
+
+def test_pieces_are_exactly_coalesce_bytes() -> None:
+    """A reader asking for ``coalesce`` bytes gets whole pieces (no copy of a part of
+    one); what a message brings beyond a piece starts the next."""
+    parts = [bytes([i]) * 10 for i in range(10)]
+    reader = RequestBodyReader(make_receive(body(*parts), []), coalesce=25)
+    pieces = run_in_thread(lambda: [reader.read(25) for _ in range(6)])
+    assert [len(p) for p in pieces] == [25, 25, 25, 25, 0, 0]
+    assert b"".join(pieces) == b"".join(parts)
+    assert reader.bytes_read == 100 and reader.complete
 
 
 def test_limit_while_streaming() -> None:
@@ -87,7 +98,7 @@ def test_a_silent_client_times_out_and_the_failure_sticks() -> None:
     """Each wait for the next piece is bounded; once it timed out, every read raises the
     same error (a caller that swallowed one cannot take the rest for the end)."""
     messages = body(b"abc")[:-1]  # then nothing, ever
-    reader = RequestBodyReader(make_receive(messages, []), timeout=0.2, coalesce=1)
+    reader = RequestBodyReader(make_receive(messages, []), timeout=0.2, coalesce=3)
 
     def reads() -> list[Any]:
         out: list[Any] = [reader.read(10)]
