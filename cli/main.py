@@ -17,6 +17,7 @@ from . import (
     tool_commands,
     transfer_commands,
 )
+from .allocator import tune_malloc
 from .errors import Group
 from .serve_command import serve
 
@@ -39,6 +40,7 @@ signing_commands.register(cli)
 
 
 def main(prog_name: str | None = None) -> None:
+    tune_malloc()  # before the first large buffer: see allocator
     cli(prog_name=prog_name or "heimdall")
 
 
