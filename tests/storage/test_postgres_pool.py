@@ -166,7 +166,7 @@ def test_settings_from_url_environment_and_defaults() -> None:
     [
         ("postgresql://h/db?pool_size=0", {}, "pool_size must be at least 1"),
         ("postgresql://h/db?pool_size=many", {}, "pool_size must be a whole number"),
-        ("postgresql://h/db?lock_timeout=-1", {}, "lock_timeout must be a finite"),
+        ("postgresql://h/db?lock_timeout=-1", {}, "lock_timeout must be at least 0 seconds"),
         ("postgresql://h/db?lock_timeout=1&lock_timeout=2", {}, "given twice"),
         ("postgresql://h/db?pool_timeout=0", {}, "pool_timeout must be positive"),
         ("postgresql://h/db", {"HEIMDALL_DB_STATEMENT_TIMEOUT": "soon"},
