@@ -35,6 +35,7 @@ import nacl.signing
 import nacl.utils
 
 from ..errors import FileAccessError
+from ..fileaccess import open_readable
 from .errors import PassphraseError, SigningKeyError
 
 SIG_ALG = b"Ed"
@@ -263,14 +264,10 @@ def parse_public_keys(text: str, source: str = "public key file") -> list[Public
 
 def read_key_file(path: Path, what: str) -> str:
     """The text of a key file; SigningKeyError naming ``what`` if it cannot be read."""
+    with open_readable(path, what, error=SigningKeyError, missing=SigningKeyError) as f:
+        data = f.read()
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SigningKeyError(f"{what} not found: {path}") from None
-    except PermissionError:
-        raise SigningKeyError(f"cannot read {what} {path}: permission denied") from None
-    except IsADirectoryError:
-        raise SigningKeyError(f"{what} {path} is a directory, not a key file") from None
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise SigningKeyError(f"{what} {path}: not a minisign key file") from None
 
