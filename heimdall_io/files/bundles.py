@@ -30,7 +30,6 @@ from ..errors import InvalidModelError, MalformedBundleError
 from ..fileaccess import open_readable
 from ..format.header import new_header
 from ..format.storable import check_storable
-from ..onnx.checker import check_model_file
 from ..onnx.external import reject_external_data
 from .paths import STDIO, atomic_output, is_special, open_input, spooled_copy
 
@@ -272,6 +271,8 @@ def verify(
         check_storable(info.document)
         try:
             reject_external_data(model_path)  # a single file: nothing beside it is its own
+            from ..onnx.checker import check_model_file  # onnx: only when checking
+
             check_model_file(model_path)
         except InvalidModelError as e:
             # onnx names the file it was given: a temporary path, gone when we report it.
