@@ -17,6 +17,8 @@ The codec takes and returns file-like objects and never holds the payload::
         service.export_to_path(model_id, "model.heimdall")
 
 See README.md for the whole API and spec/bundle-format.md for the format.
+"The seed", in comments, is Heimdall's original export/import implementation, whose
+format 1.0.0, endpoints, ``models`` table and messages this package stays compatible with.
 """
 
 from __future__ import annotations
