@@ -20,7 +20,14 @@ _SMALL = 1 << 16  # below this, threads cost more than they save
 
 @dataclass(frozen=True)
 class Digests:
-    """Size and digests of a payload (lowercase hex)."""
+    """Size and digests of a payload (lowercase hex).
+
+    Example::
+
+        with open("model.onnx", "rb") as f:
+            d = digest_stream(f)
+        d.check(md5=record.onnx_md5)  # ChecksumMismatchError if they differ
+    """
 
     size: int
     md5: str
@@ -159,10 +166,11 @@ def digest_stream(stream: BinaryIO, chunk_size: int = 4 << 20) -> Digests:
     Example:
 
     ```python
+    import sys
+
     from heimdall_io.codec.checksums import digest_stream
 
-    with open("model.onnx", "rb") as f:
-        d = digest_stream(f)
+    d = digest_stream(sys.stdin.buffer)  # like md5sum and sha256sum of stdin, in one pass
     print(d.size, d.md5, d.sha256)
     ```
     """

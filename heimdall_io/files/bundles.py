@@ -26,10 +26,10 @@ from ..codec import (
     write_bundle,
 )
 from ..codec.compression import NONE
-from ..errors import FileAccessError, InvalidModelError, MalformedBundleError, NotFoundError
+from ..errors import InvalidModelError, MalformedBundleError
+from ..fileaccess import open_readable
 from ..format.header import new_header
 from ..format.storable import check_storable
-from ..onnx.checker import check_model_file
 from ..onnx.external import reject_external_data
 from .paths import STDIO, atomic_output, is_special, open_input, spooled_copy
 
@@ -63,12 +63,8 @@ def load_json_file(path: str, option: str) -> Any:
     ```
     """
     try:
-        with open(path, "rb") as f:
+        with open_readable(path, f"{option} file") as f:
             return json.load(f, parse_constant=_not_json)
-    except FileNotFoundError:
-        raise NotFoundError(f"{option} file not found: {path}") from None
-    except PermissionError:
-        raise FileAccessError(f"Permission denied: {path}") from None
     except ValueError as e:
         raise MalformedBundleError(f"{option} file {path} is not valid JSON: {e}") from None
 
@@ -275,6 +271,8 @@ def verify(
         check_storable(info.document)
         try:
             reject_external_data(model_path)  # a single file: nothing beside it is its own
+            from ..onnx.checker import check_model_file  # onnx: only when checking
+
             check_model_file(model_path)
         except InvalidModelError as e:
             # onnx names the file it was given: a temporary path, gone when we report it.
