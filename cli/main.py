@@ -13,7 +13,6 @@ from typing import Any
 
 import click
 
-from .allocator import tune_malloc
 from .errors import Group
 
 #: Command name -> the module that defines it (in its COMMANDS).
@@ -55,7 +54,6 @@ def cli() -> None:
 
 
 def main(prog_name: str | None = None) -> None:
-    tune_malloc()  # before the first large buffer: see allocator
     cli(prog_name=prog_name or "heimdall")
 
 
