@@ -19,6 +19,34 @@ class Declared:
 
 
 @dataclass(frozen=True)
+class ExternalInfo:
+    """One ``model.external_data`` file: its path, what the bundle declares, what was read."""
+
+    path: str
+    declared: Declared
+    #: Computed while decoding; None when the data was skipped (inspect).
+    digests: Digests | None = None
+
+    @property
+    def size(self) -> int | None:
+        """Size of the file: computed if it was decoded, else as declared."""
+        return self.digests.size if self.digests else self.declared.size
+
+    @property
+    def md5(self) -> str | None:
+        return self.digests.md5 if self.digests else self.declared.md5
+
+    @property
+    def sha256(self) -> str | None:
+        return self.digests.sha256 if self.digests else self.declared.sha256
+
+
+def declared_external(entry: dict[str, Any]) -> Declared:
+    """What an external data entry declares about its file."""
+    return Declared(entry.get("size_bytes"), entry.get("md5"), entry.get("sha256"))
+
+
+@dataclass(frozen=True)
 class BundleInfo:
     """A bundle read to the end: its document (payload excluded) and payload facts.
 
@@ -44,6 +72,8 @@ class BundleInfo:
     digests: Digests | None
     #: Where the payload's base64 text starts, in the uncompressed bundle.
     payload_offset: int
+    #: The files of ``model.external_data`` (format 1.2.0), in bundle order.
+    external: tuple[ExternalInfo, ...] = ()
 
     @property
     def payload_size(self) -> int | None:
