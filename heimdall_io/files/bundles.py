@@ -174,7 +174,7 @@ def pack(
         size = os.fstat(src.fileno()).st_size if hasattr(src, "fileno") else None
         fields = model_fields_from_onnx(src, **model)
         if layout is None:
-            _single_file(src)
+            refuse_external_data(src, "pack its directory (the .onnx file and its data files)")
         else:
             fields["onnx_file"] = layout.model_file
         header = new_header(fields, description=description, sections=sections)
@@ -197,18 +197,16 @@ def pack(
         return PackResult(header, result)
 
 
-def _single_file(src: BinaryIO) -> None:
-    """A lone ONNX file whose tensors use external data cannot travel without its files."""
+def refuse_external_data(src: BinaryIO, instead: str) -> None:
+    """A lone ONNX file (seekable; rewound) whose tensors use external data cannot travel
+    or be stored without its files: InvalidModelError saying to do ``instead``."""
     try:
         name = find_external_tensor(src)
     except InvalidModelError:
         name = None
     src.seek(0)
     if name is not None:
-        raise InvalidModelError(
-            f"model uses external data (tensor {name}): pack its directory (the .onnx file"
-            " and its data files) instead"
-        )
+        raise InvalidModelError(f"model uses external data (tensor {name}): {instead} instead")
 
 
 def external_sources(layout: ModelDirectory | None, *, hashed: bool) -> list[ExternalSource]:

@@ -81,8 +81,8 @@ def etag_of(encoder: BundleEncoder) -> str:
 def describe(ctx: Context, stream: Any, options: Any) -> None:
     """Set ``stream.length``, ``etag`` and ``ranges`` when the length is known in advance."""
     record = stream.record
-    if options.compression != "none" or record.onnx_size_bytes is None:
-        return
+    if options.compression != "none" or record.onnx_size_bytes is None or record.external_data:
+        return  # (a model of several objects is sent whole, its length not computed)
     encoder = _encoder(stream, io.BytesIO())
     length = plain_length(encoder)
     if length is None:

@@ -247,10 +247,9 @@ def write_external_model(
     root.mkdir(parents=True, exist_ok=True)
     plan = _plan(1 << 12, seed, 17, (1, 16), (1, 2))
     model = onnx.ModelProto()
-    model.ParseFromString(
-        plan.model_head + len_key(7) + encode_varint(plan.graph_size - sum(p.size for p in plan.paddings))
-        + plan.graph_head + plan.graph_tail + plan.model_tail
-    )  # fmt: skip
+    graph_size = plan.graph_size - sum(p.size for p in plan.paddings)
+    model.ParseFromString(plan.model_head + len_key(7) + encode_varint(graph_size)
+                          + plan.graph_head + plan.graph_tail + plan.model_tail)  # fmt: skip
     per_file = (total_bytes // max(1, files)) // 8 * 8
     sizes: dict[str, int] = {}
     rng = np.random.default_rng([seed, 2])
