@@ -15,13 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from ..errors import MalformedBundleError, PayloadTooLargeError
+from ..errors import MalformedBundleError
 from ..format.document import PAYLOAD_KEY
 from . import compression
-from .checksums import Digests, Hasher
+from .checksums import Digests
 from .external import ExternalFiles
 from .info import BundleInfo, Declared
-from .payload import decode_base64, iter_string, skip_string
+from .payload import decode_hashed, skip_string
 from .scanner import Limits, Scanner
 from .streams import ChunkStream, is_seekable
 from .walker import DocumentWalker
@@ -162,19 +162,10 @@ class BundleReader:
         """Yield the decoded payload in chunks; the last step raises if the bundle is bad
         (with external data to follow, that is checked by :meth:`iter_external`)."""
         self._claim_payload()
-        max_size = self.limits.max_payload_bytes
-        scan = self._scan
-        text = iter_string(scan, READ_SIZE, _WHERE)
-        # Decompression keeps the main thread busy: both digests then get threads.
-        with Hasher(busy_caller=self.compression != compression.NONE) as hasher:
-            for out in decode_base64(text, _WHERE, lambda: scan.offset):
-                hasher.update(out)
-                if max_size is not None and hasher.size > max_size:
-                    raise PayloadTooLargeError(f"model larger than the limit of {max_size} bytes")
-                if progress is not None:
-                    progress(len(out))
-                yield out
-            self._digests = hasher.digests()
+        self._digests = yield from decode_hashed(
+            self._scan, READ_SIZE, _WHERE, busy=self.compression != compression.NONE,
+            max_size=self.limits.max_payload_bytes, progress=progress,
+        )  # fmt: skip
         self._resume()
         if self._external.pending is None:
             self._finalize()

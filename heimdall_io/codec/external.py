@@ -12,11 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from ..errors import PayloadTooLargeError
 from ..format.document import EXTERNAL_DATA_KEY, EXTERNAL_PAYLOAD_KEY
-from .checksums import Hasher
 from .info import ExternalInfo, declared_external
-from .payload import decode_base64, iter_string, skip_string
+from .payload import decode_hashed, skip_string
 from .scanner import Scanner
 from .walker import DocumentWalker
 
@@ -43,17 +41,9 @@ class ExternalFiles:
         moves on to the next entry (or the end of the document)."""
         entry = self.pending
         assert entry is not None
-        scan, where = self._scan, self._where()
-        text = iter_string(scan, self._read_size, where)
-        with Hasher(busy_caller=busy) as hasher:
-            for out in decode_base64(text, where, lambda: scan.offset):
-                hasher.update(out)
-                if max_size is not None and hasher.size > max_size:
-                    raise PayloadTooLargeError(f"file larger than the limit of {max_size} bytes")
-                if progress is not None:
-                    progress(len(out))
-                yield out
-            digests = hasher.digests()
+        digests = yield from decode_hashed(self._scan, self._read_size, self._where(),
+                                           busy=busy, max_size=max_size, progress=progress,
+                                           what="file")  # fmt: skip
         self._advance(entry, digests)
 
     def _advance(self, entry: dict[str, Any], digests: Any) -> None:
