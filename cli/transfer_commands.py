@@ -35,78 +35,73 @@ def _common(f: Any) -> Any:
 
 
 @contextlib.contextmanager
-def _progress(label: str, quiet: bool) -> Iterator[Any]:
+def _progress(label: str, quiet: bool, no_validate: bool) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """A progress bar, and the keywords every move takes (validation, progress, total)."""
     from .progress import Progress
 
     progress = Progress(label, None, not quiet)
+
+    def start(total: int | None) -> None:
+        progress.total = total
+
     try:
-        yield progress
+        yield progress, {"validate": not no_validate, "progress": progress, "start": start}
     finally:
         progress.close()
 
 
-def _starter(progress: Any) -> Any:
-    def start(total: int | None) -> None:
-        progress.total = total
+def _move_command(first: str, second: str) -> Any:
+    """A push or pull command: two arguments, the export options, the common ones."""
+    return stack(click.command(), click.argument(first), click.argument(second),
+                 export_options, _common)  # fmt: skip
 
-    return start
 
-
-@click.command()
-@click.argument("model_id")
-@click.argument("remote")
-@export_options
-@_common
-def push(model_id: str, remote: str, options: ExportOptions, no_validate: bool, as_json: bool,
-         api_key: str | None, quiet: bool, storage: StorageUrls) -> None:  # fmt: skip
+@_move_command("model_id", "remote")
+def push(model_id: str, remote: str, **given: Any) -> None:
     """Export MODEL_ID and stream it into REMOTE's import (a name or a base URL)."""
-    from heimdall_io.transfer.moves import push as push_model
+    _move("push", model_id, remote, **given)
+
+
+@_move_command("remote", "model_id")
+def pull(remote: str, model_id: str, **given: Any) -> None:
+    """Stream REMOTE's export of MODEL_ID into the local import (resumes if cut)."""
+    _move("pull", model_id, remote, **given)
+
+
+def _move(direction: str, model_id: str, remote: str, options: ExportOptions,
+          no_validate: bool, as_json: bool, api_key: str | None, quiet: bool,
+          storage: StorageUrls) -> None:  # fmt: skip
+    from heimdall_io.transfer import moves
 
     from .render import echo_json_line
 
+    label = f"pushing to {remote}" if direction == "push" else f"pulling from {remote}"
     with storage.open_service() as service, open_remote(remote, api_key) as client, \
-            _progress(f"pushing to {remote}", quiet) as progress:  # fmt: skip
-        created = push_model(service, model_id, client, options, validate=not no_validate,
-                             progress=progress, start=_starter(progress))  # fmt: skip
+            _progress(label, quiet, no_validate) as (progress, how):  # fmt: skip
+        if direction == "push":
+            created = moves.push(service, model_id, client, options, **how)
+        else:
+            r = moves.pull(client, model_id, service, options, **how).record
+            created = {"model_id": r.model_id, "model_name": r.model_name, "version": r.version,
+                       "onnx_path": r.onnx_path, "onnx_size_bytes": r.onnx_size_bytes,
+                       "onnx_md5": r.onnx_md5, "onnx_sha256": r.onnx_sha256,
+                       "source_model_id": r.source_model_id}  # fmt: skip
+    name = client.remote.name
     if as_json:
-        echo_json_line({"remote": client.remote.name, "bytes": progress.done, **created})
+        if direction == "pull":
+            created.pop("version")
+        echo_json_line({"remote": name, "bytes": progress.done, **created})
     elif quiet:
         click.echo(created.get("model_id"))
-    else:
-        click.echo(f"✓ Push successful!\n  Remote: {client.remote.name}\n"
-                   f"  Model ID: {created.get('model_id')} (on {client.remote.name})\n"
+    elif direction == "push":
+        click.echo(f"✓ Push successful!\n  Remote: {name}\n"
+                   f"  Model ID: {created.get('model_id')} (on {name})\n"
                    f"  Model: {created.get('model_name')} v{created.get('version')}\n"
                    f"  Sent: {progress.done:,} bytes")  # fmt: skip
-
-
-@click.command()
-@click.argument("remote")
-@click.argument("model_id")
-@export_options
-@_common
-def pull(remote: str, model_id: str, options: ExportOptions, no_validate: bool, as_json: bool,
-         api_key: str | None, quiet: bool, storage: StorageUrls) -> None:  # fmt: skip
-    """Stream REMOTE's export of MODEL_ID into the local import (resumes if cut)."""
-    from heimdall_io.transfer.moves import pull as pull_model
-
-    from .render import echo_json_line
-
-    with storage.open_service() as service, open_remote(remote, api_key) as client, \
-            _progress(f"pulling from {remote}", quiet) as progress:  # fmt: skip
-        result = pull_model(client, model_id, service, options, validate=not no_validate,
-                            progress=progress, start=_starter(progress))  # fmt: skip
-    r = result.record
-    if as_json:
-        echo_json_line({"remote": client.remote.name, "bytes": progress.done,
-                        "model_id": r.model_id, "model_name": r.model_name,
-                        "onnx_path": r.onnx_path, "onnx_size_bytes": r.onnx_size_bytes,
-                        "onnx_md5": r.onnx_md5, "onnx_sha256": r.onnx_sha256,
-                        "source_model_id": r.source_model_id})  # fmt: skip
-    elif quiet:
-        click.echo(r.model_id)
     else:
-        click.echo(f"✓ Pull successful!\n  Model ID: {r.model_id}\n"
-                   f"  Model: {r.model_name} v{r.version}\n  Stored: {r.onnx_path}\n"
+        click.echo(f"✓ Pull successful!\n  Model ID: {created['model_id']}\n"
+                   f"  Model: {created['model_name']} v{created['version']}\n"
+                   f"  Stored: {created['onnx_path']}\n"
                    f"  Received: {progress.done:,} bytes")  # fmt: skip
 
 
@@ -146,10 +141,9 @@ def copy(source: str, destination: str, options: ExportOptions, force: bool,
                 clients[name] = resources.enter_context(open_remote(name, api_key))
             return clients[name]
 
-        progress = resources.enter_context(_progress("copying", quiet))
+        _, how = resources.enter_context(_progress("copying", quiet, no_validate))
         done = copy_bundle(src, dst, services=services, clients=client_for, options=options,
-                           validate=not no_validate, force=force, progress=progress,
-                           start=_starter(progress))  # fmt: skip
+                           force=force, **how)  # fmt: skip
     if as_json:
         echo_json_line(done)
     elif not quiet or dst.kind != "bundle":

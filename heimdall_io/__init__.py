@@ -21,16 +21,9 @@ See README.md for the whole API and spec/bundle-format.md for the format.
 
 from __future__ import annotations
 
-from .codec import (
-    BundleEncoder,
-    BundleInfo,
-    BundleReader,
-    Limits,
-    inspect_bundle,
-    read_bundle,
-    write_bundle,
-)
-from .codec.checksums import Digests, Hasher, digest_stream
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     BundleError,
     ChecksumMismatchError,
@@ -46,6 +39,7 @@ from .errors import (
     LeaseLostError,
     LimitExceededError,
     MalformedBundleError,
+    MetadataLimitError,
     MlflowError,
     NotFoundError,
     ObjectStoreError,
@@ -58,10 +52,64 @@ from .errors import (
     TruncatedBundleError,
     UnsupportedVersionError,
 )
-from .format.document import FORMAT_VERSION, BundleDocument, BundleHeader
-from .onnx import OnnxInfo, check_model_file, read_onnx_info
-from .service import ExportOptions, ExportStream, GcResult, ImportOptions, ImportResult, Service
 from .version import __version__
+
+if TYPE_CHECKING:
+    from .codec import (
+        BundleEncoder,
+        BundleInfo,
+        BundleReader,
+        Limits,
+        inspect_bundle,
+        read_bundle,
+        write_bundle,
+    )
+    from .codec.checksums import Digests, Hasher, digest_stream
+    from .format.document import FORMAT_VERSION, BundleDocument, BundleHeader
+    from .onnx import OnnxInfo, check_model_file, read_onnx_info
+    from .service import ExportOptions, ExportStream, GcResult, ImportOptions, ImportResult, Service
+
+# The codec, ONNX and service layers load on first use, so that `import heimdall_io` (and
+# every CLI command that needs one error class or one module) stays quick: the service
+# layer pulls in the database drivers, the signing keys and onnx.
+_LAZY = {
+    "BundleDocument": ".format.document",
+    "BundleEncoder": ".codec",
+    "BundleHeader": ".format.document",
+    "BundleInfo": ".codec",
+    "BundleReader": ".codec",
+    "Digests": ".codec.checksums",
+    "ExportOptions": ".service",
+    "ExportStream": ".service",
+    "FORMAT_VERSION": ".format.document",
+    "GcResult": ".service",
+    "Hasher": ".codec.checksums",
+    "ImportOptions": ".service",
+    "ImportResult": ".service",
+    "Limits": ".codec",
+    "OnnxInfo": ".onnx",
+    "Service": ".service",
+    "check_model_file": ".onnx",
+    "digest_stream": ".codec.checksums",
+    "inspect_bundle": ".codec",
+    "read_bundle": ".codec",
+    "read_onnx_info": ".onnx",
+    "write_bundle": ".codec",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'heimdall_io' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "FORMAT_VERSION",

@@ -52,17 +52,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from heimdall_io.errors import (
-    BundleError,
-    HeimdallError,
-    LeaseLostError,
-    MlflowError,
-    NotFoundError,
-    ObjectStoreError,
-    PayloadTooLargeError,
-    RegistryError,
-    RegistryUnavailableError,
-)
+from heimdall_io import errors
 from heimdall_io.signing.errors import SignatureError
 
 from .bridge import UploadTimeoutError
@@ -113,33 +103,34 @@ def _server_error(public: str, reason: str, status: int = 500, **headers: str) -
     return ApiError(status, f"{public} (ref {ref})", headers, reason=f"[ref {ref}] {reason}")
 
 
-def map_error(exc: HeimdallError, op: Operation) -> ApiError:
+def map_error(exc: errors.HeimdallError, op: Operation) -> ApiError:
     """The status code and detail for a library error raised during ``op``."""
     reason = _one_line(exc)
     if isinstance(exc, UploadTimeoutError):
         return ApiError(408, f"Request body timeout: {reason}", {"Connection": "close"})
     if isinstance(exc, SignatureError):  # a BundleError: mapped before them
         return ApiError(403, f"Signature rejected: {reason}")
-    if isinstance(exc, BundleError):
+    if isinstance(exc, errors.BundleError):
         return ApiError(400, f"Invalid bundle format: {reason}")
-    if isinstance(exc, PayloadTooLargeError):
+    if isinstance(exc, errors.PayloadTooLargeError):
         return ApiError(413, f"Bundle too large: {reason}")
-    if isinstance(exc, MlflowError):  # ?mlflow_required=true: MLflow failed, nothing kept
+    if isinstance(exc, errors.MlflowError):  # ?mlflow_required=true: MLflow failed, nothing kept
         return _server_error("MLflow registration failed; the import was rolled back", reason,
                              502)  # fmt: skip
-    if isinstance(exc, NotFoundError) and op in ("lookup", "delete"):
+    if isinstance(exc, errors.NotFoundError) and op in ("lookup", "delete"):
         return ApiError(404, "Model not found")
-    if isinstance(exc, (RegistryUnavailableError, LeaseLostError)):  # transient: retry
+    transient = (errors.RegistryUnavailableError, errors.LeaseLostError)  # the client may retry
+    if isinstance(exc, transient):
         retry = str(RETRY_AFTER_SECONDS)
         return _server_error("Database unavailable, try again later", reason, 503,
                              **{"Retry-After": retry})  # fmt: skip
-    if isinstance(exc, (NotFoundError, ObjectStoreError)) and op == "export":
+    if isinstance(exc, (errors.NotFoundError, errors.ObjectStoreError)) and op == "export":
         return _server_error("Failed to download ONNX model", reason)  # a row without object
-    if isinstance(exc, ObjectStoreError):
+    if isinstance(exc, errors.ObjectStoreError):
         if op == "import":
             return _server_error("Failed to upload ONNX to object store", reason)
         return _server_error("Object store error", reason)
-    if isinstance(exc, RegistryError):
+    if isinstance(exc, errors.RegistryError):
         if op == "import":
             return _server_error("Failed to register model", reason)
         return _server_error("Database error", reason)
@@ -156,7 +147,7 @@ def operation(op: Operation) -> Iterator[None]:
     """Turn a HeimdallError raised inside the block into the ApiError for ``op``."""
     try:
         yield
-    except HeimdallError as exc:
+    except errors.HeimdallError as exc:
         err = map_error(exc, op)
         _log(err, op, exc)
         raise err from exc
@@ -180,7 +171,7 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
 
 async def _heimdall_error(request: Request, exc: Exception) -> Response:
     # Handlers map errors with operation(); this catches a call made outside one.
-    assert isinstance(exc, HeimdallError)
+    assert isinstance(exc, errors.HeimdallError)
     err = map_error(exc, "lookup")
     _log(err, f"{request.method} {request.url.path}", exc)
     return json_error(err.status, err.detail, err.headers)
@@ -195,7 +186,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     ApiError: _api_error,
     HTTPException: _http_exception,
-    HeimdallError: _heimdall_error,
+    errors.HeimdallError: _heimdall_error,
     Exception: _unexpected,
 }
 

@@ -27,6 +27,14 @@ from heimdall_io.version import __version__
 
 from . import openapi_parts as parts
 from .bodies import ErrorBody, Health, ImportResponse, ModelSummary
+from .openapi_common import (
+    MODEL_ID_PARAMETER,
+    REF_TEMPLATE,
+    error_response,
+    json_content,
+    ref,
+    string_header,
+)
 from .openapi_web import SCHEMA_TYPES as WEB_SCHEMA_TYPES
 from .openapi_web import web_paths
 from .settings import (
@@ -41,34 +49,11 @@ from .settings import (
     RETRY_AFTER_SECONDS,
 )
 
-_REF = "#/components/schemas/{name}"
-
 _NEW_MODEL_LINKS = {
     name: {"operationId": op, "parameters": {"model_id": "$response.body#/model_id"}}
     for name, op in (("GetModel", "getModel"), ("ExportModel", "exportModel"),
                      ("DeleteModel", "deleteModel"))
 }  # fmt: skip
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": _REF.format(name=name)}
-
-
-def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": _json_content(_ref("ErrorBody"))}
-
-
-_MODEL_ID = {
-    "name": "model_id",
-    "in": "path",
-    "required": True,
-    "description": "The model's UUID (422 if it is not one).",
-    "schema": {"type": "string", "format": "uuid"},
-}
 
 
 def _bool_query(name: str, description: str, default: bool = True) -> dict[str, Any]:
@@ -101,8 +86,8 @@ _SECTION_QUERIES = [
 ]
 
 _AUTH_ERRORS = {
-    "401": _error("No valid API key (only when API keys are configured)."),
-    "403": _error("The API key's role does not allow this."),
+    "401": error_response("No valid API key (only when API keys are configured)."),
+    "403": error_response("The API key's role does not allow this."),
 }
 _RETRY_AFTER = {
     "Retry-After": {
@@ -115,7 +100,7 @@ _UNAVAILABLE = {
     "503": {
         "description": "The database did not answer in time: try again after Retry-After.",
         "headers": _RETRY_AFTER,
-        "content": _json_content(_ref("ErrorBody")),
+        "content": json_content(ref("ErrorBody")),
     }
 }
 _SERVER_ERROR = (
@@ -123,6 +108,35 @@ _SERVER_ERROR = (
     "server log's entry."
 )
 _BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+
+
+def _list_responses(
+    item: str, description: str, malformed: str, headers: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The answers of a paged list of ``item``s."""
+    ok: dict[str, Any] = {"description": description}
+    if headers:
+        ok["headers"] = headers
+    ok["content"] = json_content({"type": "array", "items": ref(item)})
+    return {
+        "200": ok,
+        **_AUTH_ERRORS,
+        "422": error_response(malformed),
+        "500": error_response("Database error." + _SERVER_ERROR),
+        **_UNAVAILABLE,
+    }
+
+
+def _model_responses(description: str) -> dict[str, Any]:
+    """The answers of an operation on one model that returns its record."""
+    return {
+        "200": {"description": description, "content": json_content(ref("ModelRecord"))},
+        **_AUTH_ERRORS,
+        "404": error_response("Model not found."),
+        "422": error_response("model_id is not a UUID."),
+        "500": error_response("Database error." + _SERVER_ERROR),
+        **_UNAVAILABLE,
+    }
 
 
 def _paths() -> dict[str, Any]:
@@ -143,22 +157,14 @@ def _paths() -> dict[str, Any]:
                     _int_query("limit", "Models per page.", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT),
                     _int_query("offset", "Models to skip.", 0, 0, MAX_LIST_OFFSET),
                 ],
-                "responses": {
-                    "200": {
-                        "description": "The page.",
-                        "headers": {
-                            "Link": {
-                                "description": 'The next page, rel="next" (absent on the last).',
-                                "schema": {"type": "string"},
-                            }
-                        },
-                        "content": _json_content({"type": "array", "items": _ref("ModelSummary")}),
+                "responses": _list_responses(
+                    "ModelSummary",
+                    "The page.",
+                    "A malformed limit or offset.",
+                    headers={
+                        "Link": string_header('The next page, rel="next" (absent on the last).')
                     },
-                    **_AUTH_ERRORS,
-                    "422": _error("A malformed limit or offset."),
-                    "500": _error("Database error." + _SERVER_ERROR),
-                    **_UNAVAILABLE,
-                },
+                ),
             }
         },
         "/api/v1/training/models/import": {
@@ -222,31 +228,37 @@ def _paths() -> dict[str, Any]:
                                 "schema": {"type": "string"},
                             }
                         },
-                        "content": _json_content(
-                            {"oneOf": [_ref("ImportResponse"), _ref("BatchResponse")]}
+                        "content": json_content(
+                            {"oneOf": [ref("ImportResponse"), ref("BatchResponse")]}
                         ),
                         "links": _NEW_MODEL_LINKS,
                     },
                     **parts.BATCH_RESPONSES,
-                    "400": _error("Invalid bundle format: <reason> (or a bad multipart body)."),
+                    "400": error_response(
+                        "Invalid bundle format: <reason> (or a bad multipart body)."
+                    ),
                     **_AUTH_ERRORS,
-                    "403": _error(
+                    "403": error_response(
                         "The API key's role does not allow this; or the import policy"
                         " (HEIMDALL_TRUSTED_KEYS, HEIMDALL_REQUIRE_SIGNATURE) rejected the"
                         " bundle's signatures: Signature rejected: <reason>."
                     ),
-                    "408": _error("The body stalled: nothing arrived for the body timeout."),
-                    "413": _error("The body or the model is over the size limit."),
-                    "415": _error("An unsupported Content-Encoding."),
-                    "422": _error(
+                    "408": error_response(
+                        "The body stalled: nothing arrived for the body timeout."
+                    ),
+                    "413": error_response("The body or the model is over the size limit."),
+                    "415": error_response("An unsupported Content-Encoding."),
+                    "422": error_response(
                         "A malformed query value, or mlflow=true on a server without an MLflow URI."
                     ),
-                    "500": _error(
+                    "500": error_response(
                         "Failed to upload ONNX to object store / Failed to register model."
                         + _SERVER_ERROR
                     ),
-                    "501": _error("mlflow=true on a server without the MLflow client."),
-                    "502": _error("mlflow_required=true and MLflow failed: nothing imported."),
+                    "501": error_response("mlflow=true on a server without the MLflow client."),
+                    "502": error_response(
+                        "mlflow_required=true and MLflow failed: nothing imported."
+                    ),
                     **_UNAVAILABLE,
                 },
             }
@@ -256,35 +268,15 @@ def _paths() -> dict[str, Any]:
                 "operationId": "getModel",
                 "summary": "One model's metadata (role: read).",
                 "security": _BEARER,
-                "parameters": [_MODEL_ID],
-                "responses": {
-                    "200": {
-                        "description": "The model.",
-                        "content": _json_content(_ref("ModelRecord")),
-                    },
-                    **_AUTH_ERRORS,
-                    "404": _error("Model not found."),
-                    "422": _error("model_id is not a UUID."),
-                    "500": _error("Database error." + _SERVER_ERROR),
-                    **_UNAVAILABLE,
-                },
+                "parameters": [MODEL_ID_PARAMETER],
+                "responses": _model_responses("The model."),
             },
             "delete": {
                 "operationId": "deleteModel",
                 "summary": "Delete a model: its row, then its object (role: admin).",
                 "security": _BEARER,
-                "parameters": [_MODEL_ID],
-                "responses": {
-                    "200": {
-                        "description": "The deleted model.",
-                        "content": _json_content(_ref("ModelRecord")),
-                    },
-                    **_AUTH_ERRORS,
-                    "404": _error("Model not found."),
-                    "422": _error("model_id is not a UUID."),
-                    "500": _error("Database error." + _SERVER_ERROR),
-                    **_UNAVAILABLE,
-                },
+                "parameters": [MODEL_ID_PARAMETER],
+                "responses": _model_responses("The deleted model."),
             },
         },
         "/api/v1/training/models/{model_id}/export": {
@@ -299,7 +291,7 @@ def _paths() -> dict[str, Any]:
                 ),
                 "security": _BEARER,
                 "parameters": [
-                    _MODEL_ID,
+                    MODEL_ID_PARAMETER,
                     *_SECTION_QUERIES,
                     _int_query("num_samples", "Samples to include.", 5, 0, MAX_NUM_SAMPLES),
                     {
@@ -337,10 +329,10 @@ def _paths() -> dict[str, Any]:
                         },
                     },
                     **_AUTH_ERRORS,
-                    "404": _error("Model not found."),
+                    "404": error_response("Model not found."),
                     **parts.RANGE_RESPONSES,
-                    "422": _error("model_id is not a UUID, or a query value is malformed."),
-                    "500": _error(
+                    "422": error_response("model_id is not a UUID, or a query value is malformed."),
+                    "500": error_response(
                         "Failed to download ONNX model / Database error." + _SERVER_ERROR
                     ),
                     **_UNAVAILABLE,
@@ -357,16 +349,7 @@ def _paths() -> dict[str, Any]:
                         "limit", "At most this many.", DEFAULT_AUDIT_LIMIT, 1, MAX_AUDIT_LIMIT
                     ),
                 ],
-                "responses": {
-                    "200": {
-                        "description": "The entries.",
-                        "content": _json_content({"type": "array", "items": _ref("AuditEntry")}),
-                    },
-                    **_AUTH_ERRORS,
-                    "422": _error("A malformed limit."),
-                    "500": _error("Database error." + _SERVER_ERROR),
-                    **_UNAVAILABLE,
-                },
+                "responses": _list_responses("AuditEntry", "The entries.", "A malformed limit."),
             }
         },
         "/healthz": {
@@ -382,12 +365,12 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": "Both answer.",
-                        "content": _json_content(_ref("Health")),
+                        "content": json_content(ref("Health")),
                     },
                     "503": {
                         "description": 'A part is "unavailable".',
                         "headers": _RETRY_AFTER,
-                        "content": _json_content(_ref("Health")),
+                        "content": json_content(ref("Health")),
                     },
                 },
             }
@@ -400,7 +383,7 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": "OpenAPI 3.1.",
-                        "content": _json_content({"type": "object"}),
+                        "content": json_content({"type": "object"}),
                     }
                 },
             }
@@ -421,7 +404,7 @@ def build() -> dict[str, Any]:
             Health,
             *WEB_SCHEMA_TYPES,
         ],
-        ref_template=_REF,
+        ref_template=REF_TEMPLATE,
     )
     return {
         "openapi": "3.1.0",

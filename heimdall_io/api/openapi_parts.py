@@ -7,6 +7,8 @@ from typing import Any
 
 import msgspec
 
+from .openapi_common import ref, string_header
+
 __all__ = [
     "BATCH_CONTENT",
     "BATCH_RESPONSES",
@@ -21,10 +23,6 @@ __all__ = [
 ]
 
 _BINARY = {"type": "string", "format": "binary"}
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 #: The import's description, continued: any Content-Type, and multipart batches.
@@ -56,7 +54,7 @@ BATCH_CONTENT: dict[str, Any] = {
 BATCH_RESPONSES: dict[str, Any] = {
     "207": {
         "description": "multipart: some files were not imported (each result says why).",
-        "content": {"application/json": {"schema": _ref("BatchResponse")}},
+        "content": {"application/json": {"schema": ref("BatchResponse")}},
     }
 }
 
@@ -95,26 +93,13 @@ class BatchResponse(msgspec.Struct):
 
 
 EXPORT_HEADERS: dict[str, Any] = {
-    "Content-Disposition": {
-        "description": 'attachment; filename="<name>-v<version>.heimdall"',
-        "schema": {"type": "string"},
-    },
-    "ETag": {
-        "description": "A strong tag of these exact bytes (uncompressed bundles).",
-        "schema": {"type": "string"},
-    },
-    "Accept-Ranges": {
-        "description": "bytes (with ?bundle_id=), else none.",
-        "schema": {"type": "string"},
-    },
-    "Content-Location": {
-        "description": "Without ?bundle_id=: the same bundle, pinned (resume from there).",
-        "schema": {"type": "string"},
-    },
-    "X-Heimdall-Bundle-Id": {
-        "description": "The bundle's bundle_metadata.bundle_id.",
-        "schema": {"type": "string"},
-    },
+    "Content-Disposition": string_header('attachment; filename="<name>-v<version>.heimdall"'),
+    "ETag": string_header("A strong tag of these exact bytes (uncompressed bundles)."),
+    "Accept-Ranges": string_header("bytes (with ?bundle_id=), else none."),
+    "Content-Location": string_header(
+        "Without ?bundle_id=: the same bundle, pinned (resume from there)."
+    ),
+    "X-Heimdall-Bundle-Id": string_header("The bundle's bundle_metadata.bundle_id."),
 }
 
 
@@ -124,16 +109,13 @@ RANGE_RESPONSES: dict[str, Any] = {
         "description": "A byte range of a pinned, uncompressed bundle.",
         "headers": {
             **EXPORT_HEADERS,
-            "Content-Range": {
-                "description": "bytes START-END/LENGTH",
-                "schema": {"type": "string"},
-            },
+            "Content-Range": string_header("bytes START-END/LENGTH"),
         },
         "content": {"application/json": {"schema": _BINARY}},
     },
     "416": {
         "description": "The range starts past the end (Content-Range: bytes */LENGTH).",
-        "content": {"application/json": {"schema": _ref("ErrorBody")}},
+        "content": {"application/json": {"schema": ref("ErrorBody")}},
     },
 }
 

@@ -11,9 +11,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from .openapi_common import MODEL_ID_PARAMETER, error_response, json_content, ref
 from .settings import MAX_DESCRIPTION, MAX_NUM_SAMPLES
-
-_REF = "#/components/schemas/{name}"
 
 
 class RoleInfo(msgspec.Struct, kw_only=True):
@@ -35,27 +34,6 @@ class DownloadLink(msgspec.Struct, kw_only=True):
 
 #: The types above, for the document's components.
 SCHEMA_TYPES = (RoleInfo, DownloadLink)
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": _REF.format(name=name)}
-
-
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": _json(_ref("ErrorBody"))}
-
-
-_MODEL_ID = {
-    "name": "model_id",
-    "in": "path",
-    "required": True,
-    "description": "The model's UUID (422 if it is not one).",
-    "schema": {"type": "string", "format": "uuid"},
-}
 
 
 def _bool(name: str, what: str) -> dict[str, Any]:
@@ -87,8 +65,8 @@ def export_parameters() -> list[dict[str, Any]]:
 
 
 _AUTH = {
-    "401": _error("No valid API key (only when API keys are configured)."),
-    "403": _error("The API key's role does not allow this."),
+    "401": error_response("No valid API key (only when API keys are configured)."),
+    "403": error_response("The API key's role does not allow this."),
 }
 
 
@@ -136,7 +114,7 @@ def _static() -> dict[str, Any]:
                     },
                 },
                 "304": {"description": "Not modified (If-None-Match)."},
-                "404": _error("No such file."),
+                "404": error_response("No such file."),
             },
         }
     }
@@ -154,8 +132,8 @@ def _role() -> dict[str, Any]:
             ),
             "security": [{"bearerAuth": []}, {}],
             "responses": {
-                "200": {"description": "The role.", "content": _json(_ref("RoleInfo"))},
-                "401": _error("An invalid API key."),
+                "200": {"description": "The role.", "content": json_content(ref("RoleInfo"))},
+                "401": error_response("An invalid API key."),
             },
         }
     }
@@ -173,13 +151,13 @@ def _download_link() -> dict[str, Any]:
                 "with the key). The long-lived key never appears in a URL."
             ),
             "security": [{"bearerAuth": []}],
-            "parameters": [_MODEL_ID, *export_parameters()],
+            "parameters": [MODEL_ID_PARAMETER, *export_parameters()],
             "responses": {
-                "200": {"description": "The link.", "content": _json(_ref("DownloadLink"))},
+                "200": {"description": "The link.", "content": json_content(ref("DownloadLink"))},
                 **_AUTH,
-                "404": _error("Model not found."),
-                "422": _error("model_id is not a UUID, or a query value is malformed."),
-                "500": _error("Database error."),
+                "404": error_response("Model not found."),
+                "422": error_response("model_id is not a UUID, or a query value is malformed."),
+                "500": error_response("Database error."),
             },
         }
     }
@@ -197,7 +175,7 @@ def _download() -> dict[str, Any]:
             ),
             "security": [],
             "parameters": [
-                _MODEL_ID,
+                MODEL_ID_PARAMETER,
                 *export_parameters(),
                 {
                     "name": "token",
@@ -216,10 +194,10 @@ def _download() -> dict[str, Any]:
                         "application/gzip": {"schema": {"type": "string", "format": "binary"}},
                     },
                 },
-                "401": _error("A missing, expired or mismatched download token."),
-                "404": _error("Model not found."),
-                "422": _error("model_id is not a UUID, or a query value is malformed."),
-                "500": _error("Failed to download ONNX model: ... / Database error."),
+                "401": error_response("A missing, expired or mismatched download token."),
+                "404": error_response("Model not found."),
+                "422": error_response("model_id is not a UUID, or a query value is malformed."),
+                "500": error_response("Failed to download ONNX model: ... / Database error."),
             },
         }
     }

@@ -22,13 +22,12 @@ bounds that :mod:`heimdall_io.api.openapi` publishes, so both read them from her
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from heimdall_io.errors import ConfigError
+from heimdall_io.setting_values import parse_count, parse_seconds
 from heimdall_io.sizes import parse_size
 
 DEFAULT_MAX_IMPORT_BYTES = 100 * 1024 * 1024  # the seed's "ONNX model size limit (100MB)"
@@ -67,30 +66,13 @@ def _env_int(
 ) -> int:
     """``environ[name]`` parsed (ConfigError unless at least 1); ``default`` if unset."""
     raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = parse(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if value < 1:
-        raise ConfigError(f"{name} must be at least 1, got {raw!r}")
-    return value
+    return parse_count(name, raw, parse) if raw else default
 
 
 def _env_seconds(environ: Mapping[str, str], name: str, default: float) -> float:
     """``environ[name]`` as seconds, more than 0 and at most a day (ConfigError otherwise)."""
     raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
-        raise ConfigError(f"{name} must be more than 0 and at most {MAX_TIMEOUT:g} seconds, "
-                          f"got {raw!r}")  # fmt: skip
-    return value
+    return parse_seconds(name, raw, maximum=MAX_TIMEOUT) if raw else default
 
 
 @dataclass(frozen=True)

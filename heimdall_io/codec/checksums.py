@@ -159,10 +159,11 @@ def digest_stream(stream: BinaryIO, chunk_size: int = 4 << 20) -> Digests:
     Example:
 
     ```python
+    import sys
+
     from heimdall_io.codec.checksums import digest_stream
 
-    with open("model.onnx", "rb") as f:
-        d = digest_stream(f)
+    d = digest_stream(sys.stdin.buffer)  # like md5sum and sha256sum of stdin, in one pass
     print(d.size, d.md5, d.sha256)
     ```
     """

@@ -28,7 +28,8 @@ from ..codec import (
     write_bundle,
 )
 from ..codec.compression import NONE
-from ..errors import FileAccessError, InvalidModelError, MalformedBundleError, NotFoundError
+from ..errors import InvalidModelError, MalformedBundleError
+from ..fileaccess import open_readable
 from ..format.header import new_header
 from ..format.storable import check_storable
 from ..onnx.checker import check_model_file
@@ -66,12 +67,8 @@ def load_json_file(path: str, option: str) -> Any:
     ```
     """
     try:
-        with open(path, "rb") as f:
+        with open_readable(path, f"{option} file") as f:
             return json.load(f, parse_constant=_not_json)
-    except FileNotFoundError:
-        raise NotFoundError(f"{option} file not found: {path}") from None
-    except PermissionError:
-        raise FileAccessError(f"Permission denied: {path}") from None
     except ValueError as e:
         raise MalformedBundleError(f"{option} file {path} is not valid JSON: {e}") from None
 

@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 from ..codec.streams import is_seekable
 from ..errors import FileAccessError, NotFoundError
+from ..fileaccess import open_readable
 
 #: The path that means stdin (inputs) or stdout (outputs).
 STDIO = "-"
@@ -36,15 +37,7 @@ def open_input(path: str, what: str = "Bundle file") -> Iterator[BinaryIO]:
     if path == STDIO:
         yield sys.stdin.buffer
         return
-    try:
-        f = open(path, "rb")  # noqa: SIM115 - closed below
-    except FileNotFoundError:
-        raise NotFoundError(f"{what} not found: {path}") from None
-    except PermissionError:
-        raise FileAccessError(f"Permission denied: {path}") from None
-    except IsADirectoryError:
-        raise FileAccessError(f"Is a directory: {path}") from None
-    with f:
+    with open_readable(path, what) as f:
         yield f
 
 

@@ -14,14 +14,14 @@ killed import's object stays protected.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import socket
 import threading
 import uuid
 from collections.abc import Mapping
 
-from ..errors import ConfigError, HeimdallError
+from ..errors import HeimdallError
+from ..setting_values import parse_seconds
 from ..storage.base import Registry
 
 __all__ = ["DEFAULT_LEASE_SECONDS", "LEASE_SECONDS_ENV", "ObjectLease", "lease_seconds_from_env"]
@@ -35,15 +35,7 @@ log = logging.getLogger(__name__)
 def lease_seconds_from_env(environ: Mapping[str, str] | None = None) -> float:
     """``$HEIMDALL_IMPORT_LEASE_SECONDS`` (ConfigError unless a positive number), else 300."""
     raw = (os.environ if environ is None else environ).get(LEASE_SECONDS_ENV, "").strip()
-    if not raw:
-        return DEFAULT_LEASE_SECONDS
-    try:
-        seconds = float(raw)
-    except ValueError:
-        raise ConfigError(f"{LEASE_SECONDS_ENV} must be a number of seconds, not {raw!r}") from None
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise ConfigError(f"{LEASE_SECONDS_ENV} must be a positive number of seconds")
-    return seconds
+    return parse_seconds(LEASE_SECONDS_ENV, raw) if raw else DEFAULT_LEASE_SECONDS
 
 
 def _new_owner() -> str:

@@ -35,6 +35,7 @@ import nacl.signing
 import nacl.utils
 
 from ..errors import FileAccessError
+from ..fileaccess import open_readable
 from .errors import PassphraseError, SigningKeyError
 
 SIG_ALG = b"Ed"
@@ -261,15 +262,12 @@ def parse_public_keys(text: str, source: str = "public key file") -> list[Public
     return keys
 
 
-def _read(path: Path, what: str) -> str:
+def read_key_file(path: Path, what: str) -> str:
+    """The text of a key file; SigningKeyError naming ``what`` if it cannot be read."""
+    with open_readable(path, what, error=SigningKeyError, missing=SigningKeyError) as f:
+        data = f.read()
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SigningKeyError(f"{what} not found: {path}") from None
-    except PermissionError:
-        raise SigningKeyError(f"cannot read {what} {path}: permission denied") from None
-    except IsADirectoryError:
-        raise SigningKeyError(f"{what} {path} is a directory, not a key file") from None
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise SigningKeyError(f"{what} {path}: not a minisign key file") from None
 
@@ -277,13 +275,13 @@ def _read(path: Path, what: str) -> str:
 def load_secret_key(path: str | os.PathLike[str], passphrase: Passphrase = None) -> SecretKey:
     """The secret key in a minisign secret key file; ``passphrase`` if it is encrypted."""
     path = Path(path)
-    return parse_secret_key(_read(path, "secret key"), passphrase, f"secret key {path}")
+    return parse_secret_key(read_key_file(path, "secret key"), passphrase, f"secret key {path}")
 
 
 def load_public_key(path: str | os.PathLike[str]) -> PublicKey:
     """The one public key in a minisign ``.pub`` file."""
     path = Path(path)
-    keys = parse_public_keys(_read(path, "public key"), f"public key {path}")
+    keys = parse_public_keys(read_key_file(path, "public key"), f"public key {path}")
     if len(keys) != 1:
         raise SigningKeyError(f"public key {path}: expected one key, found {len(keys)}")
     return keys[0]

@@ -27,6 +27,7 @@ from typing import BinaryIO
 import nacl.hashlib
 
 from ..errors import FileAccessError
+from ..fileaccess import open_readable
 from .errors import SignatureError, UntrustedSignatureError
 from .keys import COMMENT_PREFIX, PublicKey, SecretKey, key_id_of
 
@@ -150,17 +151,6 @@ def signature_path(path: str | os.PathLike[str]) -> Path:
     return path.with_name(path.name + SUFFIX)
 
 
-def _open(path: Path) -> BinaryIO:
-    try:
-        return path.open("rb")
-    except FileNotFoundError:
-        raise FileAccessError(f"file not found: {path}") from None
-    except PermissionError:
-        raise FileAccessError(f"cannot read {path}: permission denied") from None
-    except IsADirectoryError:
-        raise FileAccessError(f"{path} is a directory") from None
-
-
 def sign_file(
     path: str | os.PathLike[str],
     key: SecretKey,
@@ -174,7 +164,7 @@ def sign_file(
     out = Path(sig_path) if sig_path is not None else signature_path(path)
     if trusted_comment is None:
         trusted_comment = default_trusted_comment(path)
-    with _open(path) as f:
+    with open_readable(path, "file", missing=FileAccessError) as f:
         text = sign_stream(f, key, trusted_comment, untrusted_comment).to_text()
     try:
         fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
@@ -247,5 +237,5 @@ def verify_file(
     except PermissionError:
         raise FileAccessError(f"cannot read {sig}: permission denied") from None
     minisig = Minisig.parse(data, str(sig))
-    with _open(path) as f:
+    with open_readable(path, "file", missing=FileAccessError) as f:
         return verify_stream(f, minisig, keys, str(sig))

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from .errors import SigningKeyError
-from .keys import PUBLIC_SUFFIX, PublicKey, parse_public_keys
+from .keys import PUBLIC_SUFFIX, PublicKey, parse_public_keys, read_key_file
 
 
 class TrustedKeys(Mapping[str, PublicKey]):
@@ -53,25 +53,16 @@ class TrustedKeys(Mapping[str, PublicKey]):
         keys: list[PublicKey] = []
         if path.is_dir():
             for file in sorted(path.glob("*" + PUBLIC_SUFFIX)):
-                for key in parse_public_keys(_read(file), f"public key {file}"):
+                for key in parse_public_keys(
+                    read_key_file(file, "trusted keys"), f"public key {file}"
+                ):
                     keys.append(PublicKey(key.keynum, key.key, file.stem))
             what = f"{path} (no *{PUBLIC_SUFFIX} files)"
         else:
-            keys = parse_public_keys(_read(path), f"public key file {path}")
+            keys = parse_public_keys(read_key_file(path, "trusted keys"), f"public key file {path}")
             if len(keys) == 1:  # a single .pub file: named after the file, as in a directory
                 keys = [PublicKey(keys[0].keynum, keys[0].key, path.stem)]
             what = str(path)
         if not keys:
             raise SigningKeyError(f"no public keys in {what}")
         return cls(keys, source=str(path))
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SigningKeyError(f"trusted keys not found: {path}") from None
-    except PermissionError:
-        raise SigningKeyError(f"cannot read trusted keys {path}: permission denied") from None
-    except UnicodeDecodeError:
-        raise SigningKeyError(f"{path}: not a public key file") from None

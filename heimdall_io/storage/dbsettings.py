@@ -18,35 +18,23 @@ that runs into one of the limits fails with RegistryUnavailableError (HTTP 503).
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from heimdall_io.errors import ConfigError
+from heimdall_io.setting_values import parse_count, parse_seconds
 
 __all__ = ["DatabaseSettings", "split_database_url"]
 
 
 def _seconds(name: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, not {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise ConfigError(f"{name} must be a finite, non-negative number of seconds")
-    return value
+    return parse_seconds(name, text, allow_zero=True)
 
 
 def _count(name: str, text: str) -> float:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, not {text!r}") from None
-    if value < 1:
-        raise ConfigError(f"{name} must be at least 1")
-    return value
+    return parse_count(name, text)
 
 
 #: URL query parameter -> (environment variable, default, parser).

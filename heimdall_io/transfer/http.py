@@ -124,8 +124,9 @@ class HttpSession:
         self.pool.clear()
 
 
-class _Body:
-    """A response body whose read errors are TransientError; close drops the connection."""
+class ResponseBody:
+    """A urllib3 response body whose read errors are TransientError; close drops the
+    connection (S3 reads use it too: minio answers with urllib3 responses)."""
 
     def __init__(self, response: Any) -> None:
         self._response = response
@@ -185,7 +186,7 @@ class HttpSource:
         status = response.status
         if status >= 400:
             detail = detail_of(response)
-            _Body(response).close()
+            ResponseBody(response).close()
             if status in TRANSIENT_STATUSES:
                 raise TransientError(f"HTTP {status}" + (f": {detail}" if detail else ""))
             raise self._error(status, detail, self.what)
@@ -197,7 +198,7 @@ class HttpSource:
         if status == 206:
             m = _CONTENT_RANGE.fullmatch((h.get("Content-Range") or "").strip())
             if m is None:
-                _Body(response).close()
+                ResponseBody(response).close()
                 raise RemoteError(f"{self.what}: malformed Content-Range")
             first = int(m[1])
             size = int(m[3]) if m[3] != "*" else None
@@ -208,11 +209,11 @@ class HttpSource:
             size = int(length) if length and length.isdigit() else None
             ranges = (h.get("Accept-Ranges") or "").strip().lower() == "bytes"
         else:
-            _Body(response).close()
+            ResponseBody(response).close()
             raise RemoteError(f"{self.what}: unexpected HTTP {status}")
         if etag is not None and status == 200 and (start or stop is not None):
-            _Body(response).close()
+            ResponseBody(response).close()
             raise RemoteError(f"{self.what}: changed while it was being read")
         if not self.first_headers:
             self.first_headers = dict(h)
-        return Opened(_Body(response), first, size, tag, ranges, whole=status == 200)
+        return Opened(ResponseBody(response), first, size, tag, ranges, whole=status == 200)

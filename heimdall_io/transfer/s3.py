@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from heimdall_io.errors import ConfigError, FileAccessError, NotFoundError, RemoteError
 
+from .http import ResponseBody
 from .ranged import Opened, TransientError
 
 __all__ = ["S3Location", "S3Source", "parse_s3_url", "s3_output"]
@@ -91,25 +92,6 @@ def _client(loc: S3Location) -> Any:
                  region=loc.region, http_client=http)  # fmt: skip
 
 
-class _Body:
-    def __init__(self, response: Any) -> None:
-        self._response = response
-
-    def read(self, n: int) -> bytes:
-        import urllib3
-
-        try:
-            data: bytes = self._response.read(n)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise TransientError(f"connection lost: {exc}") from None
-        return data
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._response.close()
-            self._response.release_conn()
-
-
 class S3Source:
     """An S3 object as a :class:`~heimdall_io.transfer.ranged.RangeSource` (ranged GETs)."""
 
@@ -142,7 +124,9 @@ class S3Source:
             size = int(total) if total.isdigit() else None
         elif h.get("Content-Length", "").isdigit():
             first, size = 0, int(h["Content-Length"])
-        return Opened(_Body(response), first, size, h.get("ETag"), True, whole=not content_range)
+        return Opened(
+            ResponseBody(response), first, size, h.get("ETag"), True, whole=not content_range
+        )
 
 
 class _Upload:

@@ -132,32 +132,22 @@ def test_key_errors_are_one_line(ws: Workspace) -> None:
 def test_missing_key_and_wrong_passphrase(ws: Workspace) -> None:
     ws.fast_key("enc", "right")
     bundle = str(ws.root / "m.heimdall")
-    ws.fails("pack", str(ws.model), "-o", bundle, "--sign", "nobody",
-             words=("no secret key named 'nobody'", str(ws.keys)))  # fmt: skip
-    ws.fails("pack", str(ws.model), "-o", bundle, "--sign", "./nokey.key",
-             words=("secret key not found",))  # fmt: skip
+    pack_signed_by = ("pack", str(ws.model), "-o", bundle, "--sign")
+    ws.fails(*pack_signed_by, "nobody", words=("no secret key named 'nobody'", str(ws.keys)))
+    ws.fails(*pack_signed_by, "./nokey.key", words=("secret key not found",))
     ws.fails(
-        "pack",
-        str(ws.model),
-        "-o",
-        bundle,
-        "--sign",
+        *pack_signed_by,
         "enc",
         words=("is encrypted: a passphrase is required", "HEIMDALL_KEY_PASSPHRASE"),
     )
     line = ws.fails(
-        "pack",
-        str(ws.model),
-        "-o",
-        bundle,
-        "--sign",
+        *pack_signed_by,
         "enc",
         env={"HEIMDALL_KEY_PASSPHRASE": "wrong"},
         words=("wrong passphrase",),
     )
     assert "right" not in line and not Path(bundle).exists()
-    ws.ok("pack", str(ws.model), "-o", bundle, "--sign", "enc",
-          env={"HEIMDALL_KEY_PASSPHRASE": "right"})  # fmt: skip
+    ws.ok(*pack_signed_by, "enc", env={"HEIMDALL_KEY_PASSPHRASE": "right"})
     ws.fails("verify", bundle, "--key", "nobody", words=("no public key named 'nobody'",))
 
 

@@ -28,6 +28,7 @@ from heimdall_io import (
 )
 from heimdall_io.format.document import CHECKSUM_KEYS, FORMAT_VERSION, PAYLOAD_KEY
 from tests.format.examples import original_document, without_payload
+from tests.support.strategies import json_value_strategy
 
 from .streams import ShortReads
 
@@ -110,19 +111,8 @@ def assert_round_trip(header: dict[str, Any], payload: bytes, data: Any, how: st
 
 # Keys the format does not name, so any value is valid for them.
 extra_keys = st.text(min_size=0, max_size=12).map(lambda s: "x-" + s)
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=40)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: (
-        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5)
-    ),
-    max_leaves=20,
+json_values = json_value_strategy(
+    integers=st.integers(), text_size=40, key_size=10, container_size=5, max_leaves=20
 )
 extra_fields = st.dictionaries(extra_keys, json_values, max_size=4)
 SECTIONS = [

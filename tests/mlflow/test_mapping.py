@@ -27,6 +27,7 @@ from heimdall_io.mlflow.mapping import (
     training_config,
 )
 from heimdall_io.storage.base import ModelRecord
+from tests.support.imports import assert_imported_lazily
 
 from .helpers import SIGNER, make_bundle, sections
 
@@ -204,10 +205,9 @@ def test_without_the_mlflow_client_import_says_how_to_install_it(tmp_path: Path)
 
 
 def test_the_library_and_the_cli_do_not_import_mlflow_until_asked() -> None:
-    script = (
-        "import sys, heimdall_io, heimdall_io.mlflow, heimdall_io.api.app, heimdall_cli.main\n"
+    assert_imported_lazily(
+        "mlflow",
+        "import heimdall_io, heimdall_io.mlflow, heimdall_io.api.app, heimdall_cli.main\n"
         "from click.testing import CliRunner\n"
-        "CliRunner().invoke(heimdall_cli.main.cli, ['import', '--help'])\n"
-        "assert 'mlflow' not in sys.modules, 'mlflow imported'\n"
+        "CliRunner().invoke(heimdall_cli.main.cli, ['import', '--help'])",
     )
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)

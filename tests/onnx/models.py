@@ -26,6 +26,17 @@ def make_value(
     return helper.make_tensor_value_info(name, elem, shape)
 
 
+def two_headed_model() -> bytes:
+    """The upstream Heimdall's heads: X [1, 2] to position and uncertainty, both [1, 2]."""
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["X"], ["position"]),
+         helper.make_node("Identity", ["X"], ["uncertainty"])],
+        "heads", [make_value("X", [1, 2])],
+        [make_value("position", [1, 2]), make_value("uncertainty", [1, 2])],
+    )  # fmt: skip
+    return helper.make_model(graph).SerializeToString()
+
+
 def rich_model() -> onnx.ModelProto:
     """Several inputs, dynamic and unknown dims, custom domain, initializers of all kinds."""
     weight = numpy_helper.from_array(np.ones((4, 3), np.float32), "W")

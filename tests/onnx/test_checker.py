@@ -20,6 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 from heimdall_io.errors import InvalidModelError
 from heimdall_io.onnx import checker as onnx_check
 from heimdall_io.onnx.checker import check_model_file
+from tests.support.imports import assert_imported_lazily
 from tests.support.synthetic import synthetic_model_bytes, write_synthetic_model
 
 from .wire_format import len_field
@@ -585,13 +586,6 @@ def test_peak_rss_of_a_256_mib_model(tmp_path: Path) -> None:
 
 def test_preload_imports_the_checker() -> None:
     # In a fresh interpreter: this test process has imported onnx long ago.
-    import subprocess
-    import sys
-
-    code = (
-        "import sys; from heimdall_io.onnx.checker import preload\n"
-        "assert 'onnx.checker' not in sys.modules\n"
-        "preload().join(60)\n"
-        "assert 'onnx.checker' in sys.modules"
+    assert_imported_lazily(
+        "onnx.checker", "from heimdall_io.onnx.checker import preload", until="preload().join(60)"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -17,7 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 from heimdall_io.errors import InvalidModelError
 from heimdall_io.onnx import read_onnx_info, read_onnx_info_path
 from heimdall_io.onnx.tensors import MAX_GRAPH_DEPTH, model_tensors
-from tests.onnx.models import make_value
+from tests.onnx.models import make_value, two_headed_model
 from tests.onnx.wire_format import len_field
 from tests.support.public_models import SILERO_VAD_MD5, SILERO_VAD_PARAMETERS, silero_vad_path
 
@@ -174,14 +174,7 @@ def test_single_tensor_shapes_stay_flat() -> None:
 
 
 def test_two_headed_model_gets_one_shape_per_output() -> None:
-    # The upstream Heimdall's position + uncertainty heads.
-    graph = helper.make_graph(
-        [helper.make_node("Identity", ["X"], ["position"]),
-         helper.make_node("Identity", ["X"], ["uncertainty"])],
-        "heads", [make_value("X", [1, 2])],
-        [make_value("position", [1, 2]), make_value("uncertainty", [1, 2])],
-    )  # fmt: skip
-    info = read_onnx_info(io.BytesIO(helper.make_model(graph).SerializeToString()))
+    info = read_onnx_info(io.BytesIO(two_headed_model()))
     assert info.output_shape == [[1, 2], [1, 2]]
     assert info.input_shape == [1, 2]
 

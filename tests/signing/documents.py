@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from heimdall_io.codec.checksums import Digests
 from heimdall_io.signing.canonical import MAX_SAFE_INTEGER
+from tests.support.strategies import json_value_strategy
 
 PAYLOAD = bytes(range(256)) * 3 + b"onnx"
 
@@ -53,18 +54,11 @@ def make_document(payload: bytes = PAYLOAD, **model: Any) -> dict[str, Any]:
 
 # -- hypothesis strategies ---------------------------------------------------------------
 
-_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12)
-)
-json_values = st.recursive(
-    _scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
+json_values = json_value_strategy(
+    integers=st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER),
+    text_size=12,
+    key_size=8,
+    container_size=4,
     max_leaves=16,
 )
 #: Keys no section type names, so any value is schema-valid under them.

@@ -4,8 +4,10 @@ with RegistryUnavailableError (HTTP 503), and the registry recovers (issue 8, it
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,14 +30,24 @@ def timed(call: Any) -> tuple[float, BaseException | None]:
     return time.monotonic() - started, None
 
 
+@contextlib.contextmanager
+def models_table_locked(pg_url: str) -> Iterator[None]:
+    """Another session holds an ACCESS EXCLUSIVE lock on ``models`` until the block ends."""
+    locker = psycopg.connect(pg_url)
+    try:
+        locker.execute("LOCK TABLE models IN ACCESS EXCLUSIVE MODE")
+        yield
+    finally:
+        locker.rollback()
+        locker.close()
+
+
 def test_locked_table_fails_within_the_lock_timeout_then_recovers(pg_url: str) -> None:
     settings = DatabaseSettings(lock_timeout=1, pool_size=3, pool_timeout=3)
     record = make_record()
     with PostgresRegistry(pg_url, settings=settings) as registry, PostgresRegistry(pg_url) as other:
         registry.add(record)
-        locker = psycopg.connect(pg_url)
-        try:
-            locker.execute("LOCK TABLE models IN ACCESS EXCLUSIVE MODE")
+        with models_table_locked(pg_url):
             calls = [
                 lambda: registry.get(record.model_id),
                 lambda: registry.list(limit=10),
@@ -52,9 +64,6 @@ def test_locked_table_fails_within_the_lock_timeout_then_recovers(pg_url: str) -
             assert any("lock timeout" in str(exc) for _, exc in outcomes)
             registry.ping()  # the health check does not touch the locked table
             registry.audit()  # nor does the audit history
-        finally:
-            locker.rollback()
-            locker.close()
         # released: every session works again, the pool's connections included
         with concurrent.futures.ThreadPoolExecutor(6) as pool:
             assert all(pool.map(lambda _: registry.get(record.model_id) == record, range(6)))
@@ -67,13 +76,8 @@ def test_statement_timeout(pg_url: str) -> None:
     settings = DatabaseSettings(statement_timeout=0.5, lock_timeout=0)  # lock waits: unbounded
     with PostgresRegistry(pg_url, settings=settings) as registry:
         registry.ping()
-        locker = psycopg.connect(pg_url)
-        try:
-            locker.execute("LOCK TABLE models IN ACCESS EXCLUSIVE MODE")
+        with models_table_locked(pg_url):
             elapsed, exc = timed(registry.list)
-        finally:
-            locker.rollback()
-            locker.close()
         assert isinstance(exc, RegistryUnavailableError)
         assert "statement timeout" in str(exc) and elapsed < 3
         assert registry.list() == []
@@ -83,23 +87,17 @@ def test_pool_timeout_and_size(pg_url: str, pg_admin_url: str) -> None:
     settings = DatabaseSettings(lock_timeout=2, pool_size=2, pool_timeout=0.5)
     with PostgresRegistry(pg_url, settings=settings) as registry:
         registry.ping()
-        locker = psycopg.connect(pg_url)
-        try:
-            locker.execute("LOCK TABLE models IN ACCESS EXCLUSIVE MODE")
-            with concurrent.futures.ThreadPoolExecutor(2) as pool:
-                blocked = [pool.submit(timed, registry.list) for _ in range(2)]  # both conns
-                time.sleep(0.5)
-                elapsed, exc = timed(registry.audit)  # no connection free
-                with psycopg.connect(pg_admin_url) as admin:
-                    (backends,) = admin.execute(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-                        "AND application_name = 'heimdall-io'",
-                        (pg_url.rsplit("/", 1)[1],),
-                    ).fetchone()
-                results = [f.result() for f in blocked]
-        finally:
-            locker.rollback()
-            locker.close()
+        with models_table_locked(pg_url), concurrent.futures.ThreadPoolExecutor(2) as pool:
+            blocked = [pool.submit(timed, registry.list) for _ in range(2)]  # both conns
+            time.sleep(0.5)
+            elapsed, exc = timed(registry.audit)  # no connection free
+            with psycopg.connect(pg_admin_url) as admin:
+                (backends,) = admin.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                    "AND application_name = 'heimdall-io'",
+                    (pg_url.rsplit("/", 1)[1],),
+                ).fetchone()
+            results = [f.result() for f in blocked]
         assert isinstance(exc, RegistryUnavailableError)
         assert str(exc) == f"database unavailable: {registry.url}: no connection within 0.5 s"
         assert elapsed < 2
@@ -124,17 +122,15 @@ def test_ping_is_bounded(pg_url: str) -> None:
     settings = DatabaseSettings(pool_size=1, pool_timeout=30, lock_timeout=0)
     with PostgresRegistry(pg_url, settings=settings) as registry:
         registry.ping()
-        locker = psycopg.connect(pg_url)
+        worker = threading.Thread(target=timed, args=(registry.list,))  # holds the one conn
         try:
-            locker.execute("LOCK TABLE models IN ACCESS EXCLUSIVE MODE")
-            worker = threading.Thread(target=timed, args=(registry.list,))  # holds the one conn
-            worker.start()
-            time.sleep(0.3)
-            elapsed, exc = timed(registry.ping)
+            with models_table_locked(pg_url):
+                worker.start()
+                time.sleep(0.3)
+                elapsed, exc = timed(registry.ping)
         finally:
-            locker.rollback()
-            locker.close()
-            worker.join()
+            if worker.is_alive():  # started: it ends now that the lock is released
+                worker.join()
         assert isinstance(exc, RegistryUnavailableError) and elapsed < 7
 
 
@@ -166,7 +162,7 @@ def test_settings_from_url_environment_and_defaults() -> None:
     [
         ("postgresql://h/db?pool_size=0", {}, "pool_size must be at least 1"),
         ("postgresql://h/db?pool_size=many", {}, "pool_size must be a whole number"),
-        ("postgresql://h/db?lock_timeout=-1", {}, "lock_timeout must be a finite"),
+        ("postgresql://h/db?lock_timeout=-1", {}, "lock_timeout must be at least 0 seconds"),
         ("postgresql://h/db?lock_timeout=1&lock_timeout=2", {}, "given twice"),
         ("postgresql://h/db?pool_timeout=0", {}, "pool_timeout must be positive"),
         ("postgresql://h/db", {"HEIMDALL_DB_STATEMENT_TIMEOUT": "soon"},

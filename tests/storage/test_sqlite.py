@@ -7,13 +7,14 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from heimdall_io.errors import RegistryError, RegistryUnavailableError
 from heimdall_io.storage import migrations
-from heimdall_io.storage.base import AuditEntry
+from heimdall_io.storage.base import AuditEntry, ModelRecord
 from heimdall_io.storage.sqlite import SqliteRegistry
 
 from .test_contract import full_record, make_record
@@ -22,13 +23,18 @@ from .test_contract import full_record, make_record
 KNOWN = [(m.version,) for m in migrations.load("sqlite")]
 
 
+def write_registry(path: Path, record: ModelRecord) -> None:
+    """Create (or open) the registry file at ``path`` and add ``record`` to it."""
+    with SqliteRegistry(path) as registry:
+        registry.add(record)
+
+
 def test_file_is_in_wal_mode_with_versioned_schema(tmp_path: Path) -> None:
     path = tmp_path / "nested" / "dir" / "registry.sqlite3"
     with SqliteRegistry(path) as registry:
         assert registry.url == f"sqlite://{path}"
         registry.add(make_record())
-    conn = sqlite3.connect(path)
-    try:
+    with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         versions = conn.execute("SELECT version FROM heimdall_schema_migrations").fetchall()
         assert versions == KNOWN  # every migration, once
@@ -51,22 +57,16 @@ def test_file_is_in_wal_mode_with_versioned_schema(tmp_path: Path) -> None:
             "created_at",
             "updated_at",
         ]
-    finally:
-        conn.close()
 
 
 def test_stored_as_json_text_and_iso_utc(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
     record = full_record()
-    with SqliteRegistry(path) as registry:
-        registry.add(record)
-    conn = sqlite3.connect(path)
-    try:
+    write_registry(path, record)
+    with closing(sqlite3.connect(path)) as conn:
         row = conn.execute(
             "SELECT input_shape, training_metrics, created_at, updated_at FROM models"
         ).fetchone()
-    finally:
-        conn.close()
     assert row[0] == "[-1,3,224,224]"
     assert row[1].startswith('{"training_config":')
     assert row[2] == "2024-05-01T12:30:15.123456+00:00"
@@ -82,20 +82,16 @@ def test_open_twice_applies_migrations_once(tmp_path: Path) -> None:
     assert second.get(record.model_id) == record
     first.close()
     second.close()
-    conn = sqlite3.connect(path)
-    try:
+    with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT count(*) FROM heimdall_schema_migrations").fetchone() == (
             len(KNOWN),
         )
-    finally:
-        conn.close()
 
 
 def test_upgrades_a_version_1_file(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
     record = make_record()
-    with SqliteRegistry(path) as registry:
-        registry.add(record)
+    write_registry(path, record)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("DROP TABLE import_leases")  # as the previous release left it
     conn.execute("DELETE FROM heimdall_schema_migrations WHERE version = 2")

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from onnx import helper
 
 from heimdall_io import ConversionError, read_bundle, write_bundle
 from heimdall_io.onnx import read_onnx_info
 from heimdall_io.tools.convert import convert
 from heimdall_io.tools.upstream import UpstreamOverrides, to_upstream
-from tests.onnx.models import make_value
+from tests.onnx.models import two_headed_model
 from tests.support.public_models import SILERO_VAD_PARAMETERS, silero_vad_path
 from tests.support.synthetic import synthetic_model_bytes
 
@@ -139,13 +138,7 @@ def test_opset_shapes_and_parameters_are_read_from_the_payload(tmp_path: Path) -
 
 
 def test_two_heads_keep_one_shape_per_output(tmp_path: Path) -> None:
-    graph = helper.make_graph(
-        [helper.make_node("Identity", ["X"], ["position"]),
-         helper.make_node("Identity", ["X"], ["uncertainty"])],
-        "heads", [make_value("X", [1, 2])],
-        [make_value("position", [1, 2]), make_value("uncertainty", [1, 2])],
-    )  # fmt: skip
-    onnx_bytes = helper.make_model(graph).SerializeToString()
+    onnx_bytes = two_headed_model()
     model = {k: MODEL_FIELDS[k] for k in ("model_id", "model_name", "version", "architecture")}
     loaded, _ = upstream(tmp_path, bundle(tmp_path, model, {}, payload=onnx_bytes))
     assert loaded.model.output_shape == [[1, 2], [1, 2]]
