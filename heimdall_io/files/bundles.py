@@ -28,7 +28,7 @@ from ..codec import (
     write_bundle,
 )
 from ..codec.compression import NONE
-from ..errors import InvalidModelError, MalformedBundleError
+from ..errors import FileAccessError, InvalidModelError, MalformedBundleError
 from ..fileaccess import open_readable
 from ..format.header import new_header
 from ..format.storable import check_storable
