@@ -113,3 +113,37 @@ def test_gc_does_not_touch_a_leased_prefix(service: Service) -> None:
     assert service.gc(min_age=dt.timedelta(0)).removed == []
     service.registry.release_lease(key, "someone")
     assert len(service.gc(min_age=dt.timedelta(0)).removed) == 2
+
+
+def test_signed_bundle_with_external_data(tmp_path: Path, model_dir: Path) -> None:
+    """Signatures cover every file's entry (after the payload): checked at the end, so a
+    signed export imports under a policy that requires signatures, and a tampered entry
+    imports nothing."""
+    from heimdall_io.signing import ImportPolicy, keys
+    from heimdall_io.signing.trust import TrustedKeys
+    from heimdall_io.storage.localdir import LocalObjectStore
+    from heimdall_io.storage.sqlite import SqliteRegistry
+
+    key = keys.new_secret_key()
+    policy = ImportPolicy(TrustedKeys([key.public]), require_signature=True)
+
+    def instance(name: str, policy: ImportPolicy | None = None) -> Service:
+        where = tmp_path / name
+        return Service(SqliteRegistry(where / "r.db"), LocalObjectStore(where / "objects"),
+                       actor="test", import_policy=policy or ImportPolicy())  # fmt: skip
+
+    source, target = instance("a"), instance("b", policy)
+    try:
+        record = source.register(None, name="big", directory=str(model_dir))
+        raw = _export(source, record.model_id, sign_with=(key,))
+        imported = target.import_bundle(io.BytesIO(raw))
+        assert imported.verdict is not None and imported.verdict.signer_key_id == key.key_id
+        doc = json.loads(raw)  # a file dropped: every digest still matches its data
+        doc["model"]["external_data"] = doc["model"]["external_data"][1:]
+        before = _objects(target)
+        with pytest.raises(Exception, match="signature"):
+            target.import_bundle(io.BytesIO(json.dumps(doc).encode()))
+        assert _objects(target) == before
+    finally:
+        source.close()
+        target.close()

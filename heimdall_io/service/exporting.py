@@ -13,6 +13,7 @@ from ..codec.checksums import Digests
 from ..codec.compression import NONE
 from ..codec.encoder import needs_1_2
 from ..errors import HeimdallError, NotFoundError
+from ..files.layout import DEFAULT_MODEL_FILE
 from ..files.paths import atomic_output
 from ..format.document import (
     EXTERNAL_CHECKSUM_KEYS,
@@ -114,6 +115,7 @@ def export_header(record: ModelRecord, options: ExportOptions) -> dict[str, Any]
         model_fields(record), description=options.description, sections=sections, extra=extra
     )
     if record.external_data:  # declared (and signed) as the encoder writes them
+        header["model"].setdefault("onnx_file", DEFAULT_MODEL_FILE)  # external data follows
         header["model"][EXTERNAL_DATA_KEY] = [
             {k: f[k] for k in ("path", *EXTERNAL_CHECKSUM_KEYS) if f.get(k) is not None}
             for f in record.external_data
