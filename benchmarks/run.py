@@ -151,6 +151,9 @@ class Bench:
     #: Model size for the HTTP section (0: the largest of --sizes), and the model seed.
     http_size: int = 0
     seed: int = 0
+    #: An older release's `heimdall` (--baseline), measured beside this one; its label.
+    baseline: list[str] = field(default_factory=list)
+    baseline_label: str = ""
 
     def run(
         self,
@@ -514,6 +517,29 @@ def registry_ops(bench: Bench, model: Model) -> list[Job]:
     return jobs
 
 
+def baseline_ops(bench: Bench, model: Model) -> list[Job]:
+    """The --baseline release's pack, unpack, export and import on the same model."""
+    if not bench.baseline:
+        return []
+    import baseline_bench
+
+    root = bench.workdir / "baseline" / model.label
+    commands = baseline_bench.baseline_commands(bench.baseline, model.path, root,
+                                                model.dir / "out")  # fmt: skip
+    jobs = []
+    for what, registry, cmd, output, env, before in commands:
+        op = f"heimdall {what} ({bench.baseline_label})"
+        if registry:
+            bench.registry_ops[op] = (f"embedded ({bench.baseline_label})", f"heimdall {what}")
+        jobs.append(Job(op, "baseline", cmd, output, env=env, before=before))  # type: ignore[arg-type]
+
+    def after(model: Model) -> None:
+        shutil.rmtree(root, ignore_errors=True)
+
+    bench.after_size.append(after)
+    return jobs
+
+
 def http(bench: Bench) -> None:
     """The REST API over loopback HTTP vs curl from `python -m http.server` (http_bench.py)."""
     import http_bench
@@ -563,6 +589,7 @@ SIZE_SECTIONS: dict[str, Callable[[Bench, Model], list[Job] | None]] = {
     "seed": seed_peer_ops,
     "registry": registry_ops,
     "external": external,
+    "baseline": baseline_ops,
 }
 GLOBAL_SECTIONS: dict[str, Callable[[Bench], list[Job] | None]] = {
     "startup": startup,
@@ -755,6 +782,23 @@ def registry_targets(bench: Bench, models: list[Model]) -> list[Check]:
     return checks
 
 
+def baseline_targets(bench: Bench, models: list[Model]) -> list[Check]:
+    """This release against --baseline, per operation: within 5% (issue 7), or faster."""
+    checks = []
+    for model in models:
+        for what in ("pack", "unpack", "export", "import --no-validate", "import (onnx.checker)"):
+            old = bench.get(f"heimdall {what} ({bench.baseline_label})", model.size)
+            new_op = f"heimdall {what}" + (" [embedded]" if what[:2] in ("ex", "im") else "")
+            ratio = _ratio(bench.get(new_op, model.size), old)
+            if ratio is None:
+                continue
+            judged = model.size >= TIME_TARGET_SIZE
+            checks.append(Check(f"{what}: this / {bench.baseline_label}", model.label,
+                                f"{ratio:.2f}x", "<= 1.05x" if judged else "(shown)",
+                                ratio <= 1.05 if judged else None))  # fmt: skip
+    return checks
+
+
 TARGETS: list[Callable[[Bench, list[Model]], list[Check]]] = [
     speed_targets,
     size_targets,
@@ -764,6 +808,7 @@ TARGETS: list[Callable[[Bench, list[Model]], list[Check]]] = [
     registry_targets,
     s3_import_targets,
     external_targets,
+    baseline_targets,
 ]
 
 
@@ -1077,6 +1122,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--http-size", help="model size for the http section (default: the largest of --sizes)"
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="HEIMDALL",
+        help="an older release's `heimdall` executable (its own virtualenv): its pack, unpack, "
+        "export and import run interleaved with this one's (see baseline_bench.py)",
+    )
+    parser.add_argument(
+        "--baseline-label", default="baseline", help="what to call it in the tables (a commit)"
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target fails")
     parser.add_argument(
         "--idle-gate",
@@ -1129,6 +1183,17 @@ def main(argv: list[str] | None = None) -> int:
         http_size=http_size,
         seed=args.seed,
     )
+    if args.baseline:
+        import baseline_bench
+
+        bench.baseline = [args.baseline]
+        bench.baseline_label = args.baseline_label
+        bench.notes.append(
+            f"Rows marked ({args.baseline_label}) ran an older heimdall-io "
+            f"({baseline_bench.installed_version(bench.baseline)}, its own virtualenv) in "
+            "the same rounds, on an embedded registry of its own: the comparison that "
+            "shows a change of speed without the machine's drift."
+        )
     if zstd_note:
         bench.notes.append(zstd_note)
     floor_rss = run_once(["true"])[1]

@@ -33,3 +33,6 @@ def serve(host: str, port: int, log_level: str, storage: StorageUrls) -> None:
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
     app = create_app_from_env(storage.database_url, storage.storage_url)
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+
+
+COMMANDS = (serve,)

@@ -175,9 +175,3 @@ def sign(
 
 
 COMMANDS = (key, sign)
-
-
-def register(group: click.Group) -> None:
-    """Add the signing commands to ``group`` (the `heimdall` CLI)."""
-    for command in COMMANDS:
-        group.add_command(command)

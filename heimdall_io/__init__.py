@@ -17,12 +17,13 @@ The codec takes and returns file-like objects and never holds the payload::
         service.export_to_path(model_id, "model.heimdall")
 
 See README.md for the whole API and spec/bundle-format.md for the format.
+"The seed", in comments, is Heimdall's original export/import implementation, whose
+format 1.0.0, endpoints, ``models`` table and messages this package stays compatible with.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .errors import (
     BundleError,
@@ -52,6 +53,7 @@ from .errors import (
     TruncatedBundleError,
     UnsupportedVersionError,
 )
+from .lazy_exports import lazy_exports
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -96,19 +98,6 @@ _LAZY = {
     "read_onnx_info": ".onnx",
     "write_bundle": ".codec",
 }
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'heimdall_io' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [
@@ -162,3 +151,5 @@ __all__ = [
     "read_onnx_info",
     "write_bundle",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

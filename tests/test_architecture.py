@@ -29,7 +29,7 @@ ALLOWED = {
     # The client side of moving models: remotes over HTTP, bundle URLs (s3://, https://).
     "transfer": {"transfer", "service", "codec", "format", "files", "storage"},
 }
-SHARED = {"errors", "fileaccess", "setting_values", "sizes", "version"}
+SHARED = {"errors", "fileaccess", "lazy_exports", "setting_values", "sizes", "version"}
 
 
 def _modules() -> dict[str, Path]:

@@ -42,3 +42,20 @@ def test_import_loads_no_service_layer() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_public_functions_and_classes_show_an_example() -> None:
+    import inspect
+
+    # BundleHeader and BundleDocument are excluded: their docstrings are the JSON Schema's
+    # descriptions (spec/bundle.schema.json), where code examples do not belong.
+    missing = []
+    for name in heimdall_io.__all__:
+        value = getattr(heimdall_io, name)
+        is_type = inspect.isclass(value) and not issubclass(value, BaseException)
+        if name in ("BundleHeader", "BundleDocument") or not (is_type or inspect.isfunction(value)):
+            continue
+        doc = inspect.getdoc(value) or ""
+        if not any(mark in doc for mark in ("Example", ">>>")):
+            missing.append(name)
+    assert missing == []

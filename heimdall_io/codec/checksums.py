@@ -20,7 +20,14 @@ _SMALL = 1 << 16  # below this, threads cost more than they save
 
 @dataclass(frozen=True)
 class Digests:
-    """Size and digests of a payload (lowercase hex)."""
+    """Size and digests of a payload (lowercase hex).
+
+    Example::
+
+        with open("model.onnx", "rb") as f:
+            d = digest_stream(f)
+        d.check(md5=record.onnx_md5)  # ChecksumMismatchError if they differ
+    """
 
     size: int
     md5: str

@@ -98,8 +98,15 @@ class BundleReader:
             dialect, read by ``convert``); by default its absence is an error.
 
     A bundle with ``model.external_data`` (format 1.2.0) has more payloads after the
-    main one: :meth:`iter_external` streams them, one file after the other (the module
-    docstring's example, then ``for entry, chunks in reader.iter_external(): ...``).
+    main one: :meth:`iter_external` streams them, one file after the other.
+
+    Example:
+
+    ```python
+    reader = BundleReader(open("model.heimdall", "rb"))
+    model = b"".join(reader.iter_payload())             # metadata in reader.document
+    files = {path: b"".join(chunks) for path, chunks in reader.iter_external()}
+    ```
     """
 
     def __init__(

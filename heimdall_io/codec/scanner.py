@@ -45,7 +45,12 @@ def count_values(buf: bytes, start: int, end: int) -> int:
 
 @dataclass(frozen=True)
 class Limits:
-    """Safety bounds for reading untrusted bundles."""
+    """Safety bounds for reading untrusted bundles.
+
+    Example::
+
+        info = read_bundle(src, sink, limits=Limits(max_payload_bytes=8 << 30))
+    """
 
     #: All bytes outside the payload (metadata, whitespace) together.
     max_metadata_bytes: int = 16 << 20

@@ -32,7 +32,6 @@ from ..errors import FileAccessError, InvalidModelError, MalformedBundleError
 from ..fileaccess import open_readable
 from ..format.header import new_header
 from ..format.storable import check_storable
-from ..onnx.checker import check_model_file
 from ..onnx.external import check_with_external_data, find_external_tensor, reject_external_data
 from .layout import DEFAULT_MODEL_FILE, ModelDirectory, StagedDirectory, read_model_directory
 from .paths import STDIO, atomic_output, is_special, open_input, spooled_copy
@@ -354,6 +353,8 @@ def verify(
             info = BundleReader(src, limits=limits).copy_payload(out, progress)
         check_storable(info.document)
         try:
+            from ..onnx.checker import check_model_file  # onnx: only when checking
+
             if info.external:  # verified, not kept: the checker reads none of their bytes
                 files = {e.path: e.size or 0 for e in info.external}
                 check_with_external_data(model_path, files, check_model_file)

@@ -12,6 +12,7 @@ message quotes no raw value (it is shown on terminals and written to the audit l
 
 from __future__ import annotations
 
+import functools
 import re
 import typing
 from collections.abc import Mapping
@@ -168,6 +169,7 @@ def _section_struct(tp: Any) -> tuple[type | None, bool]:
     return None, False
 
 
+@functools.cache  # on first use: reading the types' fields costs start-up time
 def _typed_integer_fields() -> dict[str, tuple[tuple[str, ...], bool]]:
     """Section -> (fields typed as integers, whether the section is a list)."""
     out = {}
@@ -181,11 +183,8 @@ def _typed_integer_fields() -> dict[str, tuple[tuple[str, ...], bool]]:
     return out
 
 
-_TYPED_INTEGERS = _typed_integer_fields()
-
-
 def _check_typed_integers(document: Mapping[str, Any]) -> None:
-    for section, (names, is_list) in _TYPED_INTEGERS.items():
+    for section, (names, is_list) in _typed_integer_fields().items():
         value = document.get(section)
         entries = value if is_list and isinstance(value, list) else [value]
         for i, entry in enumerate(entries):

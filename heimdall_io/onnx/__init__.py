@@ -7,17 +7,45 @@
 - :mod:`~heimdall_io.onnx.external`: :func:`find_external_tensor`, models a bundle cannot carry.
 """
 
-from .checker import MIN_EXTERNAL_BYTES, PLAIN_CHECK_MAX_BYTES, check_model_file
-from .external import find_external_tensor, reject_external_data
-from .metadata import OnnxInfo, TensorSpec, read_onnx_info, read_onnx_info_path
-from .skeleton import (
-    RawDataTensor,
-    SkeletonPlan,
-    TensorRewrite,
-    plan_onnx_skeleton,
-    write_onnx_skeleton,
-)
-from .wire import SeekableBinary, SkeletonUnsupported, SupportsWrite
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from .checker import MIN_EXTERNAL_BYTES, PLAIN_CHECK_MAX_BYTES, check_model_file
+    from .external import find_external_tensor, reject_external_data
+    from .metadata import OnnxInfo, TensorSpec, read_onnx_info, read_onnx_info_path
+    from .skeleton import (
+        RawDataTensor,
+        SkeletonPlan,
+        TensorRewrite,
+        plan_onnx_skeleton,
+        write_onnx_skeleton,
+    )
+    from .wire import SeekableBinary, SkeletonUnsupported, SupportsWrite
+
+# The checker and the skeleton writer load only when a model is checked.
+_LAZY = {
+    "MIN_EXTERNAL_BYTES": ".checker",
+    "OnnxInfo": ".metadata",
+    "PLAIN_CHECK_MAX_BYTES": ".checker",
+    "RawDataTensor": ".skeleton",
+    "SeekableBinary": ".wire",
+    "SkeletonPlan": ".skeleton",
+    "SkeletonUnsupported": ".wire",
+    "SupportsWrite": ".wire",
+    "TensorRewrite": ".skeleton",
+    "TensorSpec": ".metadata",
+    "check_model_file": ".checker",
+    "find_external_tensor": ".external",
+    "plan_onnx_skeleton": ".skeleton",
+    "read_onnx_info": ".metadata",
+    "read_onnx_info_path": ".metadata",
+    "reject_external_data": ".external",
+    "write_onnx_skeleton": ".skeleton",
+}
 
 __all__ = [
     "MIN_EXTERNAL_BYTES",
@@ -38,3 +66,5 @@ __all__ = [
     "reject_external_data",
     "write_onnx_skeleton",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -48,7 +48,13 @@ class TensorSpec:
 
 @dataclass(frozen=True)
 class OnnxInfo:
-    """What the registry records about a model, taken from its ONNX file."""
+    """What the registry records about a model, taken from its ONNX file.
+
+    Example::
+
+        info = read_onnx_info_path("model.onnx")
+        print(info.opset, [t.name for t in info.inputs], info.parameters_count)
+    """
 
     ir_version: int | None
     producer_name: str | None

@@ -33,7 +33,13 @@ from .records import model_fields, sections_of
 
 @dataclass
 class ExportOptions:
-    """Which sections go into the bundle, and how it is compressed."""
+    """Which sections go into the bundle, and how it is compressed.
+
+    Example::
+
+        options = ExportOptions(include_samples=False, compression="zstd")
+        service.export_to_path(model_id, "model.heimdall", options)
+    """
 
     include_config: bool = True
     include_metrics: bool = True
@@ -60,7 +66,15 @@ class ExportOptions:
 
 
 class ExportStream:
-    """A bundle being exported: iterate for its bytes (the object is read as you go)."""
+    """A bundle being exported: iterate for its bytes (the object is read as you go).
+
+    Example::
+
+        stream = service.export_stream(model_id, ExportOptions())
+        with open("model.heimdall", "wb") as out:
+            for chunk in stream:
+                out.write(chunk)
+    """
 
     def __init__(
         self,

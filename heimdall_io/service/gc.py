@@ -30,7 +30,13 @@ from .records import IMPORTED_PREFIX, REGISTERED_PREFIX, owning_key
 
 @dataclass(frozen=True)
 class GcResult:
-    """What gc removed (or, on a dry run, would remove)."""
+    """What gc removed (or, on a dry run, would remove).
+
+    Example::
+
+        result = service.gc(min_age=dt.timedelta(hours=1), dry_run=True)
+        print(len(result.removed), "objects no model references")
+    """
 
     #: Objects no model references.
     removed: list[ObjectInfo]

@@ -27,7 +27,12 @@ from .records import IMPORTED_PREFIX, external_key, imported_record, object_key
 
 @dataclass(frozen=True)
 class ImportOptions:
-    """Which metadata sections an import stores (the names of the export's options)."""
+    """Which metadata sections an import stores (the names of the export's options).
+
+    Example::
+
+        service.import_bundle(f, options=ImportOptions(include_samples=False))
+    """
 
     include_config: bool = True
     include_metrics: bool = True
@@ -46,7 +51,14 @@ class ImportOptions:
 
 @dataclass(frozen=True)
 class ImportResult:
-    """The registered model and what was read of its bundle."""
+    """The registered model and what was read of its bundle.
+
+    Example::
+
+        with open("model.heimdall", "rb") as f:
+            result = service.import_bundle(f)
+        print(result.record.model_id, result.info.md5)
+    """
 
     record: ModelRecord
     info: BundleInfo

@@ -152,7 +152,7 @@ def test_help_imports_no_heavy_module() -> None:
     code = """
 import sys
 from heimdall_cli.main import cli
-for args in (["--help"], *([name, "--help"] for name in sorted(cli.commands))):
+for args in (["--help"], *([name, "--help"] for name in cli.list_commands(None))):
     cli.main(args, prog_name="heimdall", standalone_mode=False)
 heavy = ("heimdall_io.codec", "heimdall_io.onnx", "heimdall_io.service", "heimdall_io.api",
          "starlette", "uvicorn", "onnx", "msgspec", "orjson", "zstandard")
@@ -162,3 +162,30 @@ print(sorted(m for m in sys.modules if m.startswith(heavy)))
     assert proc.returncode == 0, proc.stderr
     assert "Usage: heimdall pack" in proc.stdout
     assert proc.stdout.splitlines()[-1] == "[]"
+
+
+def test_every_command_module_is_listed_and_loaded_lazily() -> None:
+    # Each command is found by name in the module COMMAND_MODULES names, and no command
+    # is left out of the table (a new command in a module's COMMANDS must be added there).
+    import importlib
+    import subprocess
+    import sys
+
+    from heimdall_cli import main as cli_main
+
+    for module_name in set(cli_main.COMMAND_MODULES.values()):
+        module = importlib.import_module(f"heimdall_cli.{module_name}")
+        names = {c.name for c in module.COMMANDS}
+        listed = {n for n, m in cli_main.COMMAND_MODULES.items() if m == module_name}
+        assert names == listed, module_name
+    for name in cli_main.COMMAND_MODULES:
+        assert cli_main.cli.get_command(None, name) is not None, name  # type: ignore[arg-type]
+    # `heimdall pack` loads the bundle commands only.
+    code = ("import sys; sys.argv = ['heimdall', 'pack', '--help']\n"
+            "from heimdall_cli.main import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('heimdall_cli.')))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = out.stdout.strip().splitlines()[-1]
+    assert "registry_commands" not in loaded and "transfer_commands" not in loaded, loaded
+    assert "bundle_commands" in loaded, loaded
