@@ -156,6 +156,25 @@ class ExternalSource:
         return {k: v for k, v in known.items() if v is not None}
 
 
+#: What follows the payload's closing quote when external data files follow it.
+EXTERNAL_OPEN = b'","' + EXTERNAL_DATA_KEY.encode() + b'":['
+
+
+def entry_head(index: int, entry: Mapping[str, Any]) -> bytes:
+    """An external data entry up to its data's first base64 character."""
+    start = b",{" if index else b"{"
+    return start + _members(entry) + b',"' + EXTERNAL_PAYLOAD_KEY.encode() + b'":"'
+
+
+def entry_tail(entry: Mapping[str, Any], done: Digests | None) -> bytes:
+    """An external data entry after its data: the digests not written before it (none
+    without ``done``), and its end."""
+    after = {}
+    if done is not None:
+        after = {k: v for k, v in (("md5", done.md5), ("sha256", done.sha256)) if k not in entry}
+    return b'"' + (b"," + _members(after) if after else b"") + b"}"
+
+
 @dataclass
 class EncodeResult:
     """What an encoder wrote: filled in once it has run to the end."""
@@ -272,9 +291,10 @@ class BundleEncoder:
         Without ``digests`` only when size, MD5 and SHA-256 were all given in advance.
         (With external data, ``b'"' + external part + b"]"`` replaces its first byte.)
         """
-        return b'"' + self._closing(digests)
+        return b'"' + self.closing(digests)
 
-    def _closing(self, digests: Digests | None) -> bytes:
+    def closing(self, digests: Digests | None) -> bytes:
+        """The end of the bundle: the payload's checksums not written before it, ``}}``."""
         before = self._known_before()
         after: dict[str, Any] = {}
         if self.checksums and len(before) < len(self.known):
@@ -294,25 +314,17 @@ class BundleEncoder:
         if not self.external:
             yield self.tail(digests)
             return
-        yield b'","' + EXTERNAL_DATA_KEY.encode() + b'":['
+        yield EXTERNAL_OPEN
         for i, source in enumerate(self.external):
             entry = source.entry()
-            yield (
-                (b",{" if i else b"{")
-                + _members(entry)
-                + b',"'
-                + EXTERNAL_PAYLOAD_KEY.encode()
-                + b'":"'
-            )
+            yield entry_head(i, entry)
             with source.open() as f:
                 done = yield from self._payload(f)
             done.check(size=source.size, md5=source.md5, sha256=source.sha256,
                        what=f"external data file {source.path!r}")  # fmt: skip
-            after = {k: v for k, v in (("md5", done.md5), ("sha256", done.sha256))
-                     if k not in entry and self.checksums}  # fmt: skip
-            yield b'"' + (b"," + _members(after) if after else b"") + b"}"
+            yield entry_tail(entry, done if self.checksums else None)
             self.result.external.append((source.path, done))
-        yield b"]" + self._closing(digests)
+        yield b"]" + self.closing(digests)
 
     def _payload(self, payload: BinaryIO) -> Generator[bytes, None, Digests]:
         read, encode, n = payload.read, pybase64.b64encode, self.chunk_size

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..codec import BundleEncoder, ExternalSource
+from ..codec import BundleEncoder
 from ..codec.checksums import Digests
 from ..codec.compression import NONE
 from ..codec.encoder import needs_1_2
@@ -137,14 +136,6 @@ def export_header(record: ModelRecord, options: ExportOptions) -> dict[str, Any]
     return header
 
 
-def _sources(ctx: Context, record: ModelRecord) -> list[ExternalSource]:
-    """The external data files of ``record`` for the encoder, each opened from the store
-    when its turn comes and checked against the registry's size and digests."""
-    return [ExternalSource(f["path"], f["size_bytes"], functools.partial(ctx.store.open, f["key"]),
-                           f.get("md5"), f.get("sha256"))
-            for f in record.external_data or ()]  # fmt: skip
-
-
 def export_stream(
     ctx: Context, model_id: str, options: ExportOptions, progress: Progress = None
 ) -> ExportStream:
@@ -198,7 +189,7 @@ def _chunks(
                 stream.header, payload, size=record.onnx_size_bytes, md5=record.onnx_md5,
                 sha256=record.onnx_sha256, compression=options.compression,
                 level=options.level, progress=progress, format_version=stream.format_version,
-                checksums=stream.checksums, external=_sources(ctx, record),
+                checksums=stream.checksums, external=sized.external_sources(ctx, record),
             )  # fmt: skip
             for chunk in encoder:
                 stream.bytes_out += len(chunk)

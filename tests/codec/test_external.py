@@ -143,3 +143,29 @@ def test_encoder_checks_known_digests() -> None:
     sources = _sources({"w": b"abc"}, md5="0" * 32)
     with pytest.raises(ChecksumMismatchError):
         b"".join(BundleEncoder(header, io.BytesIO(b"MAIN"), external=sources))
+
+
+def test_sized_layout_and_every_range() -> None:
+    """With every size and digest known (a registry's export), the bundle's length is known
+    before a byte is encoded and any range is cut without encoding what precedes it."""
+    from heimdall_io.codec.checksums import digest_stream
+    from heimdall_io.codec.ranges import iter_range, plain_length
+
+    header = new_header({"model_name": "m", "version": 1})  # one bundle id for every encoder
+
+    def encoder() -> BundleEncoder:
+        sources = []
+        for path, data in FILES.items():
+            d = digest_stream(io.BytesIO(data))
+            sources.append(ExternalSource(path, len(data), lambda b=data: contextlib.nullcontext(
+                io.BytesIO(b)), d.md5, d.sha256))  # fmt: skip
+        d = digest_stream(io.BytesIO(b"MAIN"))
+        return BundleEncoder(header, io.BytesIO(b"MAIN"), external=sources, size=d.size,
+                             md5=d.md5, sha256=d.sha256)  # fmt: skip
+
+    whole = b"".join(encoder())
+    assert plain_length(encoder()) == len(whole)
+    n = len(whole)
+    for start in range(0, n, 997):
+        for stop in (start, min(n, start + 1), min(n, start + 4001), n):
+            assert b"".join(iter_range(encoder(), start, stop)) == whole[start:stop]
