@@ -5,6 +5,7 @@ registry export/import (embedded; PostgreSQL + S3) and the REST API, into one RE
     python benchmarks/run.py --sizes 64MiB,512MiB,2GiB --runs 3
     python benchmarks/run.py --quick --runs 1 --out /tmp/RESULTS.md   # CI smoke
     python benchmarks/run.py --sections floors,registry --registry-backends embedded
+    python benchmarks/run.py --sections external --sizes 4GiB --runs 1   # issue 14
 
 Synthetic ONNX models are written to the work dir (default bench-data/, gitignored) and
 reused while their size matches (they are deterministic). Every command runs as its own
@@ -552,6 +553,34 @@ def http(bench: Bench) -> None:
     )  # fmt: skip
 
 
+def external(bench: Bench, model: Model) -> None:
+    """A model with external data: pack DIR, unpack -o DIR, import, export vs md5sum of the
+    same files (external_bench.py); its own table, its own rounds."""
+    import external_bench
+
+    gate = idle_gate(bench.min_idle, bench.idle_timeout) if bench.min_idle > 0 else None
+    text = external_bench.external_benchmark(bench.workdir, model.size, bench.runs,
+                                             bench.warmup, bench.heimdall, gate)  # fmt: skip
+    previous = bench.extra_markdown.get("external")
+    bench.extra_markdown["external"] = f"{previous}\n{text}" if previous else text
+
+
+def external_targets(bench: Bench, models: list[Model]) -> list[Check]:
+    import external_bench as eb
+
+    checks = []
+    for (op, label), (_, rss, ratio) in eb.RESULTS.items():
+        if op.startswith("md5sum"):
+            continue
+        judged = parse_size(label) >= TIME_TARGET_SIZE  # start-up weighs on small ones
+        limit = f"<= {eb.RATIO_LIMIT}x" if judged else _AT_TARGET_SIZE.format(eb.RATIO_LIMIT)
+        checks.append(Check(f"{op} (external data) peak RSS", label, f"{rss:.0f} MiB",
+                            f"<= {eb.RSS_LIMIT_MIB} MiB", rss <= eb.RSS_LIMIT_MIB))  # fmt: skip
+        checks.append(Check(f"{op} (external data) time vs md5sum", label, f"{ratio:.2f}x",
+                            limit, ratio <= eb.RATIO_LIMIT if judged else None))  # fmt: skip
+    return checks
+
+
 # A section returns Jobs (measured interleaved with every other section's jobs of the same
 # size, after all sections have set up) or None if it measured its rows itself (bench.run).
 SIZE_SECTIONS: dict[str, Callable[[Bench, Model], list[Job] | None]] = {
@@ -559,6 +588,7 @@ SIZE_SECTIONS: dict[str, Callable[[Bench, Model], list[Job] | None]] = {
     "heimdall": heimdall_ops,
     "seed": seed_peer_ops,
     "registry": registry_ops,
+    "external": external,
     "baseline": baseline_ops,
 }
 GLOBAL_SECTIONS: dict[str, Callable[[Bench], list[Job] | None]] = {
@@ -566,7 +596,10 @@ GLOBAL_SECTIONS: dict[str, Callable[[Bench], list[Job] | None]] = {
     "http": http,
 }
 #: Sections --quick leaves out unless --sections names them (they start servers).
-NOT_QUICK = ("http",)
+NOT_QUICK = ("http", "external")
+#: Sections that need no single-file model (the default ones are written only if another
+#: section runs).
+OWN_MODELS = ("external",)
 
 
 # -- targets ------------------------------------------------------------------------------
@@ -774,6 +807,7 @@ TARGETS: list[Callable[[Bench, list[Model]], list[Check]]] = [
     startup_targets,
     registry_targets,
     s3_import_targets,
+    external_targets,
     baseline_targets,
 ]
 
@@ -1182,7 +1216,9 @@ def main(argv: list[str] | None = None) -> int:
         info.update(registry_versions(registry_backends))
 
     start = time.perf_counter()
-    models = [make_model(workdir, size, args.seed) for size in sizes]
+    own = all(s in OWN_MODELS or s in GLOBAL_SECTIONS for s in sections)
+    models = [Model(size, workdir / fmt_size(size) / "(not written)", workdir / fmt_size(size))
+              if own else make_model(workdir, size, args.seed) for size in sizes]  # fmt: skip
     try:
         for model in models:
             print(f"== {model.label}: {model.path}", file=sys.stderr, flush=True)

@@ -36,7 +36,8 @@ def pack(
     force: bool,
     quiet: bool,
 ) -> None:
-    """Pack an ONNX MODEL file (`-`: stdin) into a .heimdall bundle.
+    """Pack an ONNX MODEL file (`-`: stdin) into a .heimdall bundle; a MODEL directory
+    (one .onnx file and its external data files) packs every file (format 1.2.0).
 
     Opset, input/output shapes and parameter count are read from the model without
     loading its weights. With --sign the model is hashed first, so that its signed size
@@ -55,7 +56,7 @@ def pack(
         name = base[:-5] if base.endswith(".onnx") else base
     sections = metadata.sections()
     signer = _signer(sign)  # keys opened (passphrases asked) before any work
-    total = os.path.getsize(model) if model != "-" and os.path.isfile(model) else None
+    total = _input_size(model)
     progress = Progress("packing", total, not quiet)
     try:
         input_shape, output_shape = metadata.shapes()
@@ -85,14 +86,28 @@ def pack(
     if output != "-" and not quiet:
         d = done.result.digests
         assert d is not None
+        files = done.result.external
+        extra = f" + {len(files)} external data files ({sum(e.size for _, e in files):,} bytes)"
         click.echo(
-            f"Packed {name} -> {output}: {d.size:,} byte model, "
+            f"Packed {name} -> {output}: {d.size:,} byte model{extra if files else ''}, "
             f"{done.result.bytes_out:,} byte bundle, md5 {d.md5}",
             err=True,
         )
         if sign:
             ids = ", ".join(e["key_id"] for e in done.header["signatures"])
             click.echo(f"Signed by key {ids} (format 1.2.0)", err=True)
+
+
+def _input_size(model: str) -> int | None:
+    """Bytes to pack: the file's, or every file's in a model directory (for progress)."""
+    import os
+
+    if model == "-" or not os.path.exists(model):
+        return None
+    if os.path.isfile(model):
+        return os.path.getsize(model)
+    return sum(os.path.getsize(os.path.join(here, n)) for here, _, names in os.walk(model)
+               for n in names if os.path.isfile(os.path.join(here, n)))  # fmt: skip
 
 
 def _signer(refs: tuple[str, ...]) -> Any:
@@ -109,12 +124,14 @@ def _signer(refs: tuple[str, ...]) -> Any:
 
 @click.command()
 @click.argument("bundle", type=str)
-@click.option("-o", "--output", required=True, help="ONNX file to write (`-`: stdout).")
+@click.option("-o", "--output", required=True,
+              help="ONNX file (`-`: stdout), or directory (external data).")  # fmt: skip
 @force_option
 @quiet_option
 def unpack(bundle: str, output: str, force: bool, quiet: bool) -> None:
     """Extract the ONNX model of BUNDLE (`-`: stdin; s3:// or http(s):// URL), verifying
-    its checksums.
+    its checksums. A model with external data (or `-o DIR/`) is written as a directory:
+    the .onnx file and its data files, each path confined to the directory.
 
     The output appears only once the whole bundle has been read and checked.
     """
@@ -130,7 +147,9 @@ def unpack(bundle: str, output: str, force: bool, quiet: bool) -> None:
     finally:
         progress.close()
     if output != "-" and not quiet:
-        click.echo(f"Unpacked {output}: {info.payload_size:,} bytes, md5 {info.md5}", err=True)
+        extra = f" + {len(info.external)} external data files" if info.external else ""
+        click.echo(f"Unpacked {output}: {info.payload_size:,} bytes{extra}, md5 {info.md5}",
+                   err=True)  # fmt: skip
 
 
 @click.command()

@@ -101,8 +101,10 @@ def list_models(
 def register(
     model: str, metadata: ModelMetadata, as_json: bool, quiet: bool, storage: StorageUrls
 ) -> None:
-    """Add a trained ONNX MODEL file (`-`: stdin) to the registry; print its new id."""
+    """Add a trained ONNX MODEL file (`-`: stdin) to the registry; print its new id. A
+    MODEL directory (one .onnx file and its external data files) adds every file."""
     import contextlib
+    import os
 
     from heimdall_io.files.paths import is_seekable, open_input, spooled_copy
 
@@ -112,10 +114,13 @@ def register(
     assert metadata.name is not None  # --name is required
     sections = metadata.sections()
     _check_storable(metadata, sections)
+    directory = model if model != "-" and os.path.isdir(model) else None
     with contextlib.ExitStack() as resources:
-        src = resources.enter_context(open_input(model, "Model file"))
-        if not is_seekable(src):
-            src = resources.enter_context(spooled_copy(src))
+        src = None
+        if directory is None:
+            src = resources.enter_context(open_input(model, "Model file"))
+            if not is_seekable(src):
+                src = resources.enter_context(spooled_copy(src))
         service = resources.enter_context(storage.open_service())
         progress = Progress("registering", None, not quiet)
         resources.callback(progress.close)
@@ -127,6 +132,7 @@ def register(
             description=metadata.description,
             sections=sections,
             progress=progress,
+            directory=directory,
         )
     if as_json:
         echo_json_line({"model_id": record.model_id, "model_name": record.model_name,

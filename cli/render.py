@@ -84,6 +84,10 @@ def info_json(info: Any) -> dict[str, Any]:
             "checksums": "verified" if info.verified else "declared",
             "offset": info.payload_offset,
         },
+        "external_data": [
+            {"path": e.path, "size_bytes": e.size, "md5": e.md5, "sha256": e.sha256}
+            for e in info.external
+        ],
         "document": info.document,
     }
 
@@ -100,7 +104,8 @@ def echo_info(info: Any, source: str) -> None:
         w(f"  {printable(key) + ':':<13} {_short(value)}")
     w("Model:")
     for key, value in model.items():
-        if key in ("onnx_size_bytes", "onnx_md5", "onnx_sha256", "input_names", "output_names"):
+        if key in ("onnx_size_bytes", "onnx_md5", "onnx_sha256", "input_names", "output_names",
+                   "external_data"):  # fmt: skip
             continue
         w(f"  {printable(key) + ':':<17} {_short(value)}")
     for label, kind in (("Inputs", "input"), ("Outputs", "output")):
@@ -112,6 +117,11 @@ def echo_info(info: Any, source: str) -> None:
     w(f"  Size:    {mib(info.payload_size)}")
     w(f"  MD5:     {info.md5 or 'not recorded'} ({state})")
     w(f"  SHA-256: {info.sha256 or 'not recorded'} ({state})")
+    if info.external:
+        total = sum(e.size or 0 for e in info.external)
+        w(f"External data: {len(info.external)} files, {mib(total)} ({state})")
+        for e in info.external:
+            w(f"  {printable(e.path)}  {e.size:,} bytes  md5 {e.md5 or 'not recorded'}")
     for name, value in doc.items():
         if name in ("format_version", "bundle_metadata", "model", "signatures"):
             continue

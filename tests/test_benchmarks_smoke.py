@@ -75,3 +75,20 @@ def test_micro_benchmarks_run_once() -> None:
     )  # fmt: skip
     assert " passed" in proc.stdout
     assert "failed" not in proc.stdout
+
+
+def test_external_section_runs(tmp_path: Path) -> None:
+    """The large-model section (issue 14) at a tiny size: its table, byte-identical outputs."""
+    out = tmp_path / "RESULTS.md"
+    _run(
+        [sys.executable, str(BENCH / "run.py"), "--sections", "external", "--sizes", "2MiB",
+         "--runs", "1", "--warmup", "0", "--idle-gate", "0", "--out", str(out),
+         "--workdir", str(tmp_path / "bench-data")],
+        timeout=180,
+    )  # fmt: skip
+    text = out.read_text(encoding="utf-8")
+    assert "## Large models (external data), 2MiB" in text
+    for op in ("heimdall unpack -o DIR", "heimdall export"):
+        row = next(line for line in text.splitlines() if line.startswith(f"| {op} |"))
+        assert row.rstrip().endswith("| yes |"), row
+    assert "(external data) peak RSS | 2MiB" in text

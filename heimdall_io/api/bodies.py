@@ -42,7 +42,8 @@ class Health(msgspec.Struct):
 
 
 class ModelSummary(msgspec.Struct, kw_only=True):
-    """A model in the list: its record without ``training_metrics`` and ``extra``, whose
+    """A model in the list: its record without ``training_metrics``, ``extra`` and
+    ``external_data``, whose
     size only the bundle it came from bounds (``GET /models/{id}`` has the whole record)."""
 
     model_id: str
@@ -66,7 +67,7 @@ class ModelSummary(msgspec.Struct, kw_only=True):
 
 
 #: The record fields a summary leaves out.
-SUMMARY_OMITS = ("training_metrics", "extra")
+SUMMARY_OMITS = ("training_metrics", "extra", "external_data")
 _SUMMARY_FIELDS = tuple(f.name for f in msgspec.structs.fields(ModelSummary))
 
 

@@ -64,8 +64,8 @@ EXPORT_RANGES = (
     "ETag. With ?bundle_id= its bytes are the same on every request (created_at is the "
     "model's), so it honours Range (one range: 206, or 416 past the end) and If-Range; "
     "without it, Content-Location names that pinned twin and a Range is ignored. A range is "
-    "not verified: check the whole payload's digests. zstd/gzip bundles are chunked, without "
-    "ETag or ranges."
+    "not verified: check the whole payload's digests (and each external data file's). "
+    "zstd/gzip bundles are chunked, without ETag or ranges."
 )
 
 

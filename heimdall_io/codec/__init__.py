@@ -8,8 +8,8 @@ its base64), ``walker`` (the document around the payload), ``checksums``, ``deco
 
 from .checksums import Digests, Hasher, digest_stream
 from .decoder import BundleReader, inspect_bundle, read_bundle
-from .encoder import BundleEncoder, EncodeResult, header_document, write_bundle
-from .info import BundleInfo, Declared
+from .encoder import BundleEncoder, EncodeResult, ExternalSource, header_document, write_bundle
+from .info import BundleInfo, Declared, ExternalInfo
 from .scanner import Limits
 from .streams import ChunkStream, ReadStream, is_seekable, readinto_from
 
@@ -21,6 +21,8 @@ __all__ = [
     "Declared",
     "Digests",
     "EncodeResult",
+    "ExternalInfo",
+    "ExternalSource",
     "Hasher",
     "Limits",
     "ReadStream",

@@ -15,12 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from ..errors import MalformedBundleError, PayloadTooLargeError
+from ..errors import MalformedBundleError
 from ..format.document import PAYLOAD_KEY
 from . import compression
-from .checksums import Digests, Hasher
+from .checksums import Digests
+from .external import ExternalFiles
 from .info import BundleInfo, Declared
-from .payload import decode_base64, iter_string, skip_string
+from .payload import decode_hashed, skip_string
 from .scanner import Limits, Scanner
 from .streams import ChunkStream, is_seekable
 from .walker import DocumentWalker
@@ -96,16 +97,15 @@ class BundleReader:
             Assumed when ``format_version`` is absent (bundles of the upstream service's
             dialect, read by ``convert``); by default its absence is an error.
 
+    A bundle with ``model.external_data`` (format 1.2.0) has more payloads after the
+    main one: :meth:`iter_external` streams them, one file after the other.
+
     Example:
 
     ```python
-    from heimdall_io import BundleReader
-
-    with open("model.heimdall", "rb") as f:
-        reader = BundleReader(f)
-        print(reader.document["model"]["model_name"])
-        with open("model.onnx", "wb") as out:
-            info = reader.copy_payload(out)
+    reader = BundleReader(open("model.heimdall", "rb"))
+    model = b"".join(reader.iter_payload())             # metadata in reader.document
+    files = {path: b"".join(chunks) for path, chunks in reader.iter_external()}
     ```
     """
 
@@ -122,6 +122,7 @@ class BundleReader:
         self.document: dict[str, Any] = self._walker.document
         self._digests: Digests | None = None
         self._info: BundleInfo | None = None
+        self._external = ExternalFiles(self._scan, self._walker, READ_SIZE)
         self._at_payload = self._walker.to_payload()
         if not self._at_payload:
             self._finalize()  # raises: a bundle without a payload
@@ -142,8 +143,8 @@ class BundleReader:
         self._at_payload = False
 
     def _resume(self) -> None:
-        """Parse the rest of the document after the payload string."""
-        self._walker.past_payload()
+        """Parse the document after the payload string, up to any external data."""
+        self._external.pending = self._walker.past_payload()
         self._at_payload = False
 
     def _finalize(self) -> BundleInfo:
@@ -158,64 +159,58 @@ class BundleReader:
             declared=declared,
             digests=self._digests,
             payload_offset=self._walker.payload_offset,
+            external=tuple(self._external.done),
         )
         return self._info
 
     # -- the payload ---------------------------------------------------------------------
 
     def iter_payload(self, progress: Progress = None) -> Iterator[bytes]:
-        """Yield the decoded payload in chunks; the last step raises if the bundle is bad.
-
-        Example:
-
-        ```python
-        for chunk in BundleReader(f).iter_payload():
-            sink.write(chunk)
-        ```
-        """
+        """Yield the decoded payload in chunks; the last step raises if the bundle is bad
+        (with external data to follow, that is checked by :meth:`iter_external`)."""
         self._claim_payload()
-        max_size = self.limits.max_payload_bytes
-        scan = self._scan
-        text = iter_string(scan, READ_SIZE, _WHERE)
-        # Decompression keeps the main thread busy: both digests then get threads.
-        with Hasher(busy_caller=self.compression != compression.NONE) as hasher:
-            for out in decode_base64(text, _WHERE, lambda: scan.offset):
-                hasher.update(out)
-                if max_size is not None and hasher.size > max_size:
-                    raise PayloadTooLargeError(f"model larger than the limit of {max_size} bytes")
-                if progress is not None:
-                    progress(len(out))
-                yield out
-            self._digests = hasher.digests()
+        self._digests = yield from decode_hashed(
+            self._scan, READ_SIZE, _WHERE, busy=self.compression != compression.NONE,
+            max_size=self.limits.max_payload_bytes, progress=progress,
+        )  # fmt: skip
         self._resume()
-        self._finalize()
+        if self._external.pending is None:
+            self._finalize()
+
+    @property
+    def has_external(self) -> bool:
+        """True while ``model.external_data`` entries wait (known once past the payload)."""
+        return self._external.pending is not None
+
+    def iter_external(self, progress: Progress = None) -> Iterator[tuple[str, Iterator[bytes]]]:
+        """After the payload: ``(path, chunks)`` per external data file, in bundle order.
+
+        Each file's chunks are decoded, hashed and checked against its entry (an unread
+        rest is read on); after the last one the whole bundle is checked, as at the end
+        of :meth:`iter_payload`.
+        """
+        if self._at_payload:
+            raise RuntimeError("the payload comes first")
+        busy, limit = self.compression != compression.NONE, self.limits.max_payload_bytes
+        while (entry := self._external.pending) is not None:
+            chunks = self._external.chunks(busy, limit, progress)
+            yield entry["path"], chunks
+            for _ in chunks:
+                pass
+        if self._info is None:
+            self._finalize()
 
     def copy_payload(self, sink: BinaryIO, progress: Progress = None) -> BundleInfo:
-        """Write the decoded payload to ``sink``; return the verified :class:`BundleInfo`.
-
-        Example:
-
-        ```python
-        with open("model.onnx", "wb") as out:
-            info = BundleReader(f).copy_payload(out, progress=bar.update)
-        ```
-        """
+        """Write the decoded payload to ``sink``; return the verified :class:`BundleInfo`
+        (external data, if any, is verified and discarded: see :meth:`iter_external`)."""
         write = sink.write
         for chunk in self.iter_payload(progress):
             write(chunk)
-        assert self._info is not None
-        return self._info
+        return self.finish()
 
     @property
     def payload(self) -> BinaryIO:
-        """The decoded payload as a readable stream (EOF only after full validation).
-
-        Example:
-
-        ```python
-        shutil.copyfileobj(BundleReader(f).payload, out)
-        ```
-        """
+        """The decoded payload as a readable stream (EOF only after full validation)."""
         return self.open_payload()
 
     def open_payload(self, progress: Progress = None) -> BinaryIO:
@@ -226,15 +221,8 @@ class BundleReader:
         """Move past the payload without decoding it (for inspect); return the info.
 
         On an uncompressed, seekable file whose size is declared before the payload,
-        this is a seek: constant time at any size. Checksums are then as declared.
-
-        Example:
-
-        ```python
-        info = BundleReader(f).skip_payload()
-        print(info.payload_size, info.verified)   # declared size, False
-        ```
-        """
+        this is a seek: constant time at any size (external data files too). Checksums
+        are then as declared."""
         self._claim_payload()
         model, offset = self._walker.model, self._walker.payload_offset
         size = model.get("onnx_size_bytes") if model else None
@@ -248,27 +236,26 @@ class BundleReader:
             self._src.seek(self._start + end)
             if self._src.read(1) == b'"':
                 self._scan.reset(end + 1)
-                self._resume()
-                return self._finalize()
+                return self._skip_external()
             self._src.seek(self._start + offset)  # not ours after all: scan it
             self._scan.reset(offset)
         skip_string(self._scan, READ_SIZE, _WHERE)
+        return self._skip_external()
+
+    def _skip_external(self) -> BundleInfo:
         self._resume()
+        seekable = self.compression == compression.NONE and is_seekable(self._src)
+        self._external.skip(self._src, self._start, seekable)
         return self._finalize()
 
     def finish(self) -> BundleInfo:
-        """Decode and verify the payload if nobody did, then return the :class:`BundleInfo`.
-
-        Example:
-
-        ```python
-        reader = BundleReader(f)
-        info = reader.finish()   # reads and checks everything, keeps no payload
-        ```
-        """
+        """Decode and verify the payload (and external data) if nobody did, then return the
+        :class:`BundleInfo`: ``BundleReader(f).finish()`` checks everything, keeps nothing."""
         if self._at_payload:
             for _ in self.iter_payload():
                 pass
+        busy = self.compression != compression.NONE
+        self._external.drain(busy, self.limits.max_payload_bytes)
         if self._info is None:
             return self._finalize()
         return self._info

@@ -14,8 +14,9 @@ signed, so they stand before the payload and are checked against it as it stream
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Generator, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import msgspec
@@ -24,6 +25,8 @@ import pybase64
 from ..errors import SchemaError
 from ..format.document import (
     CHECKSUM_KEYS,
+    EXTERNAL_DATA_KEY,
+    EXTERNAL_PAYLOAD_KEY,
     FORMAT_1_2,
     FORMAT_VERSION,
     PAYLOAD_KEY,
@@ -74,6 +77,9 @@ def header_document(
         if not isinstance(doc.get("model"), Mapping):
             raise SchemaError("invalid bundle: missing required field `model`")
         doc["model"] = {k: v for k, v in doc["model"].items() if k != PAYLOAD_KEY}
+    if isinstance(doc.get("model"), dict):
+        # The encoder writes its own (from the files it is given), after the payload.
+        doc["model"] = {k: v for k, v in doc["model"].items() if k != EXTERNAL_DATA_KEY}
     if version is None:
         version = FORMAT_1_2 if needs_1_2(doc) else FORMAT_VERSION
     doc["format_version"] = version
@@ -88,11 +94,14 @@ def header_document(
 
 
 def needs_1_2(document: Mapping[str, Any]) -> bool:
-    """Whether ``document`` has a member of format 1.2.0: ``signatures`` or
-    ``bundle_metadata.provenance`` (an empty array counts as absent)."""
+    """Whether ``document`` has a member of format 1.2.0: ``signatures``,
+    ``bundle_metadata.provenance`` or ``model.external_data`` (an empty array counts as
+    absent)."""
     meta = document.get("bundle_metadata")
     provenance = meta.get("provenance") if isinstance(meta, Mapping) else None
-    return bool(document.get("signatures")) or bool(provenance)
+    model = document.get("model")
+    external = model.get(EXTERNAL_DATA_KEY) if isinstance(model, Mapping) else None
+    return bool(document.get("signatures")) or bool(provenance) or bool(external)
 
 
 def _advance_checksums(
@@ -128,12 +137,52 @@ def _members(obj: Mapping[str, Any]) -> bytes:
     return b",".join(_encode_value(k) + b":" + _encode_value(v) for k, v in obj.items())
 
 
+@dataclass(frozen=True)
+class ExternalSource:
+    """A file of ``model.external_data`` for the encoder: its path in the model's
+    directory, its size (written before its data), how to open it when its turn comes,
+    and its digests if known in advance (checked against the bytes, as the payload's)."""
+
+    path: str
+    size: int
+    open: Callable[[], AbstractContextManager[BinaryIO]]
+    md5: str | None = None
+    sha256: str | None = None
+
+    def entry(self) -> dict[str, Any]:
+        """The entry's members known before its data."""
+        known = {"path": self.path, "size_bytes": self.size, "md5": self.md5,
+                 "sha256": self.sha256}  # fmt: skip
+        return {k: v for k, v in known.items() if v is not None}
+
+
+#: What follows the payload's closing quote when external data files follow it.
+EXTERNAL_OPEN = b'","' + EXTERNAL_DATA_KEY.encode() + b'":['
+
+
+def entry_head(index: int, entry: Mapping[str, Any]) -> bytes:
+    """An external data entry up to its data's first base64 character."""
+    start = b",{" if index else b"{"
+    return start + _members(entry) + b',"' + EXTERNAL_PAYLOAD_KEY.encode() + b'":"'
+
+
+def entry_tail(entry: Mapping[str, Any], done: Digests | None) -> bytes:
+    """An external data entry after its data: the digests not written before it (none
+    without ``done``), and its end."""
+    after = {}
+    if done is not None:
+        after = {k: v for k, v in (("md5", done.md5), ("sha256", done.sha256)) if k not in entry}
+    return b'"' + (b"," + _members(after) if after else b"") + b"}"
+
+
 @dataclass
 class EncodeResult:
     """What an encoder wrote: filled in once it has run to the end."""
 
     digests: Digests | None = None
     bytes_out: int = 0
+    #: Path and digests of each external data file written, in order.
+    external: list[tuple[str, Digests]] = field(default_factory=list)
 
 
 class BundleEncoder:
@@ -160,6 +209,9 @@ class BundleEncoder:
         checksums (`bool`, *optional*, defaults to `True`):
             False writes no size or digests (format 1.0.0 has none); given ones are still
             checked against the payload.
+        external (sequence of `ExternalSource`, *optional*):
+            The files of a model saved with external data: written after the payload as
+            ``model.external_data`` (format 1.2.0), each streamed like the payload.
 
     Example:
 
@@ -188,11 +240,15 @@ class BundleEncoder:
         progress: Callable[[int], None] | None = None,
         format_version: str | None = None,
         checksums: bool = True,
+        external: Sequence[ExternalSource] = (),
     ) -> None:
         if chunk_size % 3:
             raise ValueError("chunk_size must be a multiple of 3")
         if compression == ZSTD and level not in ZSTD_LEVELS:
             raise ValueError(f"zstd level must be 1..19, got {level}")
+        self.external = tuple(external)
+        if self.external and format_version is None:
+            format_version = FORMAT_1_2
         self.document = header_document(header, format_version)
         self.checksums = checksums
         self.payload = payload
@@ -233,7 +289,12 @@ class BundleEncoder:
         """The bytes after the payload: the checksums not known before it, then the end.
 
         Without ``digests`` only when size, MD5 and SHA-256 were all given in advance.
+        (With external data, ``b'"' + external part + b"]"`` replaces its first byte.)
         """
+        return b'"' + self.closing(digests)
+
+    def closing(self, digests: Digests | None) -> bytes:
+        """The end of the bundle: the payload's checksums not written before it, ``}}``."""
         before = self._known_before()
         after: dict[str, Any] = {}
         if self.checksums and len(before) < len(self.known):
@@ -242,18 +303,31 @@ class BundleEncoder:
             computed = {"onnx_size_bytes": digests.size, "onnx_md5": digests.md5,
                         "onnx_sha256": digests.sha256}  # fmt: skip
             after = {k: v for k, v in computed.items() if k not in before}
-        return b'"' + (b"," + _members(after) if after else b"") + b"}}\n"
+        return (b"," + _members(after) if after else b"") + b"}}\n"
 
     def _plain(self) -> Iterator[bytes]:
         yield self.head()
-        digests = yield from self._payload()
+        digests = yield from self._payload(self.payload)
         digests.check(size=self.known["onnx_size_bytes"], md5=self.known["onnx_md5"],
                       sha256=self.known["onnx_sha256"], what="model")  # fmt: skip
         self.result.digests = digests
-        yield self.tail(digests)
+        if not self.external:
+            yield self.tail(digests)
+            return
+        yield EXTERNAL_OPEN
+        for i, source in enumerate(self.external):
+            entry = source.entry()
+            yield entry_head(i, entry)
+            with source.open() as f:
+                done = yield from self._payload(f)
+            done.check(size=source.size, md5=source.md5, sha256=source.sha256,
+                       what=f"external data file {source.path!r}")  # fmt: skip
+            yield entry_tail(entry, done if self.checksums else None)
+            self.result.external.append((source.path, done))
+        yield b"]" + self.closing(digests)
 
-    def _payload(self) -> Generator[bytes, None, Digests]:
-        read, encode, n = self.payload.read, pybase64.b64encode, self.chunk_size
+    def _payload(self, payload: BinaryIO) -> Generator[bytes, None, Digests]:
+        read, encode, n = payload.read, pybase64.b64encode, self.chunk_size
         progress = self.progress
         carry = b""
         # With zstd the main thread compresses; both digests then get threads.

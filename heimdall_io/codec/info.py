@@ -18,8 +18,50 @@ class Declared:
     sha256: str | None = None
 
 
+class _Facts:
+    """Size and digests of a payload: computed if it was decoded, else as declared."""
+
+    declared: Declared
+    digests: Digests | None
+
+    @property
+    def size(self) -> int | None:
+        """Size of the decoded payload: computed if it was decoded, else as declared."""
+        return self.digests.size if self.digests else self.declared.size
+
+    @property
+    def md5(self) -> str | None:
+        """MD5 of the decoded payload: computed if it was decoded, else as declared."""
+        return self.digests.md5 if self.digests else self.declared.md5
+
+    @property
+    def sha256(self) -> str | None:
+        """SHA-256 of the decoded payload: computed if it was decoded, else as declared."""
+        return self.digests.sha256 if self.digests else self.declared.sha256
+
+    @property
+    def verified(self) -> bool:
+        """True when the checksums were computed (and matched any declared)."""
+        return self.digests is not None
+
+
 @dataclass(frozen=True)
-class BundleInfo:
+class ExternalInfo(_Facts):
+    """One ``model.external_data`` file: its path, what the bundle declares, what was read."""
+
+    path: str
+    declared: Declared
+    #: Computed while decoding; None when the data was skipped (inspect).
+    digests: Digests | None = None
+
+
+def declared_external(entry: dict[str, Any]) -> Declared:
+    """What an external data entry declares about its file."""
+    return Declared(entry.get("size_bytes"), entry.get("md5"), entry.get("sha256"))
+
+
+@dataclass(frozen=True)
+class BundleInfo(_Facts):
     """A bundle read to the end: its document (payload excluded) and payload facts.
 
     Example:
@@ -44,23 +86,10 @@ class BundleInfo:
     digests: Digests | None
     #: Where the payload's base64 text starts, in the uncompressed bundle.
     payload_offset: int
+    #: The files of ``model.external_data`` (format 1.2.0), in bundle order.
+    external: tuple[ExternalInfo, ...] = ()
 
     @property
     def payload_size(self) -> int | None:
         """Size of the decoded payload: computed if it was decoded, else as declared."""
-        return self.digests.size if self.digests else self.declared.size
-
-    @property
-    def md5(self) -> str | None:
-        """MD5 of the decoded payload: computed if it was decoded, else as declared."""
-        return self.digests.md5 if self.digests else self.declared.md5
-
-    @property
-    def sha256(self) -> str | None:
-        """SHA-256 of the decoded payload: computed if it was decoded, else as declared."""
-        return self.digests.sha256 if self.digests else self.declared.sha256
-
-    @property
-    def verified(self) -> bool:
-        """True when the checksums were computed (and matched any declared)."""
-        return self.digests is not None
+        return self.size

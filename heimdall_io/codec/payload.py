@@ -10,11 +10,12 @@ in C, and escapes (rare: only other JSON writers produce them) are undone with
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 
 import pybase64
 
-from ..errors import InvalidBase64Error
+from ..errors import InvalidBase64Error, PayloadTooLargeError
+from .checksums import Digests, Hasher
 from .scanner import Scanner, is_escaped
 
 _UNICODE_ESCAPE = re.compile(rb"\\u([0-9a-fA-F]{4})")
@@ -142,6 +143,31 @@ def decode_base64(
             yield out
     if carry:
         raise InvalidBase64Error(f"invalid base64 in {where}: length is not a multiple of 4")
+
+
+def decode_hashed(
+    scan: Scanner,
+    read_size: int,
+    where: str,
+    *,
+    busy: bool,
+    max_size: int | None,
+    progress: Callable[[int], None] | None,
+    what: str = "model",
+) -> Generator[bytes, None, Digests]:
+    """The string whose opening quote ``scan`` consumed, base64-decoded and hashed (MD5 and
+    SHA-256 on threads; ``busy``: the caller's thread decompresses too); returns its
+    digests. PayloadTooLargeError past ``max_size`` decoded bytes."""
+    text = iter_string(scan, read_size, where)
+    with Hasher(busy_caller=busy) as hasher:
+        for out in decode_base64(text, where, lambda: scan.offset):
+            hasher.update(out)
+            if max_size is not None and hasher.size > max_size:
+                raise PayloadTooLargeError(f"{what} larger than the limit of {max_size} bytes")
+            if progress is not None:
+                progress(len(out))
+            yield out
+        return hasher.digests()
 
 
 def _unescape(seg: bytes) -> bytes:

@@ -11,9 +11,19 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from ..errors import DuplicateKeyError, MalformedBundleError, SchemaError
-from ..format.document import PAYLOAD_KEY, BundleHeader
-from ..format.validation import check_section, check_version, validate_header
+from ..errors import DuplicateKeyError, MalformedBundleError, MetadataLimitError, SchemaError
+from ..format.document import (
+    EXTERNAL_DATA_KEY,
+    EXTERNAL_PAYLOAD_KEY,
+    PAYLOAD_KEY,
+    BundleHeader,
+)
+from ..format.validation import (
+    check_external_entry,
+    check_section,
+    check_version,
+    validate_header,
+)
 from .info import Declared
 from .scanner import Scanner
 
@@ -52,17 +62,23 @@ class DocumentWalker:
         self.payload_offset = -1
         #: True once the walk has gone past the payload string.
         self.payload_seen = False
+        #: Offset of the current external data entry's text (past its opening quote).
+        self.external_offset = -1
         self._steps = self._walk()
 
     def to_payload(self) -> bool:
         """Walk to the payload's text: True there, False if the document ended without it."""
-        return next(self._steps, False)
+        return next(self._steps, None) is not None
 
-    def past_payload(self) -> None:
-        """Walk the rest of the document; the caller has moved past the payload string."""
+    def past_payload(self) -> dict[str, Any] | None:
+        """Walk on; the caller has moved past the payload (or an external entry's) string.
+
+        Returns the next ``model.external_data`` entry (its members so far: ``path`` and
+        ``size_bytes`` at least), stopped at its data's text, or None at the end.
+        """
         self.payload_seen = True
-        for _ in self._steps:
-            raise AssertionError("a second payload cannot be yielded")  # pragma: no cover
+        step = next(self._steps, None)
+        return step if isinstance(step, dict) else None
 
     def check(self) -> tuple[BundleHeader, Declared]:
         """The checks of a whole document: required fields, the header's types.
@@ -82,7 +98,49 @@ class DocumentWalker:
                             model.get("onnx_sha256"))  # fmt: skip
         return header, declared
 
-    def _walk(self) -> Generator[bool, None, None]:
+    def _external(self, entries: list[dict[str, Any]]) -> Generator[dict[str, Any], None, None]:
+        """``model.external_data``: yields each entry at its data's text."""
+        scan, where = self.scan, f"model.{EXTERNAL_DATA_KEY}"
+        if not scan.accept(b"[", where):
+            raise SchemaError(f"invalid bundle: {where} must be an array")
+        paths: set[str] = set()
+        while not scan.accept(b"]", where):
+            if entries:
+                scan.expect(b",", where)
+            if len(entries) >= scan.limits.max_members:
+                raise MetadataLimitError(
+                    f"{where} has more than {scan.limits.max_members:,} entries"
+                )
+            name = f"{where}[{len(entries)}]"
+            if not scan.accept(b"{", name):
+                raise SchemaError(f"invalid bundle: {name} must be an object")
+            entry: dict[str, Any] = {}
+            entries.append(entry)
+            data_seen = False
+            for key in scan.members(name):
+                if key in entry or (key == EXTERNAL_PAYLOAD_KEY and data_seen):
+                    raise DuplicateKeyError(f"duplicate key {key!r} in {name}")
+                if key != EXTERNAL_PAYLOAD_KEY:
+                    entry[key] = scan.read_value(f"{name}.{_name(key)}", 4)
+                    continue
+                if "path" not in entry or "size_bytes" not in entry:
+                    raise SchemaError(
+                        f"invalid bundle: {name} must have path and size_bytes before its data"
+                    )
+                path = check_external_entry(entry, name).path
+                if path in paths:
+                    raise SchemaError(f"invalid bundle: duplicate path in {where}: {path!r}")
+                paths.add(path)
+                if not scan.accept(b'"', f"{name}.{EXTERNAL_PAYLOAD_KEY}"):
+                    raise SchemaError(f"{name}.{EXTERNAL_PAYLOAD_KEY} must be a string")
+                self.external_offset = scan.offset
+                yield entry
+                data_seen = True
+            if not data_seen:
+                raise SchemaError(f"invalid bundle: missing required field `{name}.data_base64`")
+            check_external_entry(entry, name)
+
+    def _walk(self) -> Generator[bool | dict[str, Any], None, None]:
         scan = self.scan
         doc = self.document
         scan.expect(b"{", "start of bundle")
@@ -101,6 +159,15 @@ class DocumentWalker:
                         self.payload_offset = scan.offset
                         yield True
                         self.payload_seen = True
+                    elif mkey == EXTERNAL_DATA_KEY:
+                        if not self.payload_seen:
+                            raise SchemaError(
+                                f"invalid bundle: model.{EXTERNAL_DATA_KEY} must follow"
+                                f" model.{PAYLOAD_KEY}"
+                            )
+                        entries: list[dict[str, Any]] = []
+                        model[mkey] = entries
+                        yield from self._external(entries)
                     else:
                         model[mkey] = scan.read_value(f"model.{_name(mkey)}", 2)
             else:

@@ -6,6 +6,7 @@ Each takes paths (``-`` for stdin/stdout), streams, and writes outputs atomicall
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ from ..codec import (
     BundleInfo,
     BundleReader,
     EncodeResult,
+    ExternalSource,
     Limits,
     digest_stream,
     inspect_bundle,
@@ -26,11 +28,12 @@ from ..codec import (
     write_bundle,
 )
 from ..codec.compression import NONE
-from ..errors import InvalidModelError, MalformedBundleError
+from ..errors import FileAccessError, InvalidModelError, MalformedBundleError
 from ..fileaccess import open_readable
 from ..format.header import new_header
 from ..format.storable import check_storable
-from ..onnx.external import reject_external_data
+from ..onnx.external import check_with_external_data, find_external_tensor, reject_external_data
+from .layout import DEFAULT_MODEL_FILE, ModelDirectory, StagedDirectory, read_model_directory
 from .paths import STDIO, atomic_output, is_special, open_input, spooled_copy
 
 Progress = Callable[[int], None] | None
@@ -122,11 +125,14 @@ def pack(
     sign: Signer | None = None,
     output: OutputOpener = atomic_output,
 ) -> PackResult:
-    """Pack an ONNX file into a bundle. ``model`` needs ``model_name``; the rest is read.
+    """Pack an ONNX file (or a model directory) into a bundle. ``model`` needs
+    ``model_name``; the rest is read.
 
     Args:
         model_path (`str`):
-            The ONNX file (``-``: stdin, spooled to a temporary file first).
+            The ONNX file (``-``: stdin, spooled to a temporary file first), or a
+            directory holding one ``.onnx`` file and its external data files: they go in
+            ``model.external_data`` (format 1.2.0), each streamed from its file.
         out_path (`str`):
             The bundle, written atomically (``-``: stdout).
         model (`Mapping[str, Any]`):
@@ -154,12 +160,21 @@ def pack(
     ```
     """
     with contextlib.ExitStack() as stack:
+        layout = None
+        if model_path != STDIO and os.path.isdir(model_path):
+            layout = read_model_directory(model_path)
+            model_path = layout.model_path
         src = stack.enter_context(open_input(model_path, "Model file"))
         if not is_seekable(src):
             src = stack.enter_context(spooled_copy(src))
         size = os.fstat(src.fileno()).st_size if hasattr(src, "fileno") else None
         fields = model_fields_from_onnx(src, **model)
+        if layout is None:
+            refuse_external_data(src, "pack its directory (the .onnx file and its data files)")
+        else:
+            fields["onnx_file"] = layout.model_file
         header = new_header(fields, description=description, sections=sections)
+        sources = external_sources(layout, hashed=sign is not None)
         known: dict[str, Any] = {"size": size}
         if sign is not None:
             digests = digest_stream(src)
@@ -167,13 +182,45 @@ def pack(
             known = {"size": digests.size, "md5": digests.md5, "sha256": digests.sha256}
             header["model"].update(onnx_size_bytes=digests.size, onnx_md5=digests.md5,
                                    onnx_sha256=digests.sha256)  # fmt: skip
+            if sources:
+                header["model"]["external_data"] = [s.entry() for s in sources]
             header = sign(header)
         out = stack.enter_context(output(out_path, force=force))
         result = write_bundle(
             out, header, src, compression=compression, level=level, progress=progress,
-            **known,
+            external=sources, **known,
         )  # fmt: skip
         return PackResult(header, result)
+
+
+def refuse_external_data(src: BinaryIO, instead: str) -> None:
+    """A lone ONNX file (seekable; rewound) whose tensors use external data cannot travel
+    or be stored without its files: InvalidModelError saying to do ``instead``."""
+    try:
+        name = find_external_tensor(src)
+    except InvalidModelError:
+        name = None
+    src.seek(0)
+    if name is not None:
+        raise InvalidModelError(f"model uses external data (tensor {name}): {instead} instead")
+
+
+def external_sources(layout: ModelDirectory | None, *, hashed: bool) -> list[ExternalSource]:
+    """The external data files of a model directory, for the encoder (``hashed``: with
+    their digests computed first, as a signed header declares them)."""
+    if layout is None:
+        return []
+    sources = []
+    for relative, size in layout.files:
+        path = layout.path(relative)
+        opener = functools.partial(open_input, path, "External data file")
+        md5 = sha256 = None
+        if hashed:
+            with opener() as f:
+                d = digest_stream(f)
+            size, md5, sha256 = d.size, d.md5, d.sha256
+        sources.append(ExternalSource(relative, size, opener, md5, sha256))
+    return sources
 
 
 def unpack(
@@ -201,14 +248,50 @@ def unpack(
     """
     with opener(bundle_path) as src:
         reader = BundleReader(src, limits=limits)
+        model = reader.document.get("model") or {}
+        if out_path != STDIO and (
+            os.path.isdir(out_path) or out_path.endswith(("/", os.sep)) or model.get("onnx_file")
+        ):
+            return _unpack_directory(reader, out_path, model, force, progress)
         if out_path == STDIO or is_special(out_path):
             with atomic_output(out_path, force=force) as out, tempfile.TemporaryFile() as held:
-                info = reader.copy_payload(held, progress)
+                info = _copy_single(reader, held, progress)
                 held.seek(0)
                 shutil.copyfileobj(held, out, 1 << 20)
             return info
         with atomic_output(out_path, force=force) as out:
-            return reader.copy_payload(out, progress)
+            return _copy_single(reader, out, progress)
+
+
+def _copy_single(reader: BundleReader, out: BinaryIO, progress: Progress) -> BundleInfo:
+    write = out.write
+    for chunk in reader.iter_payload(progress):
+        write(chunk)
+    if reader.has_external:
+        raise FileAccessError(
+            "the bundle carries external data files: unpack it into a directory (-o DIR/)"
+        )
+    return reader.finish()
+
+
+def _unpack_directory(
+    reader: BundleReader, out_dir: str, model: Mapping[str, Any], force: bool, progress: Progress
+) -> BundleInfo:
+    """The model and its external data files into ``out_dir``, all or nothing."""
+    name = model.get("onnx_file") or DEFAULT_MODEL_FILE
+    if not isinstance(name, str) or "/" in name:
+        raise MalformedBundleError(f"invalid bundle: model.onnx_file is not a file name: {name!r}")
+    with StagedDirectory(out_dir, force=force) as staged:
+        with staged.create(name) as f:
+            for chunk in reader.iter_payload(progress):
+                f.write(chunk)
+        for path, chunks in reader.iter_external(progress):
+            with staged.create(path) as f:
+                for chunk in chunks:
+                    f.write(chunk)
+        info = reader.finish()
+        staged.commit()
+    return info
 
 
 def inspect(
@@ -250,8 +333,8 @@ def verify(
     opener: Opener = open_input,
 ) -> VerifyResult:
     """Read everything: structure, checksums, what a registry can store (the rules of
-    import: :func:`~heimdall_io.format.storable.check_storable`), then the model: no
-    external data (a bundle is one file), and onnx.checker.
+    import: :func:`~heimdall_io.format.storable.check_storable`), then the model: its
+    external data only in files of the bundle, and onnx.checker.
 
     Bundle errors raise; a model that fails the checker is reported in the result.
 
@@ -270,10 +353,14 @@ def verify(
             info = BundleReader(src, limits=limits).copy_payload(out, progress)
         check_storable(info.document)
         try:
-            reject_external_data(model_path)  # a single file: nothing beside it is its own
             from ..onnx.checker import check_model_file  # onnx: only when checking
 
-            check_model_file(model_path)
+            if info.external:  # verified, not kept: the checker reads none of their bytes
+                files = {e.path: e.size or 0 for e in info.external}
+                check_with_external_data(model_path, files, check_model_file)
+            else:
+                reject_external_data(model_path)  # a single file: nothing beside it is its own
+                check_model_file(model_path)
         except InvalidModelError as e:
             # onnx names the file it was given: a temporary path, gone when we report it.
             return VerifyResult(info, str(e).replace(model_path, "the decoded payload"))

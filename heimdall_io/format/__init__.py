@@ -11,6 +11,9 @@ the package version, so it imports ``heimdall_io`` (which imports this package),
 
 from .document import (
     CHECKSUM_KEYS,
+    EXTERNAL_CHECKSUM_KEYS,
+    EXTERNAL_DATA_KEY,
+    EXTERNAL_PAYLOAD_KEY,
     FORMAT_1_0,
     FORMAT_1_1,
     FORMAT_1_2,
@@ -21,6 +24,8 @@ from .document import (
     BundleHeader,
     BundleMetadata,
     BundleMetadataDocument,
+    ExternalDataEntry,
+    ExternalDataInfo,
     ModelDocument,
     ModelInfo,
     NormalizationStats,
@@ -30,10 +35,13 @@ from .document import (
     SignatureEntry,
     TrainingConfig,
 )
-from .validation import check_section, check_version, validate_header
+from .validation import check_external_entry, check_section, check_version, validate_header
 
 __all__ = [
     "CHECKSUM_KEYS",
+    "EXTERNAL_CHECKSUM_KEYS",
+    "EXTERNAL_DATA_KEY",
+    "EXTERNAL_PAYLOAD_KEY",
     "FORMAT_1_0",
     "FORMAT_1_1",
     "FORMAT_1_2",
@@ -44,6 +52,8 @@ __all__ = [
     "BundleHeader",
     "BundleMetadata",
     "BundleMetadataDocument",
+    "ExternalDataEntry",
+    "ExternalDataInfo",
     "ModelDocument",
     "ModelInfo",
     "NormalizationStats",
@@ -52,6 +62,7 @@ __all__ = [
     "SamplePrediction",
     "SignatureEntry",
     "TrainingConfig",
+    "check_external_entry",
     "check_section",
     "check_version",
     "validate_header",

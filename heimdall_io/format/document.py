@@ -24,6 +24,15 @@ FORMAT_LATEST = FORMAT_1_2
 PAYLOAD_KEY = "onnx_model_base64"
 #: Checksum fields of format 1.1.0, before or right after the payload.
 CHECKSUM_KEYS = ("onnx_size_bytes", "onnx_md5", "onnx_sha256")
+#: Format 1.2.0: the files of a model saved with external data, after the payload.
+EXTERNAL_DATA_KEY = "external_data"
+#: Key of an external data entry's bytes (base64), after its path and size.
+EXTERNAL_PAYLOAD_KEY = "data_base64"
+#: Size and digests of an external data entry, before or right after its data.
+EXTERNAL_CHECKSUM_KEYS = ("size_bytes", "md5", "sha256")
+#: A relative, ``/``-separated path without ``..``, ``.`` or empty segments (the format's
+#: rule for external data paths; files.layout checks the rest: uniqueness, links).
+SAFE_PATH_PATTERN = r"^(?!\.{1,2}(/|$))(?!.*/\.{1,2}(/|$))[^/\x00\\]+(/[^/\x00\\]+)*$"
 
 # A tensor dimension: a size, a symbolic name ("batch"), or unknown.
 Dim = int | str | None
@@ -166,6 +175,53 @@ class ModelInfo(_Section, kw_only=True):
     ] = None
 
 
+class ExternalDataInfo(_Section, kw_only=True):
+    """An entry of `model.external_data` without its bytes: one file of a model saved with
+    external data, named by the `location` of its tensors."""
+
+    path: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=SAFE_PATH_PATTERN,
+            description="The file's path relative to the model's directory, `/`-separated;"
+            " no `..`, `.` or empty segment, not absolute. Before `data_base64`.",
+        ),
+    ]
+    size_bytes: Annotated[
+        int, msgspec.Meta(ge=0, description="Size in bytes of the file. Before `data_base64`.")
+    ]
+    md5: Annotated[
+        Annotated[str, Hex32] | None,
+        _doc("MD5 of the file: before `data_base64` or right after it."),
+    ] = None
+    sha256: Annotated[
+        Annotated[str, Hex64] | None,
+        _doc("SHA-256 of the file: before `data_base64` or right after it."),
+    ] = None
+
+
+class ExternalDataEntry(ExternalDataInfo, kw_only=True):
+    """An entry of `model.external_data`: one file of the model, with its bytes."""
+
+    data_base64: Annotated[
+        str,
+        msgspec.Meta(
+            description="The file's bytes, base64 as `onnx_model_base64`.",
+            extra_json_schema={"contentEncoding": "base64"},
+        ),
+    ]
+
+
+_EXTERNAL_DOC = (
+    "Format 1.2.0: the files of a model saved with external data, each a payload of its own;"
+    " after `onnx_model_base64`."
+)
+_ONNX_FILE_DOC = (
+    "Format 1.2.0: the main model's file name in its directory (a bundle with"
+    " `external_data`), e.g. `model.onnx`; one path segment."
+)
+
+
 class TrainingConfig(_Section, kw_only=True):
     """`training_config`: hyperparameters and optimizer settings of the training run."""
 
@@ -247,7 +303,8 @@ class BundleHeader(_Section, kw_only=True):
         str,
         _doc(
             "Bundle format version, MAJOR.MINOR.PATCH: 1.0.0 (the original format),"
-            " 1.1.0 (adds the payload's size and checksums) or 1.2.0 (adds signatures)."
+            " 1.1.0 (adds the payload's size and checksums) or 1.2.0 (adds signatures and"
+            " external data)."
             " Readers accept any 1.x."
         ),
     ]
@@ -274,6 +331,7 @@ class ModelDocument(ModelInfo, kw_only=True):
             extra_json_schema={"contentEncoding": "base64"},
         ),
     ]
+    external_data: Annotated[list[ExternalDataEntry] | None, _doc(_EXTERNAL_DOC)] = None
 
 
 class BundleMetadataDocument(BundleMetadata, kw_only=True):

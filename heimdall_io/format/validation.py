@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from ..errors import SchemaError, UnsupportedVersionError
-from .document import BundleHeader
+from .document import BundleHeader, ExternalDataInfo
 
 # Sections that can be checked on their own, as soon as they are parsed.
 _SECTION_TYPES: dict[str, Any] = {
@@ -106,3 +106,27 @@ def check_section(name: str, value: Any) -> None:
             raise SchemaError(f"invalid bundle: {e} (in {name})") from None
         except UnicodeEncodeError:
             raise SchemaError(f"{_SURROGATE_KEY} (in {name})") from None
+
+
+def check_external_entry(entry: dict[str, Any], where: str) -> ExternalDataInfo:
+    """Type-check a ``model.external_data`` entry (without its data); return it typed.
+
+    Raises:
+        SchemaError: a required field is missing (``path`` and ``size_bytes`` must precede
+            the data) or a field has the wrong type, e.g. a path that is absolute or has a
+            ``..`` segment.
+
+    Example:
+
+    ```python
+    from heimdall_io.format.validation import check_external_entry
+
+    check_external_entry({"path": "weights.bin", "size_bytes": 4}, "model.external_data[0]")
+    ```
+    """
+    try:
+        return msgspec.convert(entry, ExternalDataInfo)
+    except msgspec.ValidationError as e:
+        raise SchemaError(f"invalid bundle: {e} (in {where})") from None
+    except UnicodeEncodeError:
+        raise SchemaError(f"{_SURROGATE_KEY} (in {where})") from None

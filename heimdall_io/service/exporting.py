@@ -12,8 +12,14 @@ from ..codec.checksums import Digests
 from ..codec.compression import NONE
 from ..codec.encoder import needs_1_2
 from ..errors import HeimdallError, NotFoundError
+from ..files.layout import DEFAULT_MODEL_FILE
 from ..files.paths import atomic_output
-from ..format.document import FORMAT_1_2, FORMAT_VERSION
+from ..format.document import (
+    EXTERNAL_CHECKSUM_KEYS,
+    EXTERNAL_DATA_KEY,
+    FORMAT_1_2,
+    FORMAT_VERSION,
+)
 from ..format.header import SECTIONS, new_header
 from ..signing.keys import SecretKey
 from ..storage.base import ModelRecord
@@ -118,9 +124,16 @@ def export_header(record: ModelRecord, options: ExportOptions) -> dict[str, Any]
                 value = value[: max(options.num_samples, 0)]
             sections[name] = value
     extra = {**((record.extra or {}).get("top") or {}), **(options.extra or {})}
-    return new_header(
+    header = new_header(
         model_fields(record), description=options.description, sections=sections, extra=extra
     )
+    if record.external_data:  # declared (and signed) as the encoder writes them
+        header["model"].setdefault("onnx_file", DEFAULT_MODEL_FILE)  # external data follows
+        header["model"][EXTERNAL_DATA_KEY] = [
+            {k: f[k] for k in ("path", *EXTERNAL_CHECKSUM_KEYS) if f.get(k) is not None}
+            for f in record.external_data
+        ]
+    return header
 
 
 def export_stream(
@@ -176,7 +189,7 @@ def _chunks(
                 stream.header, payload, size=record.onnx_size_bytes, md5=record.onnx_md5,
                 sha256=record.onnx_sha256, compression=options.compression,
                 level=options.level, progress=progress, format_version=stream.format_version,
-                checksums=stream.checksums,
+                checksums=stream.checksums, external=sized.external_sources(ctx, record),
             )  # fmt: skip
             for chunk in encoder:
                 stream.bytes_out += len(chunk)

@@ -9,6 +9,7 @@ from typing import Any, BinaryIO
 
 from ..codec import Limits
 from ..errors import HeimdallError, NotFoundError, ObjectStoreError
+from ..files.layout import read_model_directory
 from ..onnx.checker import check_model_file
 from ..signing.policy import ImportPolicy
 from ..storage.base import AuditEntry, ModelRecord, ObjectStore, Registry
@@ -117,7 +118,7 @@ class Service:
 
     def register(
         self,
-        model: BinaryIO,
+        model: BinaryIO | None,
         *,
         name: str,
         version: int | None = None,
@@ -125,12 +126,22 @@ class Service:
         description: str | None = None,
         sections: Mapping[str, Any] | None = None,
         progress: Progress = None,
+        directory: str | None = None,
     ) -> ModelRecord:
-        """Store a trained ONNX model (a seekable file) and register it."""
-        return registering.register(
-            self._ctx, model, name=name, version=version, architecture=architecture,
-            description=description, sections=sections, progress=progress,
-        )  # fmt: skip
+        """Store a trained ONNX model (a seekable file) and register it; a model saved
+        with external data is given by its ``directory`` instead (``model`` is then None)."""
+        if directory is None:
+            assert model is not None
+            return registering.register(
+                self._ctx, model, name=name, version=version, architecture=architecture,
+                description=description, sections=sections, progress=progress,
+            )  # fmt: skip
+        layout = read_model_directory(directory)
+        with open(layout.model_path, "rb") as src:
+            return registering.register(
+                self._ctx, src, name=name, version=version, architecture=architecture,
+                description=description, sections=sections, progress=progress, layout=layout,
+            )  # fmt: skip
 
     def import_bundle(
         self,
@@ -177,14 +188,14 @@ class Service:
         )  # fmt: skip
 
     def delete(self, model_id: str) -> ModelRecord:
-        """Delete the row, then the object (a failure there leaves it for :meth:`gc`)."""
+        """Delete the row, then its objects (a failure there leaves them for :meth:`gc`)."""
         record = self.registry.get(model_id)
         entry = AuditEntry(action="delete", result="ok", model_id=record.model_id,
                            bytes=record.onnx_size_bytes, actor=self.actor)  # fmt: skip
         record = self.registry.delete(model_id, entry)
-        if record.onnx_path:
+        for key in record.object_keys():
             with contextlib.suppress(ObjectStoreError, NotFoundError):
-                self.store.delete(record.onnx_path)
+                self.store.delete(key)
         return record
 
     def gc(self, *, min_age: dt.timedelta = dt.timedelta(hours=1), dry_run: bool = False

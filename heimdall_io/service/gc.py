@@ -11,6 +11,11 @@ touched):
 
 Incomplete uploads (temporary files, multipart uploads) follow the same rules by the key
 they were writing.
+
+A model with external data is several objects: its ONNX object and, under that key's
+prefix, one per file (``imported/net-1-abcd.onnx``, ``imported/net-1-abcd/weights.bin``).
+Its import holds one lease, on the ONNX object's key, which covers them all
+(:func:`~.records.owning_key`); its row references every one of them.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 
 from ..storage.base import ObjectInfo, utcnow
 from .context import Context
-from .records import IMPORTED_PREFIX, REGISTERED_PREFIX
+from .records import IMPORTED_PREFIX, REGISTERED_PREFIX, owning_key
 
 
 @dataclass(frozen=True)
@@ -57,21 +62,28 @@ def collect_garbage(ctx: Context, *, min_age: dt.timedelta, dry_run: bool = Fals
     leases = {lease.object_key: lease for lease in ctx.registry.leases()}
     referenced = ctx.registry.referenced_keys()
 
-    old = {o.key for o in objects if o.key not in leases and o.last_modified <= cutoff}
+    old = {o.key for o in objects
+           if owning_key(o.key) not in leases and o.last_modified <= cutoff}  # fmt: skip
     expired = {key for key, lease in leases.items() if lease.expired}
     if dry_run:
-        doomed = (old | expired) - referenced
+        doomed = (old | _covered(objects, expired)) - referenced
         return GcResult([o for o in objects if o.key in doomed])
     # Claimed leases are ours: their imports can no longer register (a row committed since
     # 3 would have taken its lease, so it cannot be among them).
     claimed = set(ctx.registry.claim_expired_leases()) - referenced
-    doomed = (old - referenced) | claimed
+    doomed = (old - referenced) | _covered(objects, claimed)
     removed = [o for o in objects if o.key in doomed]
     for key in sorted(doomed):  # claimed ones not listed: written after 1, remove them too
         ctx.store.delete(key)
     purged = 0
     for upload in uploads:
-        if upload.key in claimed or (upload.key not in leases and upload.started <= cutoff):
+        owner = owning_key(upload.key) if upload.key else None
+        if owner in claimed or (owner not in leases and upload.started <= cutoff):
             ctx.store.abort_incomplete(upload)
             purged += 1
     return GcResult(removed, purged)
+
+
+def _covered(objects: list[ObjectInfo], keys: set[str]) -> set[str]:
+    """``keys`` and the listed objects their leases cover (a model's external data)."""
+    return keys | {o.key for o in objects if owning_key(o.key) in keys}

@@ -11,18 +11,18 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from ..codec import BundleInfo, BundleReader
-from ..errors import CommitUnknownError, HeimdallError
+from ..codec import BundleInfo, BundleReader, ChunkStream
+from ..errors import CommitUnknownError, HeimdallError, SchemaError
 from ..format.document import CHECKSUM_KEYS
 from ..format.storable import check_storable, storable_text
 from ..onnx.checker import preload
-from ..onnx.external import reject_external_data
+from ..onnx.external import check_with_external_data, reject_external_data
 from ..signing.policy import Verdict
 from ..storage.base import ModelRecord
 from . import signatures
 from .context import Context, Progress
 from .leases import ObjectLease
-from .records import IMPORTED_PREFIX, imported_record, object_key
+from .records import IMPORTED_PREFIX, external_key, imported_record, object_key
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,9 @@ def _import(
     unique = model_id[:8]
     model = reader.document.get("model")
     key: str | None = None
+    # Every object written: the ONNX file's, then its external data files' (gc knows them
+    # by the ONNX object's lease, which covers its prefix).
+    written: list[str] = []
     # Taken before the first byte reaches the store, renewed while we run, taken over by
     # the row (or released on failure): gc leaves the object alone meanwhile.
     lease: ObjectLease | None = None
@@ -112,19 +115,28 @@ def _import(
                 object_key(IMPORTED_PREFIX, model["model_name"], model["version"], unique)
             )
             key = lease.key
+            written.append(key)
             ctx.store.put(key, reader.open_payload(progress))
+            for path, chunks in reader.iter_external(progress):
+                written.append(external_key(key, path))
+                ctx.store.put(written[-1], ChunkStream(chunks))  # type: ignore[arg-type]
             info = reader.finish()
             if _members(info.document) != early:  # members after the payload
                 check_storable(info.document)
             verdict = signatures.check_bundle(policy, info)
             if validate:
-                validate_object(ctx, key)
+                validate_object(ctx, key, _files(info))
         else:
             # Metadata after the payload: spool to disk until the name is known.
             with tempfile.TemporaryDirectory(prefix="heimdall-import-") as tmp:
                 path = os.path.join(tmp, "model.onnx")
                 with open(path, "wb") as out:
                     info = reader.copy_payload(out, progress)
+                if info.external:
+                    raise SchemaError(
+                        "invalid bundle: a model with external data must have its name and"
+                        " version before the payload"
+                    )
                 check_storable(info.document)
                 verdict = signatures.check_bundle(policy, info)
                 if validate:
@@ -132,6 +144,7 @@ def _import(
                 m = info.header.model
                 lease = ctx.lease(object_key(IMPORTED_PREFIX, m.model_name, m.version, unique))
                 key = lease.key
+                written.append(key)
                 with open(path, "rb") as f:
                     ctx.store.put(key, f, length=os.path.getsize(path))
         record, skipped = _partial(imported_record(info, model_id, key), options)
@@ -142,9 +155,10 @@ def _import(
                 detail="; ".join(d for d in (skipped, found) if d) or None)  # fmt: skip
     except BaseException as exc:
         # (a commit of unknown outcome: the row may exist, so its object must stay)
-        if key is not None and not isinstance(exc, CommitUnknownError):
-            with contextlib.suppress(Exception):
-                ctx.store.delete(key)
+        if not isinstance(exc, CommitUnknownError):
+            for done in reversed(written):
+                with contextlib.suppress(Exception):
+                    ctx.store.delete(done)
         raise
     finally:
         if lease is not None:
@@ -171,21 +185,31 @@ def _members(document: dict[str, Any]) -> tuple[list[str], list[str]]:
     return list(document), [k for k in model if k not in CHECKSUM_KEYS]
 
 
-def validate_object(ctx: Context, key: str) -> None:
-    """onnx.checker on a stored object, in place when the store has a local file."""
+def _files(info: BundleInfo) -> dict[str, int]:
+    """The external data files of a bundle read: path -> size."""
+    return {f.path: f.size or 0 for f in info.external}
+
+
+def validate_object(ctx: Context, key: str, files: dict[str, int] | None = None) -> None:
+    """onnx.checker on a stored object, in place when the store has a local file; with
+    external data ``files`` (path -> size), every location must name one of them and the
+    checker sees the model beside stand-ins of them (it reads none of their bytes)."""
     path = ctx.store.local_path(key)
     if path is not None:
-        _check_model(ctx, path)
+        _check_model(ctx, path, files)
         return
     with tempfile.TemporaryDirectory(prefix="heimdall-check-") as tmp:
         path = os.path.join(tmp, "model.onnx")
         with ctx.store.open(key) as src, open(path, "wb") as out:
             while chunk := src.read(4 << 20):
                 out.write(chunk)
-        _check_model(ctx, path)
+        _check_model(ctx, path, files)
 
 
-def _check_model(ctx: Context, path: str) -> None:
+def _check_model(ctx: Context, path: str, files: dict[str, int] | None = None) -> None:
+    if files:
+        check_with_external_data(path, files, ctx.check_model)
+        return
     # Before the checker, which would resolve external data next to the file (the store).
     reject_external_data(path)
     ctx.check_model(path)

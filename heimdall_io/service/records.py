@@ -37,6 +37,30 @@ def object_key(prefix: str, name: str, version: int | str, unique: str) -> str:
     return f"{prefix}{safe}-{safe_version}-{unique}.onnx"
 
 
+def external_key(key: str, path: str) -> str:
+    """The object key of a model's external data file ``path``: under the model's prefix,
+    its ONNX object's key without ``.onnx`` (``imported/net-1-abcd/weights.bin``)."""
+    return f"{key.removesuffix('.onnx')}/{path}"
+
+
+def owning_key(key: str) -> str:
+    """The ONNX object key whose lease covers ``key``: itself, or for an external data file
+    (``imported/net-1-abcd/weights.bin``) the model's ONNX object
+    (``imported/net-1-abcd.onnx``)."""
+    parts = key.split("/", 2)
+    if len(parts) == 3 and f"{parts[0]}/" in (IMPORTED_PREFIX, REGISTERED_PREFIX):
+        return f"{parts[0]}/{parts[1]}.onnx"
+    return key
+
+
+def external_entries(key: str, files: Any) -> list[dict[str, Any]] | None:
+    """The ``external_data`` column of a model whose ONNX object is ``key``, from
+    ``ExternalInfo`` items (path and verified digests)."""
+    entries = [{"path": f.path, "key": external_key(key, f.path), "size_bytes": f.size,
+                "md5": f.md5, "sha256": f.sha256} for f in files]  # fmt: skip
+    return entries or None
+
+
 def imported_name(name: str) -> str:
     """The " (Imported)" suffix of the original Heimdall service, never stacked.
 
@@ -86,7 +110,8 @@ def registered_record(
 
 
 def imported_record(info: BundleInfo, model_id: str, key: str) -> ModelRecord:
-    """The row of an imported bundle; what no column holds is kept in ``extra``."""
+    """The row of an imported bundle; what no column holds is kept in ``extra``; its
+    external data files (if any) are objects under ``key``'s prefix."""
     doc = info.document
     model = doc["model"]
     m = info.header.model
@@ -121,6 +146,7 @@ def imported_record(info: BundleInfo, model_id: str, key: str) -> ModelRecord:
         onnx_md5=info.digests.md5,
         onnx_sha256=info.digests.sha256,
         source_model_id=_uuid_or_none(m.model_id),
+        external_data=external_entries(key, info.external),
     )
 
 

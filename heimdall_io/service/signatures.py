@@ -51,9 +51,19 @@ CARRIED_KEY = "as_provenance"
 
 
 def check_metadata(policy: ImportPolicy, document: Mapping[str, Any]) -> None:
-    """Reject before the payload streams, when the policy can reject anything."""
-    if policy.active:
-        policy.check(document)
+    """Reject before the payload streams, when the policy can reject anything.
+
+    A signed bundle with external data (it declares ``model.onnx_file`` before the
+    payload) is signed over its files' entries too, which follow the payload: a
+    signature is then checked at the end only (:func:`check_bundle`), and only what the
+    metadata alone decides (no signature at all) is rejected here.
+    """
+    if not policy.active:
+        return
+    model = document.get("model")
+    if document.get("signatures") and isinstance(model, Mapping) and model.get("onnx_file"):
+        return
+    policy.check(document)
 
 
 def check_bundle(policy: ImportPolicy, info: BundleInfo) -> Verdict:

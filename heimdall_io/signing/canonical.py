@@ -22,7 +22,13 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from ..format.document import CHECKSUM_KEYS, PAYLOAD_KEY
+from ..format.document import (
+    CHECKSUM_KEYS,
+    EXTERNAL_CHECKSUM_KEYS,
+    EXTERNAL_DATA_KEY,
+    EXTERNAL_PAYLOAD_KEY,
+    PAYLOAD_KEY,
+)
 from .errors import CanonicalFormError
 
 #: Domain separation: a bundle signature can never be mistaken for a signature of
@@ -30,10 +36,6 @@ from .errors import CanonicalFormError
 MESSAGE_PREFIX = b"heimdall-bundle-signature-v1\n"
 #: Top-level member holding the signatures; never part of what they sign.
 SIGNATURES_KEY = "signatures"
-#: ``model.external_data[*]`` member holding a file's bytes, as the payload does.
-EXTERNAL_DATA_KEY = "external_data"
-EXTERNAL_PAYLOAD_KEY = "data_base64"
-EXTERNAL_CHECKSUM_KEYS = ("size_bytes", "md5", "sha256")
 #: ``bundle_metadata.provenance``: signatures a model was imported with.
 PROVENANCE_KEY = "provenance"
 #: Beyond ±(2^53 − 1) not every integer is an IEEE 754 double, so two implementations

@@ -46,6 +46,14 @@ class ModelRecord(msgspec.Struct, kw_only=True):
     source_model_id: str | None = None  # the original id of an imported model
     created_at: dt.datetime = msgspec.field(default_factory=utcnow)
     updated_at: dt.datetime = msgspec.field(default_factory=utcnow)
+    # A model saved with ONNX external data: its other files, each an object of its own
+    # under the model's prefix: [{path, key, size_bytes, md5, sha256}] (None: one file).
+    external_data: list[dict[str, Any]] | None = None
+
+    def object_keys(self) -> list[str]:
+        """Every object of the model: the ONNX file's, then its external data files'."""
+        keys = [self.onnx_path] if self.onnx_path else []
+        return keys + [str(f["key"]) for f in self.external_data or () if f.get("key")]
 
 
 class AuditEntry(msgspec.Struct, kw_only=True):
@@ -73,6 +81,7 @@ MODEL_COLUMNS = (
     "onnx_opset", "input_shape", "output_shape", "parameters_count", "training_metrics",
     "created_at", "updated_at",
     "extra", "description", "onnx_size_bytes", "onnx_md5", "onnx_sha256", "source_model_id",
+    "external_data",
 )  # fmt: skip
 #: Columns of ``audit_log`` besides its generated ``id``.
 AUDIT_COLUMNS = (
@@ -134,9 +143,10 @@ class Registry(Protocol):
     ) -> None:
         """Insert ``record`` (and ``audit``, in the same transaction).
 
-        With ``lease_owner``, the same transaction deletes the lease of ``record.onnx_path``
-        held by that owner, and LeaseLostError if there is none (gc claimed it): a model row
-        never appears for an object gc may have removed.
+        With ``lease_owner``, the same transaction deletes the lease held by that owner (on
+        ``record.onnx_path``, or on the prefix of a model of several objects: owners are
+        unique), and LeaseLostError if there is none (gc claimed it): a model row never
+        appears for an object gc may have removed.
         """
 
     def get(self, model_id: str) -> ModelRecord:
@@ -153,7 +163,8 @@ class Registry(Protocol):
         ...
 
     def referenced_keys(self) -> set[str]:
-        """Every ``onnx_path`` some record points at (for garbage collection)."""
+        """Every object key some record points at: ``onnx_path`` and the keys of
+        ``external_data`` (for garbage collection)."""
         ...
 
     def append_audit(self, entry: AuditEntry) -> None: ...

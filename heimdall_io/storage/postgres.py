@@ -145,7 +145,7 @@ def _migrate(conn: psycopg.Connection[Any]) -> None:
 
 def _model_row(record: ModelRecord) -> tuple[Any, ...]:
     values = sql.model_values(record)
-    for name in ("training_metrics", "extra"):
+    for name in ("training_metrics", "extra", "external_data"):
         if values[name] is not None:
             values[name] = Jsonb(values[name], dumps=_dumps)
     for name in ("created_at", "updated_at"):
@@ -340,10 +340,7 @@ class PostgresRegistry(_Leases, Closable):
         audit_row = None if audit is None else _audit_row(audit)
         with self._transaction() as cur:
             if lease_owner is not None:
-                cur.execute(
-                    "DELETE FROM import_leases WHERE object_key = %s AND owner = %s",
-                    (record.onnx_path, lease_owner),
-                )
+                cur.execute("DELETE FROM import_leases WHERE owner = %s", (lease_owner,))
                 if cur.rowcount != 1:
                     raise LeaseLostError(sql.lease_lost_message(record.onnx_path))
             try:
@@ -391,9 +388,12 @@ class PostgresRegistry(_Leases, Closable):
 
     def referenced_keys(self) -> set[str]:
         with self._transaction() as cur:
-            cur.execute("SELECT DISTINCT onnx_path FROM models WHERE onnx_path IS NOT NULL")
+            cur.execute(
+                "SELECT onnx_path, external_data FROM models"
+                " WHERE onnx_path IS NOT NULL OR external_data IS NOT NULL"
+            )
             rows = cur.fetchall()
-        return {row[0] for row in rows}
+        return sql.keys_of((path, files) for path, files in rows)
 
     def append_audit(self, entry: AuditEntry) -> None:
         values = _audit_row(entry)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from heimdall_io.errors import NotFoundError, RegistryError
@@ -27,6 +27,7 @@ __all__ = [
     "check_lease_seconds",
     "check_page",
     "insert_statement",
+    "keys_of",
     "lease_lost_message",
     "lookup_uuid",
     "model_values",
@@ -115,6 +116,18 @@ def as_utc(value: dt.datetime | None) -> dt.datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def keys_of(rows: Iterable[tuple[str | None, Any]]) -> set[str]:
+    """The object keys of ``(onnx_path, external_data)`` rows (for garbage collection)."""
+    keys: set[str] = set()
+    for path, files in rows:
+        if path:
+            keys.add(path)
+        for entry in files or ():
+            if isinstance(entry, dict) and isinstance(entry.get("key"), str):
+                keys.add(entry["key"])
+    return keys
 
 
 def model_values(record: ModelRecord) -> dict[str, Any]:

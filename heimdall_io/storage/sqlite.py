@@ -40,7 +40,9 @@ from heimdall_io.storage.private import make_private_dirs, make_private_file
 
 __all__ = ["SqliteRegistry"]
 
-_JSON_COLUMNS = frozenset({"input_shape", "output_shape", "training_metrics", "extra"})
+_JSON_COLUMNS = frozenset(
+    {"input_shape", "output_shape", "training_metrics", "extra", "external_data"}
+)
 _TIME_COLUMNS = frozenset({"created_at", "updated_at", "at"})
 _UUID_COLUMNS = frozenset({"model_id", "source_model_id"})
 
@@ -316,8 +318,7 @@ class SqliteRegistry(_Leases, Closable):
         with self._write() as conn:
             if lease_owner is not None:
                 taken = conn.execute(
-                    "DELETE FROM import_leases WHERE object_key = ? AND owner = ?",
-                    (record.onnx_path, lease_owner),
+                    "DELETE FROM import_leases WHERE owner = ?", (lease_owner,)
                 ).rowcount
                 if taken != 1:
                     raise LeaseLostError(sql.lease_lost_message(record.onnx_path))
@@ -362,9 +363,10 @@ class SqliteRegistry(_Leases, Closable):
     def referenced_keys(self) -> set[str]:
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT DISTINCT onnx_path FROM models WHERE onnx_path IS NOT NULL"
+                "SELECT onnx_path, external_data FROM models"
+                " WHERE onnx_path IS NOT NULL OR external_data IS NOT NULL"
             ).fetchall()
-        return {row[0] for row in rows}
+        return sql.keys_of((path, _from_column("external_data", files)) for path, files in rows)
 
     def append_audit(self, entry: AuditEntry) -> None:
         values = _audit_row(entry)

@@ -27,11 +27,21 @@ from __future__ import annotations
 import contextlib
 import re
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from ..codec import BundleReader, Digests, Limits, inspect_bundle, is_seekable, write_bundle
+from ..codec import (
+    BundleInfo,
+    BundleReader,
+    ChunkStream,
+    Digests,
+    ExternalSource,
+    Limits,
+    inspect_bundle,
+    is_seekable,
+    write_bundle,
+)
 from ..codec.compression import NONE
 from ..errors import ConversionError
 from ..files.paths import atomic_output, open_input, spooled_copy
@@ -92,9 +102,11 @@ def target_document(
     model = {k: v for k, v in (doc.get("model") or {}).items() if k not in CHECKSUM_KEYS}
     doc["model"] = model
     warnings: list[str] = []
-    if model.get(_EXTERNAL) is not None:
+    external = bool(model.get(_EXTERNAL))
+    if external and to != FORMAT_1_2:
         raise ConversionError(
-            "model.external_data: bundles of models with external data are not converted"
+            f"model.external_data: a model with external data is carried by format 1.2.0"
+            f" only, not {to}"
         )
     keep_signatures = to == FORMAT_1_2 and not strip_signatures
     if _SIGNED in doc and not keep_signatures:
@@ -109,10 +121,25 @@ def target_document(
         if isinstance(version, str) and re.fullmatch(r"[0-9]{1,18}", version):
             model["version"] = int(version)
         return Target(doc, FORMAT_1_0, False, warnings)
-    if to == FORMAT_1_2 and _SIGNED not in doc:
+    if to == FORMAT_1_2 and _SIGNED not in doc and not external:
         warnings.append("written as 1.1.0: format 1.2.0 is only written with signatures")
         to = FORMAT_1_1
     return Target(doc, to, True, warnings)
+
+
+def passed_through(reader: BundleReader, info: BundleInfo) -> list[ExternalSource]:
+    """The external data files of the bundle ``reader`` reads, for an encoder: each opened
+    in turn as the next file of the reader (the encoder asks in bundle order), streamed
+    through and checked against what ``info`` declares."""
+    files = reader.iter_external()
+
+    @contextlib.contextmanager
+    def next_file() -> Iterator[BinaryIO]:
+        _, chunks = next(files)
+        yield ChunkStream(chunks)  # type: ignore[misc]
+
+    return [ExternalSource(e.path, e.size or 0, next_file, e.md5, e.sha256)
+            for e in info.external]  # fmt: skip
 
 
 def convert(
@@ -171,6 +198,7 @@ def convert(
             out, target.header, payload, size=info.payload_size, md5=info.md5,
             sha256=info.sha256, compression=compression, level=level,
             format_version=target.format_version, checksums=target.checksums,
+            external=passed_through(reader, info),
         )  # fmt: skip
         return ConvertResult(info.format_version, target.format_version, target.warnings,
                              written.digests, written.bytes_out)  # fmt: skip

@@ -31,7 +31,7 @@ from onnx import helper, numpy_helper
 
 from heimdall_io.onnx.wire import encode_varint, len_key
 
-__all__ = ["synthetic_model_bytes", "write_synthetic_model"]
+__all__ = ["synthetic_model_bytes", "write_external_model", "write_synthetic_model"]
 
 _CHUNK_BYTES = 1 << 20
 # Each padding tensor stays far below protobuf's 2 GiB limit; the last one takes the rest
@@ -223,6 +223,56 @@ def _data_chunks(
             indices = rng.integers(0, len(palette), size // 4, dtype=np.uint8)
             yield palette[indices].tobytes()
         remaining -= size
+
+
+def write_external_model(
+    directory: Path | str,
+    total_bytes: int,
+    *,
+    files: int = 4,
+    seed: int = 0,
+    model_file: str = "model.onnx",
+    subdir: str | None = None,
+) -> dict[str, int]:
+    """A model saved with external data, as ``onnx.save_model(...,
+    save_as_external_data=True)`` lays it out: ``directory/model_file`` (small) and
+    ``files`` data files (``weights_<i>.bin``, under ``subdir`` if given) holding
+    ``total_bytes`` of float32 tensors together (rounded down to a multiple of 4 per
+    file). Each file holds two tensors (``padding_<i>a`` and ``b``, at offset 0 and half
+    way), so offsets are exercised. Written in 1 MiB chunks: any size, flat memory.
+
+    Returns the file sizes by path relative to ``directory``.
+    """
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    plan = _plan(1 << 12, seed, 17, (1, 16), (1, 2))
+    model = onnx.ModelProto()
+    graph_size = plan.graph_size - sum(p.size for p in plan.paddings)
+    model.ParseFromString(plan.model_head + len_key(7) + encode_varint(graph_size)
+                          + plan.graph_head + plan.graph_tail + plan.model_tail)  # fmt: skip
+    per_file = (total_bytes // max(1, files)) // 8 * 8
+    sizes: dict[str, int] = {}
+    rng = np.random.default_rng([seed, 2])
+    for i in range(files):
+        location = f"weights_{i}.bin" if subdir is None else f"{subdir}/weights_{i}.bin"
+        half = per_file // 2
+        for part, offset in (("a", 0), ("b", half)):
+            tensor = onnx.TensorProto(name=f"padding_{i}{part}", dims=[half // 4],
+                                      data_type=onnx.TensorProto.FLOAT)  # fmt: skip
+            tensor.data_location = onnx.TensorProto.EXTERNAL
+            for key, value in (("location", location), ("offset", offset), ("length", half)):
+                tensor.external_data.add(key=key, value=str(value))
+            model.graph.initializer.append(tensor)
+        path = root / location
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            for chunk in _data_chunks(rng, per_file, None):
+                f.write(chunk)
+        sizes[location] = per_file
+    data = model.SerializeToString()
+    (root / model_file).write_bytes(data)
+    sizes[model_file] = len(data)
+    return sizes
 
 
 def _size_arg(text: str) -> int:
