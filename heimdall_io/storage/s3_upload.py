@@ -49,7 +49,7 @@ class PartSource:
         self.count = 0
         self.error: BaseException | None = None
 
-    def fill(self, buffer: bytearray) -> int:
+    def fill(self, buffer: bytearray | memoryview) -> int:
         """Fill ``buffer`` from the source; fewer bytes than its size only at the end."""
         if self.error is not None:
             raise SourceFailed
@@ -185,9 +185,11 @@ def upload(
         number = 1
         if size == part_size:  # more to come? only then is it a multipart upload
             following = parts.buffer()
-            more = source.fill(following)
+            view = memoryview(following)
+            more = source.fill(view[:1])  # one byte tells: the upload begins before the rest
             if more:
                 parts.submit(number, current, size)
+                more += source.fill(view[1:])
                 current, size, number = following, more, number + 1
             else:
                 parts.release(following)
