@@ -40,16 +40,11 @@ class TriggerAfter(io.RawIOBase):
 
 
 @pytest.fixture(scope="module")
-def bundle() -> bytes:
-    service = Service(SqliteRegistry(":memory:"), LocalObjectStore(_tmpdir()), actor="test")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    store = LocalObjectStore(tmp_path_factory.mktemp("store"))
+    service = Service(SqliteRegistry(":memory:"), store, actor="test")
     record = service.register(io.BytesIO(synthetic_model_bytes(16 << 20)), name="victim")
     return b"".join(service.export_stream(record.model_id))
-
-
-def _tmpdir() -> str:
-    import tempfile
-
-    return tempfile.mkdtemp(prefix="heimdall-fail-")
 
 
 def test_store_down_mid_import(bundle: bytes, seaweedfs_private: Any, tmp_path: Path) -> None:
