@@ -10,7 +10,7 @@ from typing import Any
 from ..codec import Limits
 from ..codec.checksums import Digests
 from ..errors import CommitUnknownError, HeimdallError
-from ..onnx.checker import check_model_file
+from ..onnx.lazy_checker import check_model_file
 from ..signing.policy import ImportPolicy
 from ..storage.base import AuditEntry, ModelRecord, ObjectStore, Registry
 from .leases import ObjectLease, lease_seconds_from_env

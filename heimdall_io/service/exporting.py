@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..codec import BundleEncoder
 from ..codec.checksums import Digests
@@ -21,13 +21,14 @@ from ..format.document import (
     FORMAT_VERSION,
 )
 from ..format.header import SECTIONS, new_header
-from ..signing.keys import SecretKey
 from ..storage.base import ModelRecord
-from ..tools.convert import target_document
-from ..tools.upstream import UpstreamOverrides
 from . import signatures, sized
 from .context import Context, Progress
 from .records import model_fields, sections_of
+
+if TYPE_CHECKING:
+    from ..signing.keys import SecretKey
+    from ..tools.upstream import UpstreamOverrides
 
 
 @dataclass
@@ -146,6 +147,8 @@ def export_stream(
     header = sized.pin(export_header(record, options), record, options)
     target = None
     if options.to is not None:
+        from ..tools.convert import target_document  # only for --to conversions
+
         target = target_document(header, options.to, overrides=options.overrides)
         header = target.header
     # The provenance the model came with and the new signatures: format 1.2.0 only.

@@ -10,7 +10,7 @@ from typing import Any, BinaryIO
 from ..codec import Limits
 from ..errors import HeimdallError, NotFoundError, ObjectStoreError
 from ..files.layout import read_model_directory
-from ..onnx.checker import check_model_file
+from ..onnx.lazy_checker import check_model_file
 from ..signing.policy import ImportPolicy
 from ..storage.base import AuditEntry, ModelRecord, ObjectStore, Registry
 from . import exporting, gc, importing, registering

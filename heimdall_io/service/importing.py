@@ -15,8 +15,8 @@ from ..codec import BundleInfo, BundleReader, ChunkStream
 from ..errors import CommitUnknownError, HeimdallError, SchemaError
 from ..format.document import CHECKSUM_KEYS
 from ..format.storable import check_storable, storable_text
-from ..onnx.checker import preload
 from ..onnx.external import check_with_external_data, reject_external_data
+from ..onnx.lazy_checker import preload
 from ..signing.policy import Verdict
 from ..storage.base import ModelRecord
 from . import signatures
