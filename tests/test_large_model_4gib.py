@@ -1,8 +1,8 @@
 """A 4 GiB model with external data through pack, unpack and a registry round trip, in
-flat memory (issue 14). Marked slow (minutes, ~20 GB of disk under the temporary
+flat memory (issue 14). Marked huge (minutes, ~20 GB of disk under the temporary
 directory), so the default run deselects it (pyproject's addopts); run it with:
 
-    python -m pytest tests/test_large_model_4gib.py -m slow
+    python -m pytest tests/test_large_model_4gib.py -m huge
 
 The timed comparison with md5sum is the benchmark's (benchmarks/run.py --sections
 external --sizes 4GiB), not a test's.
@@ -23,7 +23,7 @@ from tests.support.synthetic import write_external_model
 SIZE = 4 << 30
 RSS_LIMIT_MIB = 80
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.huge]
 
 
 def _same_tree(a: Path, b: Path) -> None:
