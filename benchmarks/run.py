@@ -26,6 +26,7 @@ import os
 import shlex
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -266,6 +267,24 @@ def find_heimdall(python: str) -> list[str]:
         return [str(beside)]
     found = shutil.which("heimdall")
     return [found] if found else [python, "-m", "heimdall_io"]
+
+
+_COMPILE = (
+    "import compileall, os, heimdall_io, heimdall_cli\n"
+    "for m in (heimdall_io, heimdall_cli):\n"
+    "    compileall.compile_dir(os.path.dirname(m.__file__), quiet=1)\n"
+)
+
+
+def compile_bytecode(heimdall: list[str]) -> str:
+    """Write the .pyc files of the heimdall-io that ``heimdall`` runs, as installing a wheel
+    does: an editable install run with PYTHONDONTWRITEBYTECODE=1 (set on some machines)
+    would otherwise compile every module from source in every timed command. Returns the
+    Python it used."""
+    exe = Path(heimdall[0])
+    python = str(exe.parent / "python") if exe.name == "heimdall" else heimdall[0]
+    subprocess.run([python, "-c", _COMPILE], check=True, capture_output=True)
+    return python
 
 
 def find_zstd(python: str) -> tuple[list[str], str]:
@@ -1201,6 +1220,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     if zstd_note:
         bench.notes.append(zstd_note)
+    for heimdall in (bench.heimdall, *([bench.baseline] if args.baseline else [])):
+        compile_bytecode(heimdall)
+    bench.notes.append(
+        "Bytecode (.pyc) of each heimdall-io measured is compiled before the runs, as "
+        "`pip install` of a wheel does, so no timed command compiles modules from source."
+    )
     floor_rss = run_once(["true"])[1]
     bench.notes.append(
         f"Peak RSS taken via {'GNU time' if RSS_METHOD == 'gnu-time' else 'a fork launcher'} "

@@ -57,6 +57,8 @@ def asker(what: str) -> Callable[[], str | None]:
 
 def load_secret_keys(refs: tuple[str, ...], directory: str | None = None) -> list[SecretKey]:
     """The secret keys ``refs`` name, opened (one clear error line for each failure)."""
+    if not refs:
+        return []  # without loading the signing package (PyNaCl): most exports sign nothing
     from heimdall_io.signing import open_secret_key
 
     where = key_dir(directory)

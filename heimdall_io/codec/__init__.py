@@ -6,12 +6,17 @@ its base64), ``walker`` (the document around the payload), ``checksums``, ``deco
 (:class:`BundleReader`) and ``encoder`` (:class:`BundleEncoder`).
 """
 
-from .checksums import Digests, Hasher, digest_stream
-from .decoder import BundleReader, inspect_bundle, read_bundle
-from .encoder import BundleEncoder, EncodeResult, ExternalSource, header_document, write_bundle
-from .info import BundleInfo, Declared, ExternalInfo
-from .scanner import Limits
-from .streams import ChunkStream, ReadStream, is_seekable, readinto_from
+from typing import TYPE_CHECKING
+
+from ..lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from .checksums import Digests, Hasher, digest_stream
+    from .decoder import BundleReader, inspect_bundle, read_bundle
+    from .encoder import BundleEncoder, EncodeResult, ExternalSource, header_document, write_bundle
+    from .info import BundleInfo, Declared, ExternalInfo
+    from .scanner import Limits
+    from .streams import ChunkStream, ReadStream, is_seekable, readinto_from
 
 __all__ = [
     "BundleEncoder",
@@ -34,3 +39,27 @@ __all__ = [
     "readinto_from",
     "write_bundle",
 ]
+
+# Each name is imported on first use: an export needs no decoder, an import no encoder.
+_WHERE = {
+    "BundleEncoder": ".encoder",
+    "BundleInfo": ".info",
+    "BundleReader": ".decoder",
+    "ChunkStream": ".streams",
+    "Declared": ".info",
+    "Digests": ".checksums",
+    "EncodeResult": ".encoder",
+    "ExternalInfo": ".info",
+    "ExternalSource": ".encoder",
+    "Hasher": ".checksums",
+    "Limits": ".scanner",
+    "ReadStream": ".streams",
+    "digest_stream": ".checksums",
+    "header_document": ".encoder",
+    "inspect_bundle": ".decoder",
+    "is_seekable": ".streams",
+    "read_bundle": ".decoder",
+    "readinto_from": ".streams",
+    "write_bundle": ".encoder",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, __all__)

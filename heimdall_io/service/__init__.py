@@ -8,12 +8,17 @@ Each operation is a module of its own (importing, exporting, registering, gc) ov
 
 from __future__ import annotations
 
-from .context import ModelChecker, Progress
-from .exporting import ExportOptions, ExportStream
-from .facade import Service
-from .gc import GcResult
-from .importing import ImportOptions, ImportResult
-from .records import sections_of
+from typing import TYPE_CHECKING
+
+from ..lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from .context import ModelChecker, Progress
+    from .exporting import ExportOptions, ExportStream
+    from .facade import Service
+    from .gc import GcResult
+    from .importing import ImportOptions, ImportResult
+    from .records import sections_of
 
 __all__ = [
     "ExportOptions",
@@ -26,3 +31,17 @@ __all__ = [
     "Service",
     "sections_of",
 ]
+
+# Imported on first use: a command loads the one operation it runs (export: no decoder).
+_WHERE = {
+    "ExportOptions": ".exporting",
+    "ExportStream": ".exporting",
+    "GcResult": ".gc",
+    "ImportOptions": ".importing",
+    "ImportResult": ".importing",
+    "ModelChecker": ".context",
+    "Progress": ".context",
+    "Service": ".facade",
+    "sections_of": ".records",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, __all__)

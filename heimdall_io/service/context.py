@@ -5,15 +5,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..codec import Limits
-from ..codec.checksums import Digests
+from ..codec.scanner import Limits
 from ..errors import CommitUnknownError, HeimdallError
 from ..onnx.lazy_checker import check_model_file
-from ..signing.policy import ImportPolicy
 from ..storage.base import AuditEntry, ModelRecord, ObjectStore, Registry
-from .leases import ObjectLease, lease_seconds_from_env
+
+if TYPE_CHECKING:
+    # Imported where used: a query or an export needs neither leases nor the signing keys.
+    from ..codec.checksums import Digests
+    from ..signing.policy import ImportPolicy
+    from .leases import ObjectLease
 
 #: Called with the number of payload bytes just moved (a progress display), or None.
 Progress = Callable[[int], None] | None
@@ -38,6 +41,8 @@ class Context:
     def lease(self, key: str) -> ObjectLease:
         """Lease ``key`` (before its first byte reaches the store) and keep it renewed:
         gc leaves the object alone until the row takes the lease or ``close()``."""
+        from .leases import ObjectLease, lease_seconds_from_env
+
         seconds = lease_seconds_from_env() if self.lease_seconds is None else self.lease_seconds
         return ObjectLease.acquire(self.registry, key, seconds)
 
@@ -47,6 +52,8 @@ class Context:
     def policy(self) -> ImportPolicy:
         """The import policy (HEIMDALL_TRUSTED_KEYS, HEIMDALL_REQUIRE_SIGNATURE if not given)."""
         if self.import_policy is None:
+            from ..signing.policy import ImportPolicy
+
             self.import_policy = ImportPolicy.from_env()
         return self.import_policy
 

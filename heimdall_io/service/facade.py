@@ -5,19 +5,22 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from ..codec import Limits
+from ..codec.scanner import Limits
 from ..errors import HeimdallError, NotFoundError, ObjectStoreError
-from ..files.layout import read_model_directory
 from ..onnx.lazy_checker import check_model_file
-from ..signing.policy import ImportPolicy
 from ..storage.base import AuditEntry, ModelRecord, ObjectStore, Registry
-from . import exporting, gc, importing, registering
 from .context import Context, ModelChecker, Progress
-from .exporting import ExportOptions, ExportStream
-from .gc import GcResult
-from .importing import ImportOptions, ImportResult
+
+if TYPE_CHECKING:
+    from ..signing.policy import ImportPolicy
+    from .exporting import ExportOptions, ExportStream
+    from .gc import GcResult
+    from .importing import ImportOptions, ImportResult
+
+# Each operation's module (and what it stands on: encoder, decoder, signing) is imported
+# by the method that runs it, so a command pays only for the one it runs.
 
 
 class Service:
@@ -130,12 +133,16 @@ class Service:
     ) -> ModelRecord:
         """Store a trained ONNX model (a seekable file) and register it; a model saved
         with external data is given by its ``directory`` instead (``model`` is then None)."""
+        from . import registering
+
         if directory is None:
             assert model is not None
             return registering.register(
                 self._ctx, model, name=name, version=version, architecture=architecture,
                 description=description, sections=sections, progress=progress,
             )  # fmt: skip
+        from ..files.layout import read_model_directory
+
         layout = read_model_directory(directory)
         with open(layout.model_path, "rb") as src:
             return registering.register(
@@ -162,6 +169,8 @@ class Service:
         payload is stored and again before the row is written; the result's ``verdict``
         says what it found.
         """
+        from . import importing
+
         return importing.import_bundle(
             self._ctx, src, validate=validate, progress=progress, options=options
         )
@@ -170,7 +179,10 @@ class Service:
         self, model_id: str, options: ExportOptions | None = None, progress: Progress = None
     ) -> ExportStream:
         """Prepare an export; the object is opened when the stream is first iterated."""
-        return exporting.export_stream(self._ctx, model_id, options or ExportOptions(), progress)
+        from . import exporting
+
+        options = options or exporting.ExportOptions()
+        return exporting.export_stream(self._ctx, model_id, options, progress)
 
     def export_to_path(
         self,
@@ -182,8 +194,10 @@ class Service:
         progress: Progress = None,
     ) -> ExportStream:
         """Export to a file (written beside it, renamed when complete) or ``-``."""
+        from . import exporting
+
         return exporting.export_to_path(
-            self._ctx, model_id, out_path, options or ExportOptions(), force=force,
+            self._ctx, model_id, out_path, options or exporting.ExportOptions(), force=force,
             progress=progress,
         )  # fmt: skip
 
@@ -203,4 +217,6 @@ class Service:
         """Remove objects no model references: those of dead imports (their lease expired)
         and, older than ``min_age``, those with no lease; never one an import in flight
         holds a lease on."""
+        from . import gc
+
         return gc.collect_garbage(self._ctx, min_age=min_age, dry_run=dry_run)

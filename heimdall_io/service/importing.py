@@ -7,7 +7,7 @@ import os
 import tempfile
 import uuid
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import msgspec
 
@@ -17,12 +17,14 @@ from ..format.document import CHECKSUM_KEYS
 from ..format.storable import check_storable, storable_text
 from ..onnx.external import check_with_external_data, reject_external_data
 from ..onnx.lazy_checker import preload
-from ..signing.policy import Verdict
 from ..storage.base import ModelRecord
 from . import signatures
 from .context import Context, Progress
 from .leases import ObjectLease
 from .records import IMPORTED_PREFIX, external_key, imported_record, object_key
+
+if TYPE_CHECKING:
+    from ..signing.policy import Verdict
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import uuid
 from collections.abc import Mapping
@@ -32,6 +31,15 @@ DEFAULT_LEASE_SECONDS = 300.0
 log = logging.getLogger(__name__)
 
 
+def _host() -> str:
+    """This machine's name (os.uname spares the socket module's import where it exists)."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
+
+
 def lease_seconds_from_env(environ: Mapping[str, str] | None = None) -> float:
     """``$HEIMDALL_IMPORT_LEASE_SECONDS`` (ConfigError unless a positive number), else 300."""
     raw = (os.environ if environ is None else environ).get(LEASE_SECONDS_ENV, "").strip()
@@ -41,7 +49,7 @@ def lease_seconds_from_env(environ: Mapping[str, str] | None = None) -> float:
 def _new_owner() -> str:
     """Who holds a lease: host and process (for an operator reading the table), and a
     random part (unique per lease)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    return f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 class ObjectLease:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -13,8 +13,10 @@ from ..codec import BundleInfo
 from ..codec.checksums import Digests
 from ..format.document import CHECKSUM_KEYS, PAYLOAD_KEY, NormalizationStats, TrainingConfig
 from ..format.header import SECTIONS
-from ..onnx.metadata import OnnxInfo
 from ..storage.base import ModelRecord
+
+if TYPE_CHECKING:
+    from ..onnx.metadata import OnnxInfo  # the ONNX reader: registering loads it, exports not
 
 IMPORTED_PREFIX = "imported/"
 REGISTERED_PREFIX = "models/"

@@ -21,26 +21,22 @@ Export: :func:`prepare_export` carries the provenance and signs with the given k
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..codec import BundleInfo
 from ..codec.checksums import Digests, digest_stream
 from ..errors import ConfigError
 from ..format.document import CHECKSUM_KEYS, FORMAT_1_2
-from ..signing import (
-    CanonicalFormError,
-    ImportPolicy,
-    SecretKey,
-    Status,
-    Verdict,
-    attach_provenance,
-    sign_document,
-    signed_view,
-)
-from ..signing.provenance import ProvenanceCheck, provenance_of
-from ..signing.verify import Verification
 from ..storage.base import ModelRecord
 from .context import Context
+
+if TYPE_CHECKING:
+    # The signing package (and PyNaCl under it) is imported by the functions that use it:
+    # an export that neither signs nor carries provenance never loads it.
+    from ..codec.info import BundleInfo
+    from ..signing.keys import SecretKey
+    from ..signing.policy import ImportPolicy, Verdict
+    from ..signing.provenance import ProvenanceCheck
+    from ..signing.verify import Verification
 
 #: ``record.extra`` keys this module owns.
 SIGNING_KEY = "signing"
@@ -125,6 +121,8 @@ def summary(verdict: Verdict, checked: bool) -> dict[str, Any]:
 
 def describe(verdict: Verdict, checked: bool) -> str | None:
     """One line for the audit's ``detail``: what was found, when anything was."""
+    from ..signing.verify import Status
+
     if verdict.status is Status.UNSIGNED and not verdict.provenance:
         return None
     text = f"signature {verdict.signatures.describe()}"
@@ -139,6 +137,11 @@ def describe(verdict: Verdict, checked: bool) -> str | None:
 def annotate(record: ModelRecord, verdict: Verdict, checked: bool, document: Mapping[str, Any]
              ) -> None:  # fmt: skip
     """Keep the verdict, the signatures and the provenance to carry on ``record.extra``."""
+    from ..signing.canonical import signed_view
+    from ..signing.errors import CanonicalFormError
+    from ..signing.provenance import provenance_of
+    from ..signing.verify import Status
+
     extra = dict(record.extra or {})
     if verdict.status is not Status.UNSIGNED or verdict.provenance:
         extra[SIGNING_KEY] = summary(verdict, checked)
@@ -197,6 +200,9 @@ def prepare_export(
     entries = carried(record)
     if not entries and not keys:
         return {k: v for k, v in header.items() if k != "signatures"}
+    from ..signing.embedded import sign_document
+    from ..signing.provenance import attach_provenance
+
     digests = record_digests(ctx, record)
     model = {k: v for k, v in header["model"].items() if k not in CHECKSUM_KEYS}
     model.update(zip(CHECKSUM_KEYS, (digests.size, digests.md5, digests.sha256), strict=True))

@@ -16,10 +16,12 @@ import binascii
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .canonical import SIGNATURES_KEY, as_written, signing_message
-from .keys import SecretKey
+
+if TYPE_CHECKING:
+    from .keys import SecretKey  # keys imports PyNaCl: loaded only where a key is
 
 ALGORITHM = "ed25519"
 #: The format version of a bundle with ``signatures`` (or ``model.external_data``).
@@ -101,6 +103,8 @@ def sign_document(
     does), then adds one entry per key; existing entries are kept, except one by the same
     key, which is replaced. The payload (if present) is left where it is.
     """
+    from .keys import SecretKey
+
     doc = as_written(document)
     doc["format_version"] = FORMAT_VERSION_SIGNED
     if isinstance(keys, SecretKey):

@@ -25,14 +25,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..codec.checksums import Digests
 from ..errors import ConfigError
 from .errors import SignatureError, UntrustedSignatureError
 from .provenance import ProvenanceCheck, verify_provenance
-from .trust import TrustedKeys
 from .verify import Status, Verification, verify_document
+
+if TYPE_CHECKING:
+    from .trust import TrustedKeys
 
 TRUSTED_KEYS_ENV = "HEIMDALL_TRUSTED_KEYS"
 REQUIRE_SIGNATURE_ENV = "HEIMDALL_REQUIRE_SIGNATURE"
@@ -82,7 +84,11 @@ class ImportPolicy:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ImportPolicy:
         env = os.environ if environ is None else environ
         path = (env.get(TRUSTED_KEYS_ENV) or "").strip()
-        trusted = TrustedKeys.load(path) if path else None
+        trusted = None
+        if path:  # trust (and PyNaCl under it) loads only when keys are configured
+            from .trust import TrustedKeys
+
+            trusted = TrustedKeys.load(path)
         return cls(trusted, parse_bool(REQUIRE_SIGNATURE_ENV, env.get(REQUIRE_SIGNATURE_ENV)))
 
     @property

@@ -18,13 +18,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..codec.checksums import Digests
 from .canonical import PROVENANCE_KEY, SIGNATURES_KEY, signed_view, view_message
 from .errors import CanonicalFormError
-from .keys import PublicKey
 from .verify import Status, Verification, check_entries, declared_digests, payload_mismatch
+
+if TYPE_CHECKING:
+    from .keys import PublicKey  # keys imports PyNaCl: loaded only where a key is
 
 
 def provenance_of(document: Mapping[str, Any]) -> list[Any]:

@@ -16,13 +16,15 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..codec.checksums import Digests
 from .canonical import EXTERNAL_CHECKSUM_KEYS, EXTERNAL_DATA_KEY, SIGNATURES_KEY, signing_message
 from .embedded import ALGORITHM, KEY_ID, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, b64decode_exact
 from .errors import CanonicalFormError
-from .keys import PublicKey
+
+if TYPE_CHECKING:
+    from .keys import PublicKey  # keys imports PyNaCl: loaded only where a key is
 
 
 class Status(str, enum.Enum):
