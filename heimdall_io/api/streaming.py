@@ -15,6 +15,7 @@ never on the event loop, where it would stall every other request.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import logging
@@ -82,16 +83,21 @@ async def aclose_chunks(chunks: Iterator[bytes]) -> None:
 
 
 async def export_body(first: bytes, chunks: Iterator[bytes], model_id: str) -> AsyncIterator[bytes]:
-    """The bundle's chunks, each encoded in a worker thread when the socket wants more.
+    """The bundle's chunks, each encoded in a worker thread while the one before is sent.
 
-    An error here comes after the status line: it becomes _ExportAborted, on which
-    ExportResponse leaves the response unfinished so that the server cuts the connection.
-    ``chunks`` is closed (in a worker thread) when this generator ends or is closed.
+    One chunk is encoded ahead (the worker reads, hashes and encodes it while the event loop
+    writes the last one to the socket: the two overlap on two cores), so at most two
+    chunks are held. An error here comes after the status line: it becomes
+    _ExportAborted, on which ExportResponse leaves the response unfinished so that the
+    server cuts the connection. ``chunks`` is closed (in a worker thread) when this
+    generator ends or is closed, once no worker is still inside it.
     """
     sent = 0
+    ahead: asyncio.Future[bytes | None] | None = None
     try:
         chunk: bytes | None = first
         while chunk is not None:
+            ahead = asyncio.ensure_future(anyio.to_thread.run_sync(next, chunks, None))
             # Sent in pieces: a 4 MiB chunk written at once would sit in the transport's
             # buffer (memory x concurrent exports) and, on Python < 3.12, be shifted down
             # after every partial socket send (quadratic copying).
@@ -99,11 +105,18 @@ async def export_body(first: bytes, chunks: Iterator[bytes], model_id: str) -> A
                 piece = chunk[start : start + SEND_PIECE]
                 sent += len(piece)
                 yield piece
-            chunk = await anyio.to_thread.run_sync(next, chunks, None)
+            # shield: a cancelled send must not cancel the worker's task (it runs on; the
+            # finally below waits for it before the iterator may be closed).
+            chunk, ahead = await asyncio.shield(ahead), None
     except HeimdallError as exc:
         log.error("export of %s aborted after %d bytes: %s", model_id, sent, exc)
         raise _ExportAborted from exc
     finally:
+        if ahead is not None:  # the client left: let the worker finish before closing
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait([ahead])
+            if not ahead.cancelled():
+                ahead.exception()  # retrieved: the export is over either way
         await aclose_chunks(chunks)  # a client that went away: the service audits it
 
 
