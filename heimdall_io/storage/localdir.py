@@ -26,6 +26,7 @@ from heimdall_io.storage.base import (
 )
 from heimdall_io.storage.keys import TEMP_PREFIX, check_key, check_prefix
 from heimdall_io.storage.private import make_private_dirs
+from heimdall_io.storage.writeback import Writeback
 
 __all__ = ["CHUNK_SIZE", "LocalObjectStore"]
 
@@ -101,12 +102,14 @@ class LocalObjectStore(Closable):
         size = 0
         try:
             with os.fdopen(fd, "wb") as out:
+                writeback = Writeback(out)
                 while True:
                     chunk = data.read(CHUNK_SIZE)  # exceptions reach the caller unchanged
                     if not chunk:
                         break
                     try:
                         out.write(chunk)
+                        writeback.wrote(len(chunk))  # the disk starts while we decode
                     except OSError as exc:
                         raise ObjectStoreError(self._message(f"cannot write {key}", exc)) from exc
                     size += len(chunk)
