@@ -3,9 +3,10 @@
 The import runs in a worker thread (the codec, hashing and the object store are
 blocking). Each ``read`` there asks the event loop for the next piece of the body with
 :func:`anyio.from_thread.run` and waits for it. Run through :meth:`RequestBodyReader.run`,
-a task on the event loop receives up to ``ahead`` pieces (about ``coalesce`` bytes each)
-ahead of the worker, so that the socket is read on one core while the codec decodes on
-the other; otherwise nothing is read ahead. Either way a few pieces at most are in memory
+a task on the event loop receives up to ``ahead`` batches of the server's body messages
+(about ``coalesce`` bytes each, handed over as they came, never joined: no copy) ahead of
+the worker, so that the socket is read on one core while the codec decodes on
+the other; otherwise nothing is read ahead. Either way a few batches at most are in memory
 per upload, and the server's socket stays under flow control while the codec is busy: a
 slow consumer slows the client down instead of buffering its body.
 
@@ -43,7 +44,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 ENCODING_MAGIC = {"gzip": GZIP_MAGIC, "x-gzip": GZIP_MAGIC, "zstd": ZSTD_MAGIC}
 COALESCE = 1 << 20
 #: Pieces received ahead of the worker thread by :meth:`RequestBodyReader.run`.
-AHEAD = 2
+AHEAD = 4
 _T = TypeVar("_T")
 
 
@@ -78,47 +79,47 @@ class RequestBodyReader:
         self._magic = ENCODING_MAGIC.get(encoding or "")
         self._encoding = encoding
         self._coalesce = coalesce
-        self._piece = b""
+        self._piece = b""  # the body message being read
         self._pos = 0
+        self._batch: list[bytes] = []  # the messages after it, received with it
         self._head = b""
         self._more = True  # False once the body ended or reading it was given up
         self._complete = False  # True once the last body message arrived
         self._ended = False  # the worker thread has seen the end of the body
-        self._carry = b""  # received beyond the last piece handed out
-        self._ahead: MemoryObjectReceiveStream[bytes] | None = None
+        self._ahead: MemoryObjectReceiveStream[list[bytes]] | None = None
         self.bytes_read = 0
         #: What ended the upload early (disconnect, timeout, limit); raised by every read.
         self.failure: HeimdallError | None = None
 
     # -- the event-loop side -------------------------------------------------------------
 
-    async def _next_piece(self) -> bytes:
-        """Body bytes up to about ``coalesce``; b"" at the end. Runs in the event loop."""
+    async def _next_batch(self) -> list[bytes]:
+        """Body messages of about ``coalesce`` bytes; [] at the end. Runs in the event loop."""
         try:
-            return await self._receive_piece()
+            return await self._receive_batch()
         except HeimdallError as exc:
             self._more = False
             self.failure = exc
             raise
 
-    async def _fetch(self) -> bytes:
-        """The next piece for the worker thread: received ahead, or now."""
+    async def _fetch(self) -> list[bytes]:
+        """The next batch for the worker thread: received ahead, or now."""
         if self._ahead is None:
-            return await self._next_piece()
+            return await self._next_batch()
         try:
             return await self._ahead.receive()
         except anyio.EndOfStream:  # the body ended, or failed (self.failure says so)
-            return b""
+            return []
 
-    async def _pump(self, send: MemoryObjectSendStream[bytes]) -> None:
+    async def _pump(self, send: MemoryObjectSendStream[list[bytes]]) -> None:
         async with send:
-            while self._left:
+            while self._more:
                 try:
-                    piece = await self._next_piece()
+                    batch = await self._next_batch()
                 except HeimdallError:
                     return  # kept in self.failure, which the worker raises
-                if piece:
-                    await send.send(piece)
+                if batch:
+                    await send.send(batch)
 
     async def run(
         self,
@@ -128,8 +129,8 @@ class RequestBodyReader:
         ahead: int = AHEAD,
     ) -> _T:
         """``call()`` in a worker thread (it reads this body) while a task receives up to
-        ``ahead`` pieces of the body ahead of it; its result, or its exception as is."""
-        send, self._ahead = anyio.create_memory_object_stream[bytes](max(0, ahead))
+        ``ahead`` batches of the body ahead of it; its result, or its exception as is."""
+        send, self._ahead = anyio.create_memory_object_stream[list[bytes]](max(0, ahead))
         outcome: list[Any] = []
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._pump, send)
@@ -144,12 +145,11 @@ class RequestBodyReader:
             raise outcome[0]
         return outcome[0]
 
-    async def _receive_piece(self) -> bytes:
-        """The next ``coalesce`` bytes of the body (fewer only at its end): a reader
-        asking for that much gets the piece itself, not a copy of part of it."""
-        parts = [self._carry] if self._carry else []
-        size = len(self._carry)
-        self._carry = b""
+    async def _receive_batch(self) -> list[bytes]:
+        """The body messages of the next ``coalesce`` bytes or so (fewer only at its end):
+        handed over as the server made them, so the bytes are not copied once more."""
+        parts: list[bytes] = []
+        size = 0
         while self._more and size < self._coalesce:
             try:
                 with anyio.fail_after(self._timeout):
@@ -177,15 +177,7 @@ class RequestBodyReader:
                     raise PayloadTooLargeError(
                         f"request body larger than the limit of {self._limit} bytes"
                     )
-        if size > self._coalesce:  # the rest of the last message starts the next piece
-            keep = len(parts[-1]) - (size - self._coalesce)
-            parts[-1], self._carry = parts[-1][:keep], parts[-1][keep:]
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    @property
-    def _left(self) -> bool:
-        """Whether body bytes remain to be handed out (received or not)."""
-        return self._more or bool(self._carry)
+        return parts
 
     # -- the worker-thread side ----------------------------------------------------------
 
@@ -193,19 +185,22 @@ class RequestBodyReader:
         if self.failure is not None:
             raise self.failure
         if self._pos >= len(self._piece):
-            if self._ended or (self._ahead is None and not self._left):
-                self._ended = True
-                self._check_magic(final=True)
-                return b""
-            self._piece = anyio.from_thread.run(self._fetch)
+            if not self._batch:
+                if self._ended or (self._ahead is None and not self._more):
+                    self._ended = True
+                    self._check_magic(final=True)
+                    return b""
+                self._batch = anyio.from_thread.run(self._fetch)
+                if self.failure is not None:
+                    raise self.failure
+                if not self._batch:
+                    self._ended = True
+                    self._check_magic(final=True)
+                    return b""
+                self._batch.reverse()  # taken from the end: pop() is O(1)
+            self._piece = self._batch.pop()
             self._pos = 0
-            if self.failure is not None:
-                raise self.failure
-            if not self._piece:
-                self._ended = True
-                self._check_magic(final=True)
-                return b""
-            self._check_magic(final=self._ahead is None and not self._left)
+            self._check_magic(final=self._ahead is None and not self._more and not self._batch)
         if n is None or n < 0:
             n = len(self._piece)
         start = self._pos

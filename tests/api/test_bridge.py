@@ -60,24 +60,36 @@ def test_reads_in_order_with_short_reads() -> None:
 
 
 def test_pulls_only_when_asked() -> None:
-    """No read-ahead: one piece (coalesced up to `coalesce` bytes) per empty buffer."""
+    """No read-ahead: one batch (messages up to `coalesce` bytes) per empty buffer."""
     log: list[str] = []
     parts = [bytes([i]) * 10 for i in range(10)]
     reader = RequestBodyReader(make_receive(body(*parts), log), coalesce=25)
     first = run_in_thread(lambda: reader.read(1000))
-    assert first == (parts[0] + parts[1] + parts[2])[:25]  # 30 >= 25: stop asking
-    assert log.count("receive") == 3
+    assert first == parts[0]  # the first message, as it came
+    assert log.count("receive") == 3  # 30 >= 25: stop asking
+    assert run_in_thread(lambda: [reader.read(1000) for _ in range(2)]) == parts[1:3]
+    assert log.count("receive") == 3  # the rest of the batch: nothing more received
 
 
-def test_pieces_are_exactly_coalesce_bytes() -> None:
-    """A reader asking for ``coalesce`` bytes gets whole pieces (no copy of a part of
-    one); what a message brings beyond a piece starts the next."""
+def test_messages_are_handed_over_whole() -> None:
+    """A reader asking for at least a message's size gets the message itself (neither
+    joined with others nor a copy of part of it); smaller reads get parts of it."""
     parts = [bytes([i]) * 10 for i in range(10)]
     reader = RequestBodyReader(make_receive(body(*parts), []), coalesce=25)
-    pieces = run_in_thread(lambda: [reader.read(25) for _ in range(6)])
-    assert [len(p) for p in pieces] == [25, 25, 25, 25, 0, 0]
-    assert b"".join(pieces) == b"".join(parts)
+    pieces = run_in_thread(lambda: [reader.read(25) for _ in range(11)])
+    assert all(got is sent for got, sent in zip(pieces, parts, strict=False))
+    assert [len(p) for p in pieces] == [10] * 10 + [0]
     assert reader.bytes_read == 100 and reader.complete
+    small = RequestBodyReader(make_receive(body(*parts[:2]), []), coalesce=25)
+    assert run_in_thread(lambda: [small.read(4) for _ in range(7)]) == [
+        parts[0][:4],
+        parts[0][4:8],
+        parts[0][8:],
+        parts[1][:4],
+        parts[1][4:8],
+        parts[1][8:],
+        b"",
+    ]
 
 
 def test_limit_while_streaming() -> None:
