@@ -285,3 +285,26 @@ def test_export_from_a_seed_database(pg_url: str, tmp_path: Path, model_bytes: b
     assert doc["normalization_stats"] == {"feature_means": [0.1], "feature_stds": [1.0]}
     assert doc["model"]["onnx_md5"] == hashlib.md5(model_bytes).hexdigest()
     assert doc["model"]["onnx_opset"] == 14
+
+
+def test_validated_import_checks_without_reading_the_object_back(
+    registry: Any, store: Any, model_bytes: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checker gets a local file: the store's own (a local directory) or a copy made
+    while the payload streamed to a remote store; the stored object is never read back."""
+    from heimdall_io.onnx.lazy_checker import check_model_file
+
+    checked: list[bytes] = []
+
+    def checker(path: str) -> None:
+        checked.append(Path(path).read_bytes())
+        check_model_file(path)
+
+    service = Service(registry, store, actor="test", model_checker=checker)
+    bundle = export_bytes(service, register(service, model_bytes))
+    opened: list[str] = []
+    original = store.open
+    monkeypatch.setattr(store, "open", lambda key: opened.append(key) or original(key))
+    record = service.import_bundle(io.BytesIO(bundle)).record
+    assert checked == [model_bytes] and opened == []
+    assert service.get_model(record.model_id).onnx_md5 == hashlib.md5(model_bytes).hexdigest()

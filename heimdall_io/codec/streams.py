@@ -101,6 +101,32 @@ class ReadStream(io.RawIOBase):
         return readinto_from(self.read, buffer)
 
 
+class TeeStream(ReadStream):
+    """A raw readable stream over ``source`` that also passes every byte read to ``sink``.
+
+    Example:
+
+    ```python
+    import io
+    from heimdall_io.codec.streams import TeeStream
+
+    copy = io.BytesIO()
+    stream = TeeStream(io.BytesIO(b"abc"), copy.write)
+    assert stream.read(10) == b"abc" and copy.getvalue() == b"abc"
+    ```
+    """
+
+    def __init__(self, source: BinaryIO, sink: Callable[[bytes], object]) -> None:
+        self._source = source
+        self._sink = sink
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._source.read(-1 if size is None else size)
+        if data:
+            self._sink(data)
+        return data
+
+
 class ChunkStream(ReadStream):
     """A raw readable stream over an iterator of byte chunks.
 

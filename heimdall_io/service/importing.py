@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import msgspec
 
 from ..codec import BundleInfo, BundleReader, ChunkStream
+from ..codec.streams import TeeStream
 from ..errors import CommitUnknownError, HeimdallError, SchemaError
 from ..format.document import CHECKSUM_KEYS
 from ..format.storable import check_storable, storable_text
@@ -105,6 +106,7 @@ def _import(
     # Taken before the first byte reaches the store, renewed while we run, taken over by
     # the row (or released on failure): gc leaves the object alone meanwhile.
     lease: ObjectLease | None = None
+    spool = contextlib.ExitStack()  # a local copy for the checker, when the store is remote
     try:
         if (
             isinstance(model, dict)
@@ -118,7 +120,18 @@ def _import(
             )
             key = lease.key
             written.append(key)
-            ctx.store.put(key, reader.open_payload(progress))
+            payload = reader.open_payload(progress)
+            spooled = None
+            if validate and not ctx.store.has_local_files:
+                # The checker needs a local file: written while the payload streams to the
+                # store (a local write beside the upload), not downloaded back afterwards.
+                tmp = spool.enter_context(tempfile.TemporaryDirectory(prefix="heimdall-check-"))
+                spooled = os.path.join(tmp, "model.onnx")
+                copy = spool.enter_context(open(spooled, "wb"))  # noqa: SIM115 (spool closes it)
+                payload = TeeStream(payload, copy.write)  # type: ignore[assignment]
+            ctx.store.put(key, payload)
+            if spooled is not None:
+                copy.close()
             for path, chunks in reader.iter_external(progress):
                 written.append(external_key(key, path))
                 ctx.store.put(written[-1], ChunkStream(chunks))  # type: ignore[arg-type]
@@ -127,7 +140,7 @@ def _import(
                 check_storable(info.document)
             verdict = signatures.check_bundle(policy, info)
             if validate:
-                validate_object(ctx, key, _files(info))
+                validate_object(ctx, key, _files(info), spooled)
         else:
             # Metadata after the payload: spool to disk until the name is known.
             with tempfile.TemporaryDirectory(prefix="heimdall-import-") as tmp:
@@ -163,6 +176,7 @@ def _import(
                     ctx.store.delete(done)
         raise
     finally:
+        spool.close()
         if lease is not None:
             lease.close()  # after the object is removed: gc must not race our cleanup
     return ImportResult(record, info, verdict)
@@ -192,11 +206,14 @@ def _files(info: BundleInfo) -> dict[str, int]:
     return {f.path: f.size or 0 for f in info.external}
 
 
-def validate_object(ctx: Context, key: str, files: dict[str, int] | None = None) -> None:
-    """onnx.checker on a stored object, in place when the store has a local file; with
-    external data ``files`` (path -> size), every location must name one of them and the
-    checker sees the model beside stand-ins of them (it reads none of their bytes)."""
-    path = ctx.store.local_path(key)
+def validate_object(
+    ctx: Context, key: str, files: dict[str, int] | None = None, spooled: str | None = None
+) -> None:
+    """onnx.checker on a stored object, in place when the store has a local file (or on
+    ``spooled``, a local copy made while it was stored); with external data ``files``
+    (path -> size), every location must name one of them and the checker sees the model
+    beside stand-ins of them (it reads none of their bytes)."""
+    path = spooled or ctx.store.local_path(key)
     if path is not None:
         _check_model(ctx, path, files)
         return

@@ -206,6 +206,8 @@ class ObjectStore(Protocol):
     """ONNX bytes by key. Implementations: local directory, S3 (minio client)."""
 
     url: str
+    #: Whether :meth:`local_path` gives a file for every object (a local directory).
+    has_local_files: bool
 
     def put(self, key: str, data: BinaryIO, length: int | None = None) -> int:
         """Stream ``data`` (read until EOF) into ``key``; return the byte count.

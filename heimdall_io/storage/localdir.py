@@ -66,6 +66,8 @@ def _fsync_dir(path: Path) -> None:
 class LocalObjectStore(Closable):
     """An :class:`~heimdall_io.storage.base.ObjectStore` in a directory (created if missing)."""
 
+    has_local_files = True
+
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(os.path.abspath(os.path.expanduser(os.fspath(root))))
         self.url = self.root.as_uri()

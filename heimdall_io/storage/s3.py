@@ -201,6 +201,8 @@ class S3ObjectStore(Closable):
     ``parallel_parts`` the number of parts of a put uploading at once.
     """
 
+    has_local_files = False
+
     def __init__(
         self,
         bucket: str,
