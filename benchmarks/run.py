@@ -370,6 +370,13 @@ def _prepare(bench: Bench, cmd: list[str]) -> None:
 # -- sections: each adds rows -------------------------------------------------------------
 
 
+def _on_servers(bench: Bench, job: Job) -> bool:
+    """Whether ``job`` talks to the benchmark's S3 server (a registry row on PostgreSQL + S3,
+    or the plain client's upload)."""
+    backend = bench.registry_ops.get(job.op, ("",))[0]
+    return "S3" in backend
+
+
 def floors(bench: Bench, model: Model) -> list[Job]:
     """md5sum (the floor for pack/unpack) and zstd (the floor for --zstd)."""
     out = model.dir / "out" / "floor.zst"
@@ -1056,7 +1063,9 @@ def render(
             f"Method: each command is a fresh subprocess (interpreter start-up included); "
             f"median of {bench.runs} run(s) after {bench.warmup} unmeasured warm-up run(s); "
             "the commands of one model size run interleaved (round-robin: A B C A B C ...) "
-            "so that drifting load on this shared machine hits all of them alike; "
+            "so that drifting load on this shared machine hits all of them alike (the rows "
+            "that use the S3 server in a round of their own, after the others, so that the "
+            "server's lingering disk work lands on none of the local commands); "
             "peak RSS is the highest `ru_maxrss` of the measured runs (see Notes); "
             "outputs are deleted before every run (so every run creates its file); the "
             "page cache is **not** dropped, so reads are warm (the models fit in RAM). "
@@ -1256,7 +1265,13 @@ def main(argv: list[str] | None = None) -> int:
             for name, section in SIZE_SECTIONS.items():
                 if name in sections:
                     jobs += section(bench, model) or []
-            bench.run_jobs(jobs, model)
+            # The S3 rows run in a round-robin of their own, after the others: the server's
+            # disk and CPU work (flushing, compaction) outlasts each upload and would land
+            # on whichever local command came next in a shared round.
+            served = [j for j in jobs if _on_servers(bench, j)]
+            bench.run_jobs([j for j in jobs if j not in served], model)
+            if served:
+                bench.run_jobs(served, model)
             while bench.after_size:
                 bench.after_size.pop(0)(model)
         jobs = []

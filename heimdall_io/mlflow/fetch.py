@@ -4,7 +4,9 @@
 found among the version's artifacts (the ``onnx`` flavor of its ``MLmodel``, else the one
 ``.onnx`` file at its top or one folder down), downloaded to a temporary file (MLflow
 streams it to disk) and registered like ``heimdall register`` does, under the registered
-model's name and the version's number. The run's params become ``training_config`` and
+model's name and the version's number; a model with external data brings the files its
+tensors name (relative to the ONNX file, as ``onnx.load`` finds them) and is registered
+as a model directory. The run's params become ``training_config`` and
 its metrics ``performance_metrics`` (see :mod:`.mapping`); a version that heimdall
 registered also brings back the other sections from its ``heimdall.json``, and its MD5 is
 checked against the ``heimdall.onnx_md5`` tag.
@@ -21,8 +23,17 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ChecksumMismatchError, ConfigError, HeimdallError, MlflowError, NotFoundError
+from ..errors import (
+    ChecksumMismatchError,
+    ConfigError,
+    HeimdallError,
+    InvalidModelError,
+    MlflowError,
+    NotFoundError,
+)
+from ..files.layout import safe_path
 from ..onnx.checker import check_model_file
+from ..onnx.external import external_locations
 from ..service import Progress, Service
 from ..storage.base import ModelRecord
 from . import client as mlflow_client
@@ -95,6 +106,11 @@ def _import(
             download = os.path.join(tmp, "download")
             os.mkdir(download)
             path = repo.download_artifacts(onnx_file, download)
+            # download_artifacts keeps the artifact's path: data files land beside it.
+            external = _external_files(path)
+            for location in external:
+                repo.download_artifacts(posixpath.join(posixpath.dirname(onnx_file), location),
+                                        download)  # fmt: skip
             histories = _histories(client, run)
             experiment = client.get_experiment(run.info.experiment_id) if run else None
         params = dict(run.data.params) if run else {}
@@ -104,12 +120,16 @@ def _import(
             check_model_file(path)
         model = metadata.get("model")
         model = model if isinstance(model, dict) else {}
-        with open(path, "rb") as f:
-            record = service.register(
-                f, name=name or model_name, version=int(mv.version),
-                architecture=model.get("architecture") or tags.get("heimdall.architecture"),
-                description=mv.description or None, sections=sections, progress=progress,
-            )  # fmt: skip
+        fields: dict[str, Any] = dict(
+            name=name or model_name, version=int(mv.version),
+            architecture=model.get("architecture") or tags.get("heimdall.architecture"),
+            description=mv.description or None, sections=sections, progress=progress,
+        )  # fmt: skip
+        if external:
+            record = service.register(None, directory=os.path.dirname(path), **fields)
+        else:
+            with open(path, "rb") as f:
+                record = service.register(f, **fields)
     expected = tags.get("heimdall.onnx_md5") or (mv.tags or {}).get("heimdall.onnx_md5")
     if expected and expected != record.onnx_md5:
         with contextlib.suppress(HeimdallError):
@@ -127,6 +147,19 @@ def _import(
     )  # fmt: skip
     record_link(service, record.model_id, link)
     return MlflowImport(record, link)
+
+
+def _external_files(path: str) -> list[str]:
+    """The files the ONNX file at ``path`` keeps tensors in (relative paths, each once);
+    InvalidModelError for a location a model directory cannot hold (absolute, ``..``)."""
+    with open(path, "rb") as f:
+        locations = sorted({location or "" for _, location in external_locations(f)})
+    for location in locations:
+        if not safe_path(location):
+            raise InvalidModelError(
+                f"the ONNX file keeps tensors in {location!r}, which is not a file beside it"
+            )
+    return locations
 
 
 def _repository(client: Any, tracking_uri: str, mv: Any) -> Any:

@@ -4,9 +4,11 @@ The run gets the model's params, metrics and ``heimdall.*`` tags (see :mod:`.map
 and, under ``model/``, the ONNX file (``model.onnx``), an ``MLmodel`` file with the
 ``onnx`` flavor (so ``mlflow.onnx.load_model("models:/NAME/VERSION")`` works) and
 ``heimdall.json`` (the model's fields and every section, so that ``import-mlflow`` gets
-back what params and metrics cannot hold). The ONNX bytes are never held in memory: a
-local store's file is linked into the upload directory, any other store's object is
-streamed into a temporary file (and its MD5 checked on the way).
+back what params and metrics cannot hold). A model saved with external data has its data
+files beside ``model.onnx``, at the paths its tensors name (as ``onnx.load`` expects
+them). The bytes are never held in memory: a local store's file is linked into the
+upload directory, any other store's object is streamed into a temporary file (and its
+MD5 checked on the way).
 """
 
 from __future__ import annotations
@@ -85,9 +87,9 @@ def publish(
             run_id = run.info.run_id
             _log(client, run_id, data)
             with tempfile.TemporaryDirectory(prefix="heimdall-mlflow-") as tmp:
-                files = _stage(service.store, record, sections, tmp, run_id)
-                for path in files:
-                    client.log_artifact(run_id, path, ARTIFACT_DIR)
+                staged = os.path.join(tmp, ARTIFACT_DIR)
+                _stage(service.store, record, sections, staged, run_id)
+                client.log_artifacts(run_id, staged, ARTIFACT_DIR)
             client.set_terminated(run_id, "FINISHED")
             _registered_model(client, name)
             version = client.create_model_version(
@@ -144,23 +146,30 @@ def _log(client: Any, run_id: str, data: RunData) -> None:
 
 def _stage(
     store: ObjectStore, record: ModelRecord, sections: dict[str, Any], directory: str, run_id: str
-) -> list[str]:
-    """The files to upload under ``model/``: the ONNX file, MLmodel and heimdall.json."""
-    onnx_path = os.path.join(directory, ONNX_FILE)
-    stage_object(store, record, onnx_path)
+) -> None:
+    """Write into ``directory`` what goes under ``model/``: the ONNX file and its external
+    data files, MLmodel and heimdall.json."""
+    os.mkdir(directory)
+    stage_object(store, record, os.path.join(directory, ONNX_FILE))
+    for entry in record.external_data or ():
+        path = os.path.join(directory, *str(entry["path"]).split("/"))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        _stage_key(store, str(entry["key"]), entry.get("md5"), path)
     mlmodel = os.path.join(directory, "MLmodel")
     with open(mlmodel, "w", encoding="utf-8") as f:
         json.dump(_mlmodel(run_id), f, indent=2)  # YAML is a superset of JSON
     metadata = os.path.join(directory, METADATA_FILE)
     with open(metadata, "w", encoding="utf-8") as f:
         json.dump({"model": model_fields(record), **sections}, f, ensure_ascii=False, indent=1)
-    return [onnx_path, mlmodel, metadata]
 
 
 def stage_object(store: ObjectStore, record: ModelRecord, path: str) -> None:
     """Put the model's object at ``path`` without holding it in memory: a symbolic link to
     a local store's file, else a copy streamed chunk by chunk and checked against its MD5."""
-    key = record.onnx_path or ""
+    _stage_key(store, record.onnx_path or "", record.onnx_md5, path)
+
+
+def _stage_key(store: ObjectStore, key: str, expected_md5: str | None, path: str) -> None:
     local = store.local_path(key)
     if local is not None:
         os.symlink(local, path)
@@ -170,9 +179,9 @@ def stage_object(store: ObjectStore, record: ModelRecord, path: str) -> None:
         while chunk := src.read(CHUNK):
             md5.update(chunk)
             out.write(chunk)
-    if record.onnx_md5 and md5.hexdigest() != record.onnx_md5:
+    if expected_md5 and md5.hexdigest() != expected_md5:
         raise ChecksumMismatchError(
-            f"stored object {key} has MD5 {md5.hexdigest()}, the registry says {record.onnx_md5}"
+            f"stored object {key} has MD5 {md5.hexdigest()}, the registry says {expected_md5}"
         )
 
 

@@ -206,3 +206,38 @@ def test_an_s3_object_is_streamed_to_mlflow(
     assert line["onnx_path"].startswith("imported/")
     files = files_of(mlflow_server.uri, name, "1", tmp_path / "download")
     assert md5_of(files["model.onnx"]) == bundle.md5
+
+
+def test_a_model_with_external_data_goes_to_mlflow_and_back_whole(
+    mlflow_server: Any, tmp_path: Path
+) -> None:
+    """heimdall -> MLflow -> heimdall for a model saved with external data: its data files
+    are artifacts beside model.onnx (where onnx.load looks), and come back byte for byte."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    from tests.support.synthetic import write_external_model
+
+    sizes = write_external_model(tmp_path / "net", 3 << 20, files=2, subdir="data")
+    name = unique("External")
+    source = Heimdall(tmp_path / "a", HEIMDALL_MLFLOW_URI=mlflow_server.uri)
+    source.ok("pack", str(tmp_path / "net"), "-o", str(tmp_path / "net.heimdall"), "-q")
+    source.json_line("import", str(tmp_path / "net.heimdall"), "--mlflow",
+                     "--mlflow-model-name", name)  # fmt: skip
+
+    uri = mlflow_server.uri
+    repo = get_artifact_repository(client(uri).get_model_version_download_uri(name, "1"),
+                                   tracking_uri=uri, registry_uri=uri)  # fmt: skip
+    listed = {f.path for f in repo.list_artifacts("data")}
+    assert listed == {p for p in sizes if p.startswith("data/")} and len(listed) == 2
+    (tmp_path / "mlflow").mkdir()
+    for path in listed:
+        got = Path(repo.download_artifacts(path, str(tmp_path / "mlflow")))
+        assert got.read_bytes() == (tmp_path / "net" / path).read_bytes()
+
+    target = Heimdall(tmp_path / "b", HEIMDALL_MLFLOW_URI=uri)
+    line = target.json_line("import-mlflow", f"models:/{name}/1")
+    target.ok("export", line["model_id"], "-o", str(tmp_path / "back.heimdall"), "-q")
+    target.ok("unpack", str(tmp_path / "back.heimdall"), "-o", str(tmp_path / "back"), "-q")
+    back = {p.relative_to(tmp_path / "back").as_posix(): p.read_bytes()
+            for p in (tmp_path / "back").rglob("*") if p.is_file()}  # fmt: skip
+    assert back == {p: (tmp_path / "net" / p).read_bytes() for p in sizes}

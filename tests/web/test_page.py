@@ -8,6 +8,8 @@ import base64
 import hashlib
 import json
 import re
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ import zstandard
 from tests.api.helpers import MODELS, client, register_model
 from tests.support.browser import Browser
 from tests.support.servers import HeimdallServer
-from tests.support.synthetic import synthetic_model_bytes
+from tests.support.synthetic import synthetic_model_bytes, write_external_model
 
 from .helpers import Page, bundle_file, model_sections, path_points
 
@@ -251,6 +253,26 @@ def test_provenance_shows_the_signers(page: Page, server: HeimdallServer, tmp_pa
     provenance = page.text("#provenance-table")
     assert "a bundle that named no model id" in provenance  # `pack` gives none
     assert document["bundle_metadata"]["bundle_id"] in provenance
+
+
+def test_external_data_files_are_listed(page: Page, server: HeimdallServer, tmp_path: Path) -> None:
+    """A model saved with external data shows its data files with sizes and digests."""
+    sizes = write_external_model(tmp_path / "net", 1 << 20, files=2, subdir="data")
+    bundle = tmp_path / "net.heimdall"
+    subprocess.run([sys.executable, "-m", "heimdall_io", "pack", str(tmp_path / "net"), "-o",
+                    str(bundle), "--name", "BigNet", "-q"], check=True)  # fmt: skip
+    with api(server) as http:
+        r = http.post(f"{MODELS}/import", content=bundle.read_bytes())
+        assert r.status_code == 201, r.text
+    page.open(READ, f"models/{r.json()['model_id']}")
+    rows = [e.text for e in page.find_all("#external-data-table tbody tr")]
+    files = sorted(p for p in sizes if p != "model.onnx")
+    assert len(rows) == len(files) == 2
+    for row, path in zip(rows, files, strict=True):
+        data = (tmp_path / "net" / path).read_bytes()
+        assert path in row and f"{len(data):,} bytes" in row
+        assert hashlib.md5(data).hexdigest() in row and hashlib.sha256(data).hexdigest() in row
+    assert "2 files" in page.text("#external-data-table caption")
 
 
 def test_missing_model_shows_the_servers_message(page: Page) -> None:

@@ -112,6 +112,24 @@ export function checksumPairs(record) {
   ];
 }
 
+/** A model saved with external data: the files beside its ONNX file, with their sizes
+ * and digests (null when it has none). */
+export function externalDataTable(record) {
+  const files = Array.isArray(record.external_data) ? record.external_data.filter(isObject) : [];
+  if (!files.length) return null;
+  const text = (v) => (typeof v === "string" && v ? v : "—");
+  const total = files.reduce((sum, f) => sum + (isNumber(f.size_bytes) ? f.size_bytes : 0), 0);
+  return h("table", { id: "external-data-table", class: "external-data" },
+    h("caption", {}, `External data: ${files.length} file${files.length === 1 ? "" : "s"}, `
+      + `${total.toLocaleString("en")} bytes, beside the ONNX file`),
+    h("thead", {}, h("tr", {}, ["File", "Size", "MD5", "SHA-256"].map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, files.map((f) => h("tr", {},
+      h("td", {}, h("code", { class: "path" }, text(f.path))),
+      h("td", {}, isNumber(f.size_bytes) ? `${f.size_bytes.toLocaleString("en")} bytes` : "—"),
+      h("td", {}, h("code", { class: "checksum" }, text(f.md5))),
+      h("td", {}, h("code", { class: "checksum" }, text(f.sha256)))))));
+}
+
 /** Signature entries wherever a record may hold them (the bundle's top-level
  * `signatures`, kept in extra), and provenance entries (signatures of earlier bundles). */
 export function signaturesOf(record) {

@@ -5,7 +5,7 @@ import { trainingCharts } from "./chart.js";
 import { h, keyValueTable, replace, uniqueId } from "./dom.js";
 import { bestEpoch, bestValRmse, formatMeters, isObject, metricsOf, sectionsOf } from "./format.js";
 import {
-  checksumPairs, normalizationTable, objectTable, otherMetadata, overviewPairs,
+  checksumPairs, externalDataTable, normalizationTable, objectTable, otherMetadata, overviewPairs,
   provenanceSection, samplesTable,
 } from "./sections.js";
 
@@ -157,7 +157,8 @@ export async function render(app, view, [id]) {
     section("config", "Training configuration", objectTable(null, sections.training_config, { id: "config-table" })),
     section("normalization", "Normalization statistics", normalizationTable(sections.normalization_stats)),
     section("samples", "Sample predictions", samplesTable(sections.sample_predictions)),
-    section("checksums", "Checksums", keyValueTable(null, checksumPairs(record), { id: "checksums-table" })),
+    section("checksums", "Checksums", keyValueTable(null, checksumPairs(record), { id: "checksums-table" }),
+      externalDataTable(record)),
     section("provenance", "Provenance", provenanceSection(record)),
     section("other", "Other metadata", otherMetadata(record)));
 }
