@@ -3,15 +3,19 @@ sends a form type), and multipart/form-data, one import per file (201 all, else 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from heimdall_io.api.multipart import MultipartFiles
 from heimdall_io.errors import MalformedBundleError, PayloadTooLargeError
-from tests.support.synthetic import synthetic_model_bytes
+from tests.support.synthetic import synthetic_model_bytes, write_external_model
 
 from .helpers import MODELS, HeimdallServer, client, export_ok, register_model
 
@@ -154,3 +158,24 @@ def test_results_are_json_lines_friendly(server: HeimdallServer, bundle: bytes) 
     assert r.status_code == 201
     json.dumps(r.json())
     assert r.json()["results"][0]["onnx_size_bytes"] == 100_000
+
+
+def test_a_bundle_with_external_data_in_a_batch(
+    server: HeimdallServer, bundle: bytes, tmp_path: Path
+) -> None:
+    """A model directory's bundle imports from a form like any other: all its files."""
+    sizes = write_external_model(tmp_path / "net", 200_000, files=2, subdir="data")
+    packed = tmp_path / "net.heimdall"
+    subprocess.run([sys.executable, "-m", "heimdall_io", "pack", str(tmp_path / "net"), "-o",
+                    str(packed), "--name", "FormNet", "-q"], check=True)  # fmt: skip
+    files = [("file", ("net.heimdall", packed.read_bytes())), ("file", ("b.heimdall", bundle))]
+    with client(server, key=None) as http:
+        r = http.post(f"{MODELS}/import", files=files)
+        assert r.status_code == 201, r.text
+        first = r.json()["results"][0]
+        detail = http.get(f"{MODELS}/{first['model_id']}").json()
+    stored = {f["path"]: (f["size_bytes"], f["md5"]) for f in detail["external_data"]}
+    assert stored == {
+        p: (n, hashlib.md5((tmp_path / "net" / p).read_bytes()).hexdigest())
+        for p, n in sizes.items() if p != "model.onnx"
+    }  # fmt: skip

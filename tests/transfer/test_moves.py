@@ -227,3 +227,24 @@ def test_bundle_url_without_ranges(pair: Pair, model: Model, config: Path, tmp_p
     finally:
         files.terminate()
         files.wait(timeout=10)
+
+
+def test_inspect_of_a_remote_bundle_with_external_data(
+    pair: Pair, config: Path, tmp_path: Path
+) -> None:
+    """inspect of a remote bundle with external data lists its files and seeks over every
+    payload (ranged requests): it fetches little of the 4 MiB of data."""
+    from tests.support.synthetic import write_external_model
+
+    a, b = pair
+    sizes = write_external_model(tmp_path / "net", 4 << 20, files=2, subdir="data")
+    model_id = b.cli("register", str(tmp_path / "net"), "--name", "ExtMover", "-q").stdout.strip()
+    path = f"{MODELS}/{model_id}/export?bundle_id={uuid.uuid4()}"  # pinned: ranges served
+    with CuttingProxy(b.port) as proxy:
+        out = heimdall(a, config, "inspect", proxy.url(path), "--json")
+        # A window of metadata around each payload, not the 4 MiB of data.
+        assert proxy.bytes_down < 1 << 20, "inspect seeks over the payloads"
+    info = json.loads(out.stdout)
+    listed = {f["path"]: (f["size_bytes"], f["md5"]) for f in info["external_data"]}
+    assert listed == {p: (n, md5(tmp_path / "net" / p)) for p, n in sizes.items()
+                      if p != "model.onnx"}  # fmt: skip
