@@ -15,7 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from registry_bench import _storage_env
+from registry_bench import storage_env
 
 
 def _run(cmd: list[str], env: dict[str, str]) -> str:
@@ -35,13 +35,13 @@ def baseline_commands(
     m = str(model_path)
     bundle = root / "input.heimdall"
     _run([*heimdall, "pack", m, "-o", str(bundle), "-q", "-f"], {})
-    export_env = _storage_env(HEIMDALL_HOME=str(root / "export-home"))
+    export_env = storage_env(HEIMDALL_HOME=str(root / "export-home"))
     made = _run([*heimdall, "register", m, "--name", "Bench", "--json", "-q"], export_env)
     model_id = json.loads(made.strip().splitlines()[-1])["model_id"]
     # Imports start from the same empty registry every time (its schema already made).
     template, home = root / "import-template", root / "import-home"
-    _run([*heimdall, "list"], _storage_env(HEIMDALL_HOME=str(template)))
-    import_env = _storage_env(HEIMDALL_HOME=str(home))
+    _run([*heimdall, "list"], storage_env(HEIMDALL_HOME=str(template)))
+    import_env = storage_env(HEIMDALL_HOME=str(home))
 
     def fresh_import_home() -> None:
         shutil.rmtree(home, ignore_errors=True)

@@ -133,7 +133,7 @@ class Backend:
             service.close()
 
 
-def _storage_env(**values: str) -> dict[str, str]:
+def storage_env(**values: str) -> dict[str, str]:
     """Every storage variable set (empty when unused), so that the caller's environment
     cannot leak into a back-end; then ``values``."""
     env = dict.fromkeys(STORAGE_VARIABLES, "")
@@ -160,7 +160,7 @@ def embedded_backend(workdir: Path) -> Backend:
         return db, dir_bytes(home / "objects")
 
     return Backend(
-        key="embedded", label="embedded", env=_storage_env(HEIMDALL_HOME=str(home)),
+        key="embedded", label="embedded", env=storage_env(HEIMDALL_HOME=str(home)),
         open_service=open_service, usage=usage,
         describe=("embedded: SQLite + local object directory in a fresh `HEIMDALL_HOME` (the "
                   "default; environment `HEIMDALL_HOME=$WORK/registry/SIZE/embedded/home`, "
@@ -186,7 +186,7 @@ def postgres_s3_backend(workdir: Path) -> tuple[Backend, SeaweedFS]:
     except BaseException:
         weed.stop()
         raise
-    env = _storage_env(
+    env = storage_env(
         HEIMDALL_HOME=str(workdir / "unused-home"),
         HEIMDALL_DATABASE_URL=db.url,
         HEIMDALL_STORAGE_URL=f"s3://{S3_BUCKET}?endpoint={weed.endpoint}",

@@ -32,7 +32,7 @@ from heimdall_io.service import ExportStream
 log = logging.getLogger("heimdall_io.api")
 
 #: Largest body piece handed to the server at once (see export_body).
-SEND_PIECE = 256 << 10
+SEND_PIECE = 1 << 20
 _INERT = (inspect.GEN_CREATED, inspect.GEN_CLOSED)
 
 
@@ -98,13 +98,18 @@ async def export_body(first: bytes, chunks: Iterator[bytes], model_id: str) -> A
         chunk: bytes | None = first
         while chunk is not None:
             ahead = asyncio.ensure_future(anyio.to_thread.run_sync(next, chunks, None))
-            # Sent in pieces: a 4 MiB chunk written at once would sit in the transport's
-            # buffer (memory x concurrent exports) and, on Python < 3.12, be shifted down
-            # after every partial socket send (quadratic copying).
-            for start in range(0, len(chunk), SEND_PIECE):
-                piece = chunk[start : start + SEND_PIECE]
-                sent += len(piece)
-                yield piece
+            # The codec's chunks (1 MiB) go to the server whole: a slice would be a copy.
+            # A larger chunk is cut into pieces: written at once it would sit in the
+            # transport's buffer (memory x concurrent exports) and, on Python < 3.12, be
+            # shifted down after every partial socket send (quadratic copying).
+            if len(chunk) <= SEND_PIECE:
+                sent += len(chunk)
+                yield chunk
+            else:
+                for start in range(0, len(chunk), SEND_PIECE):
+                    piece = chunk[start : start + SEND_PIECE]
+                    sent += len(piece)
+                    yield piece
             # shield: a cancelled send must not cancel the worker's task (it runs on; the
             # finally below waits for it before the iterator may be closed).
             chunk, ahead = await asyncio.shield(ahead), None
