@@ -36,6 +36,7 @@ _INT_COLUMNS = {"version": INT32, "onnx_opset": INT32, "parameters_count": INT64
 _SHAPE_COLUMNS = ("input_shape", "output_shape")  # INTEGER[], when the shape is flat
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SIMPLE_KEY = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+_LONG_DIGITS = re.compile(rb"\d{19}")
 
 
 def check_storable(document: Mapping[str, Any], *, name_suffix: str = IMPORTED_SUFFIX) -> None:
@@ -64,8 +65,15 @@ def check_storable(document: Mapping[str, Any], *, name_suffix: str = IMPORTED_S
     model = document.get("model")
     if isinstance(model, Mapping):
         _check_columns(model, name_suffix)
-    _check_typed_integers(document)
-    _check_values(document)
+    try:
+        encoded: bytes | None = msgspec.json.encode(document)
+    except UnicodeEncodeError:
+        encoded = None
+    # Only an integer of 19 digits or more can leave the 64-bit range: without such a run
+    # of digits in the JSON (as almost always), the typed fields need no look.
+    if encoded is None or _LONG_DIGITS.search(encoded):
+        _check_typed_integers(document)
+    _check_values(document, encoded)
 
 
 def storable_text(text: str) -> str:
@@ -198,13 +206,10 @@ def _check_typed_integers(document: Mapping[str, Any]) -> None:
 # -- every value ----------------------------------------------------------------------------
 
 
-def _check_values(document: Mapping[str, Any]) -> None:
+def _check_values(document: Mapping[str, Any], encoded: bytes | None) -> None:
     """Strings (keys too) and floats anywhere. Fast in C when all is well: the encoder
-    refuses lone surrogates and escapes NUL as ``\\u0000``; only floats are walked."""
-    try:
-        encoded = msgspec.json.encode(document)
-    except UnicodeEncodeError:
-        encoded = None
+    (``encoded``: the document as msgspec encodes it, None if it refused) refuses lone
+    surrogates and escapes NUL as ``\\u0000``; only floats are walked."""
     if encoded is not None and b"\\u0000" not in encoded and not _has_infinity(document):
         return
     problem = _find_problem(document, [])

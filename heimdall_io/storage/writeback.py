@@ -35,11 +35,11 @@ def _sync_file_range() -> _SyncFileRange | None:
     if not hasattr(os, "uname") or os.uname().sysname != "Linux":
         return None
     import ctypes
-    import ctypes.util
 
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        function = libc.sync_file_range
+        # The process's own symbols, libc's among them (ctypes.util.find_library would
+        # run ldconfig in a subprocess to find the same library).
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
     except (OSError, AttributeError):
         return None
     function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
@@ -63,7 +63,7 @@ class Writeback:
         self._file = file
         self._fd = file.fileno()
         self._window = window
-        self._function = _sync_file_range()
+        self._function: _SyncFileRange | None = None  # loaded when the first window is full
         self._started = 0  # bytes whose write-out was started
         self._written = 0  # bytes written to the file
         self._previous = (0, 0)  # the window started before the last one: (offset, length)
@@ -71,7 +71,10 @@ class Writeback:
     def wrote(self, n: int) -> None:
         """``n`` more bytes were written to the file."""
         self._written += n
-        if self._function is None or self._written - self._started < self._window:
+        if self._written - self._started < self._window:
+            return
+        self._function = self._function or _sync_file_range()
+        if self._function is None:
             return
         self._file.flush()  # the kernel can write out only the pages it has
         start, length = self._started, self._written - self._started
