@@ -187,16 +187,12 @@ class RequestBodyReader:
         if self._pos >= len(self._piece):
             if not self._batch:
                 if self._ended or (self._ahead is None and not self._more):
-                    self._ended = True
-                    self._check_magic(final=True)
-                    return b""
+                    return self._end()
                 self._batch = anyio.from_thread.run(self._fetch)
                 if self.failure is not None:
                     raise self.failure
                 if not self._batch:
-                    self._ended = True
-                    self._check_magic(final=True)
-                    return b""
+                    return self._end()
                 self._batch.reverse()  # taken from the end: pop() is O(1)
             self._piece = self._batch.pop()
             self._pos = 0
@@ -208,6 +204,12 @@ class RequestBodyReader:
         if start == 0 and self._pos == len(self._piece):
             return self._piece
         return self._piece[start : self._pos]
+
+    def _end(self) -> bytes:
+        """The end of the body, for every read from now on."""
+        self._ended = True
+        self._check_magic(final=True)
+        return b""
 
     def readable(self) -> bool:
         return True

@@ -98,18 +98,14 @@ async def export_body(first: bytes, chunks: Iterator[bytes], model_id: str) -> A
         chunk: bytes | None = first
         while chunk is not None:
             ahead = asyncio.ensure_future(anyio.to_thread.run_sync(next, chunks, None))
-            # The codec's chunks (1 MiB) go to the server whole: a slice would be a copy.
-            # A larger chunk is cut into pieces: written at once it would sit in the
-            # transport's buffer (memory x concurrent exports) and, on Python < 3.12, be
-            # shifted down after every partial socket send (quadratic copying).
-            if len(chunk) <= SEND_PIECE:
-                sent += len(chunk)
-                yield chunk
-            else:
-                for start in range(0, len(chunk), SEND_PIECE):
-                    piece = chunk[start : start + SEND_PIECE]
-                    sent += len(piece)
-                    yield piece
+            # A chunk larger than SEND_PIECE is sent in pieces: written at once it would sit
+            # in the transport's buffer (memory x concurrent exports) and, on Python < 3.12,
+            # be shifted down after every partial socket send (quadratic copying). The
+            # codec's 1 MiB chunks go whole: slicing all of a bytes object returns it, no copy.
+            for start in range(0, len(chunk), SEND_PIECE):
+                piece = chunk[start : start + SEND_PIECE]
+                sent += len(piece)
+                yield piece
             # shield: a cancelled send must not cancel the worker's task (it runs on; the
             # finally below waits for it before the iterator may be closed).
             chunk, ahead = await asyncio.shield(ahead), None

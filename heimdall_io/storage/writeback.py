@@ -63,7 +63,6 @@ class Writeback:
         self._file = file
         self._fd = file.fileno()
         self._window = window
-        self._function: _SyncFileRange | None = None  # loaded when the first window is full
         self._started = 0  # bytes whose write-out was started
         self._written = 0  # bytes written to the file
         self._previous = (0, 0)  # the window started before the last one: (offset, length)
@@ -73,17 +72,17 @@ class Writeback:
         self._written += n
         if self._written - self._started < self._window:
             return
-        self._function = self._function or _sync_file_range()
-        if self._function is None:
+        sync_file_range = _sync_file_range()  # loaded when the first window is full
+        if sync_file_range is None:
             return
         self._file.flush()  # the kernel can write out only the pages it has
         start, length = self._started, self._written - self._started
         # Start this window; then wait for the one before (already on its way for a while),
         # which bounds the dirty pages to about two windows. A failure here changes
         # nothing: the final fsync reports any error, and does whatever was not done.
-        self._function(self._fd, start, length, _WRITE)
+        sync_file_range(self._fd, start, length, _WRITE)
         offset, before = self._previous
         if before:
-            self._function(self._fd, offset, before, _WAIT_BEFORE | _WRITE | _WAIT_AFTER)
+            sync_file_range(self._fd, offset, before, _WAIT_BEFORE | _WRITE | _WAIT_AFTER)
         self._previous = (start, length)
         self._started = self._written
