@@ -1,35 +1,42 @@
 """An ASGI request body as a blocking ``read(n)`` file for the codec in a worker thread.
 
 The import runs in a worker thread (the codec, hashing and the object store are
-blocking). Each ``read`` there asks the event loop for the next piece of the body with
-:func:`anyio.from_thread.run` and waits for it. Run through :meth:`RequestBodyReader.run`,
-a task on the event loop receives up to ``ahead`` batches of the server's body messages
-(about ``coalesce`` bytes each, handed over as they came, never joined: no copy) ahead of
-the worker, so that the socket is read on one core while the codec decodes on
-the other; otherwise nothing is read ahead. Either way a few batches at most are in memory
-per upload, and the server's socket stays under flow control while the codec is busy: a
-slow consumer slows the client down instead of buffering its body.
+blocking). Run through :meth:`RequestBodyReader.run`, a task on the event loop receives up
+to ``ahead`` batches of the server's body messages (about ``coalesce`` bytes each, handed
+over as they came, never joined: no copy) ahead of the worker, so that the socket is read
+on one core while the codec decodes on the other. The worker takes those batches from a
+queue under a lock, without a round trip through the event loop (which is busy reading
+the socket, so each round trip would wait its turn); it wakes the task only when the queue
+was full. Outside ``run``, each ``read`` asks the event loop for the next batch with
+:func:`anyio.from_thread.run` and nothing is read ahead. Either way a few batches at most
+are in memory per upload, and the server's socket stays under flow control while the codec
+is busy: a slow consumer slows the client down instead of buffering its body.
 
 The reader enforces the byte limit while streaming (PayloadTooLargeError, mapped to 413),
 turns a client that goes away mid-upload into :class:`UploadAbortedError` raised *inside*
 the worker thread (so the service removes its half-written object and registers nothing),
-and a client that sends nothing for ``timeout`` seconds (each wait for the next piece is
-bounded, not the whole upload) into :class:`UploadTimeoutError` (mapped to 408; the import
-slot is freed at once). A failure is sticky: every later ``read`` raises it again, so a
-caller that catches one cannot mistake the rest for the end of the body. It also checks
-that a body sent with ``Content-Encoding: gzip|zstd`` starts with that format's magic
-bytes (the codec detects the compression itself; the header only has to agree with it).
+and a client that sends nothing for ``timeout`` seconds (the time between two of its
+messages is bounded, not the whole upload) into :class:`UploadTimeoutError` (mapped to
+408; the import slot is freed at once). A failure is sticky: every later ``read`` raises
+it again, so a caller that catches one cannot mistake the rest for the end of the body.
+It also checks that a body sent with ``Content-Encoding: gzip|zstd`` starts with that
+format's magic bytes (the codec detects the compression itself; the header only has to
+agree with it).
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeVar
 
 import anyio
+import anyio.abc
 import anyio.from_thread
 import anyio.to_thread
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from heimdall_io.codec.compression import GZIP_MAGIC, ZSTD_MAGIC
 from heimdall_io.errors import (
@@ -86,7 +93,17 @@ class RequestBodyReader:
         self._more = True  # False once the body ended or reading it was given up
         self._complete = False  # True once the last body message arrived
         self._ended = False  # the worker thread has seen the end of the body
-        self._ahead: MemoryObjectReceiveStream[list[bytes]] | None = None
+        # Batches received ahead by run()'s task, None at the end; None: no task (read then
+        # asks the event loop for each batch itself). The worker takes them under the
+        # condition without a round trip through the event loop, which is busy reading the
+        # socket: only a full queue makes it wake the task (then waiting for room).
+        self._ahead: deque[list[bytes] | None] | None = None
+        self._ahead_max = 0
+        self._ready = threading.Condition()
+        self._room: asyncio.Event | None = None  # set by the worker when the task may go on
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pump_waiting = False
+        self._worker_waiting = False
         self.bytes_read = 0
         #: What ended the upload early (disconnect, timeout, limit); raised by every read.
         self.failure: HeimdallError | None = None
@@ -102,24 +119,63 @@ class RequestBodyReader:
             self.failure = exc
             raise
 
-    async def _fetch(self) -> list[bytes]:
-        """The next batch for the worker thread: received ahead, or now."""
-        if self._ahead is None:
-            return await self._next_batch()
-        try:
-            return await self._ahead.receive()
-        except anyio.EndOfStream:  # the body ended, or failed (self.failure says so)
-            return []
+    def _has_room(self) -> bool:
+        """Whether run()'s task may queue one more batch (called under ``_ready``)."""
+        assert self._ahead is not None
+        if self._ahead_max == 0:  # hand over only to a waiting worker
+            return self._worker_waiting and not self._ahead
+        return len(self._ahead) < self._ahead_max
 
-    async def _pump(self, send: MemoryObjectSendStream[list[bytes]]) -> None:
-        async with send:
+    async def _pump(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        assert self._ahead is not None and self._room is not None
+        try:
+            task_status.started()  # from here on, the end is always queued (finally)
             while self._more:
                 try:
                     batch = await self._next_batch()
                 except HeimdallError:
                     return  # kept in self.failure, which the worker raises
-                if batch:
-                    await send.send(batch)
+                if not batch:
+                    continue
+                while True:
+                    with self._ready:
+                        if self._has_room():
+                            self._ahead.append(batch)
+                            self._ready.notify()
+                            break
+                        self._pump_waiting = True
+                        self._room.clear()
+                    await self._room.wait()
+        finally:
+            with self._ready:
+                self._pump_waiting = False
+                self._ahead.append(None)  # the end, or a failure in self.failure
+                self._ready.notify()
+
+    def _take(self) -> list[bytes]:
+        """The next batch received ahead ([] at the end). Runs in the worker thread."""
+        assert self._ahead is not None and self._loop is not None and self._room is not None
+        with self._ready:
+            self._worker_waiting = True
+            try:
+                while not self._ahead:
+                    self._wake_pump()
+                    self._ready.wait()
+                batch = self._ahead.popleft()
+                if batch is None:
+                    self._ahead.append(None)  # the end stays the end
+                    return []
+                self._wake_pump()
+                return batch
+            finally:
+                self._worker_waiting = False
+
+    def _wake_pump(self) -> None:
+        """Tell run()'s task that it may queue again, if it waits for that (under _ready)."""
+        assert self._loop is not None and self._room is not None
+        if self._pump_waiting and self._has_room():
+            self._pump_waiting = False
+            self._loop.call_soon_threadsafe(self._room.set)
 
     async def run(
         self,
@@ -129,53 +185,70 @@ class RequestBodyReader:
         ahead: int = AHEAD,
     ) -> _T:
         """``call()`` in a worker thread (it reads this body) while a task receives up to
-        ``ahead`` batches of the body ahead of it; its result, or its exception as is."""
-        send, self._ahead = anyio.create_memory_object_stream[list[bytes]](max(0, ahead))
+        ``ahead`` batches of the body ahead of it; its result, or its exception as is.
+        (asyncio only: the worker wakes that task through the running loop.)"""
+        self._loop = asyncio.get_running_loop()
+        self._room = asyncio.Event()
+        self._ahead = deque()
+        self._ahead_max = max(0, ahead)
         outcome: list[Any] = []
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._pump, send)
+            await tg.start(self._pump)
             try:
                 outcome.append(await anyio.to_thread.run_sync(call, limiter=limiter))
             except Exception as exc:
                 outcome.append(exc)  # raised below, not wrapped in an exception group
             finally:
                 tg.cancel_scope.cancel()
-                self._ahead.close()
         if isinstance(outcome[0], Exception):
             raise outcome[0]
         return outcome[0]
 
     async def _receive_batch(self) -> list[bytes]:
-        """The body messages of the next ``coalesce`` bytes or so (fewer only at its end):
-        handed over as the server made them, so the bytes are not copied once more."""
+        """The body messages of the next ``coalesce`` bytes or so (fewer at its end, or when
+        the client pauses): handed over as the server made them, so the bytes are not copied
+        once more."""
         parts: list[bytes] = []
         size = 0
+        last = time.monotonic()  # when the client last sent a message
         while self._more and size < self._coalesce:
-            try:
-                with anyio.fail_after(self._timeout):
+            # One deadline for many messages, not one per message (a cancel scope costs
+            # more than a small message). When it passes, the batch ends if it has
+            # anything; otherwise the client was idle the whole timeout, unless a message
+            # without body came meanwhile (then wait for the rest of the timeout).
+            with anyio.CancelScope() as scope:
+                if self._timeout is not None:
+                    idle = time.monotonic() - last
+                    scope.deadline = anyio.current_time() + self._timeout - idle
+                while self._more and size < self._coalesce:
                     message = await self._receive()
-            except TimeoutError:
-                raise UploadTimeoutError(
-                    f"the client sent nothing for {self._timeout:g} s "
-                    f"after {self.bytes_read} bytes of the request body"
-                ) from None
-            kind = message.get("type")
-            if kind == "http.disconnect":
-                raise UploadAbortedError(
-                    f"client disconnected after sending {self.bytes_read} bytes"
-                )
-            if kind != "http.request":
-                continue
-            body = message.get("body") or b""
-            self._more = bool(message.get("more_body", False))
-            self._complete = not self._more
-            if body:
-                parts.append(bytes(body))
-                size += len(body)
-                self.bytes_read += len(body)
-                if self._limit is not None and self.bytes_read > self._limit:
-                    raise PayloadTooLargeError(
-                        f"request body larger than the limit of {self._limit} bytes"
+                    last = time.monotonic()
+                    kind = message.get("type")
+                    if kind == "http.disconnect":
+                        raise UploadAbortedError(
+                            f"client disconnected after sending {self.bytes_read} bytes"
+                        )
+                    if kind != "http.request":
+                        continue
+                    body = message.get("body") or b""
+                    self._more = bool(message.get("more_body", False))
+                    self._complete = not self._more
+                    if body:
+                        parts.append(bytes(body))
+                        size += len(body)
+                        self.bytes_read += len(body)
+                        if self._limit is not None and self.bytes_read > self._limit:
+                            raise PayloadTooLargeError(
+                                f"request body larger than the limit of {self._limit} bytes"
+                            )
+            if scope.cancelled_caught:
+                if parts:
+                    break
+                assert self._timeout is not None
+                if time.monotonic() - last >= self._timeout:
+                    raise UploadTimeoutError(
+                        f"the client sent nothing for {self._timeout:g} s "
+                        f"after {self.bytes_read} bytes of the request body"
                     )
         return parts
 
@@ -188,7 +261,10 @@ class RequestBodyReader:
             if not self._batch:
                 if self._ended or (self._ahead is None and not self._more):
                     return self._end()
-                self._batch = anyio.from_thread.run(self._fetch)
+                if self._ahead is None:
+                    self._batch = anyio.from_thread.run(self._next_batch)
+                else:
+                    self._batch = self._take()
                 if self.failure is not None:
                     raise self.failure
                 if not self._batch:

@@ -45,3 +45,52 @@ def test_store_writes_objects_of_several_windows_intact(tmp_path: Path) -> None:
     assert store.put("models/big.onnx", source) == size
     with store.open("models/big.onnx") as f:
         assert hashlib.md5(f.read()).digest() == hashlib.md5(source.getvalue()).digest()
+
+
+def _resident(path: Path) -> list[bool]:
+    """Which of the file's pages are in the page cache (mincore over a mapping of it)."""
+    import ctypes
+    import mmap
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = (
+        ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long
+    )  # fmt: skip
+    libc.mincore.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
+    libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+    size = path.stat().st_size
+    pages = -(-size // mmap.PAGESIZE)
+    vec = (ctypes.c_ubyte * pages)()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        assert addr not in (None, ctypes.c_void_p(-1).value)
+        try:
+            assert libc.mincore(addr, size, vec) == 0, ctypes.get_errno()
+        finally:
+            libc.munmap(addr, size)
+    finally:
+        os.close(fd)
+    return [bool(v & 1) for v in vec]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="sync_file_range is Linux's")
+@pytest.mark.parametrize("drop", [True, False])
+def test_windows_on_disk_leave_the_page_cache_unless_kept(tmp_path: Path, drop: bool) -> None:
+    path = tmp_path / "object"
+    window = 1 << 20
+    with open(path, "wb") as out:
+        wb = Writeback(out, window=window, drop=drop)
+        for _ in range(8):
+            out.write(os.urandom(window))
+            wb.wrote(window)
+        out.flush()
+        os.fsync(out.fileno())
+    resident = _resident(path)
+    first = resident[: len(resident) * 6 // 8]  # windows 1-6: on disk before the last two
+    if drop:
+        assert sum(first) == 0
+    else:
+        assert all(first)
+    assert path.stat().st_size == 8 * window
