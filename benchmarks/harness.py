@@ -17,6 +17,7 @@ import datetime as dt
 import os
 import platform
 import shutil
+import stat
 import statistics
 import subprocess
 import sys
@@ -213,6 +214,32 @@ class Spec:
     runs: int | None = None
 
 
+#: Directories :func:`warm_files` leaves alone: a server's data (SeaweedFS volumes, which
+#: the server caches as it sees fit) and outputs of earlier runs (never read again).
+WARM_SKIP = frozenset({"seaweedfs", "out"})
+
+
+def warm_files(paths: Sequence[str | os.PathLike[str]]) -> None:
+    """Read every regular file in ``paths`` (directories walked) into the page cache.
+
+    Some machines page out whatever was not touched for a while (seen here: DAMON's
+    ``pageout`` of memory idle for 60 s), so an input left idle between two runs of a
+    round may come from the disk in one run and from memory in the next. Read before each
+    run, every command finds its inputs in memory, as md5sum and the other peers do.
+    """
+    for top in paths:
+        for root, dirs, names in os.walk(top) if os.path.isdir(top) else [("", [], [top])]:
+            dirs[:] = [d for d in dirs if d not in WARM_SKIP]
+            for name in names:
+                path = os.path.join(root, name)
+                with contextlib.suppress(OSError):
+                    if not stat.S_ISREG(os.stat(path).st_mode):
+                        continue  # a FIFO or socket would block or fail
+                    with open(path, "rb", buffering=0) as f:
+                        while f.read(8 << 20):
+                            pass
+
+
 def measure_interleaved(
     specs: Sequence[Spec],
     runs: int = 5,
@@ -221,13 +248,15 @@ def measure_interleaved(
     cwd: str | os.PathLike[str] | None = None,
     on_result: Callable[[int, Result], object] | None = None,
     gate: Callable[[], float] | None = None,
+    warm: Sequence[str | os.PathLike[str]] = (),
 ) -> list[Result]:
     """Measure several commands round-robin: A B C A B C ... rather than A A A B B B.
 
     On a shared machine the load drifts; interleaving spreads that drift evenly over the
     commands, so ratios between them (pack vs md5sum) are fairer than with back-to-back
     blocks. ``on_result(i, result)`` is called as soon as spec ``i`` has all its runs.
-    ``gate`` (see :func:`idle_gate`) runs before every measured run, after ``before``.
+    ``warm`` (see :func:`warm_files`) is read after ``before``, then ``gate`` (see
+    :func:`idle_gate`) runs, before every measured run.
     """
     if runs < 1:
         raise ValueError("runs must be >= 1")
@@ -243,6 +272,7 @@ def measure_interleaved(
                 continue
             if spec.before is not None:
                 spec.before()
+            warm_files(warm)
             if gate is not None and round_ >= warmup:
                 idle[i].append(gate())
             wall, peak, cpu_s = run_once(spec.cmd, spec.env, cwd)
@@ -324,6 +354,21 @@ def package_version(name: str) -> str:
         return "not installed"
 
 
+#: The CPU features the codec's C libraries choose their code paths by: pybase64's SIMD
+#: (SSE/AVX2/AVX-512), OpenSSL's SHA-256 (SHA-NI) and AES, zstd's BMI2.
+_FLAGS = ("sse4_2", "avx", "avx2", "bmi2", "avx512f", "avx512bw", "avx512vl", "avx512vbmi",
+          "sha_ni", "aes", "vaes")  # fmt: skip
+
+
+def cpu_flags() -> str:
+    """Which of the CPU features that matter here this CPU has (Linux), else "?"."""
+    line = _first("/proc/cpuinfo", "flags")
+    if line is None:
+        return "?"
+    have = set(line.split())
+    return " ".join(f for f in _FLAGS if f in have) or "none of " + " ".join(_FLAGS)
+
+
 def machine_info(workdir: str | os.PathLike[str], packages: Sequence[str] = ()) -> dict[str, str]:
     """Facts for a results header: CPU, cores, RAM, kernel, Python, packages, filesystem."""
     mem_kib = _first("/proc/meminfo", "MemTotal")
@@ -334,6 +379,7 @@ def machine_info(workdir: str | os.PathLike[str], packages: Sequence[str] = ()) 
     info = {
         "Date (UTC)": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
         "CPU": _first("/proc/cpuinfo", "model name") or platform.processor() or "?",
+        "CPU flags (SIMD, hashing)": cpu_flags(),
         "Cores": f"{os.cpu_count()} online, {usable} usable by this process",
         "RAM": (f"{int(mem_kib.split()[0]) / (1 << 20):.1f} GiB" if mem_kib else "?"),
         "Kernel": f"{platform.system()} {platform.release()}",

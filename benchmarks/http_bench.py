@@ -204,7 +204,8 @@ def http_benchmark(
         specs = [Spec(cmd, env=envs.get(label, api.env), before=before_for(i, extra))
                  for i, (label, _, cmd, extra) in enumerate(jobs)]  # fmt: skip
         started = time.monotonic()
-        results = measure_interleaved(specs, runs, warmup=warmup, cwd=work, gate=gate)
+        results = measure_interleaved(specs, runs, warmup=warmup, cwd=work, gate=gate,
+                                      warm=[model, work])  # fmt: skip
         j = last[0]
         if j is not None and jobs[j][1] in peaks:
             server_peak[j] = max(server_peak.get(j, 0.0), peaks[jobs[j][1]].read_mib())

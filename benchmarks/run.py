@@ -209,9 +209,14 @@ class Bench:
             )
 
         gate = idle_gate(self.min_idle, self.idle_timeout) if self.min_idle > 0 else None
+        # Every run finds its inputs in memory: the model, its bundles and the registries'
+        # objects (harness.warm_files says why).
+        warm = [] if model is None else [
+            model.dir, *(self.workdir / part / model.label for part in ("registry", "baseline"))
+        ]  # fmt: skip
         try:
             results = measure_interleaved(
-                specs, self.runs, warmup=self.warmup, on_result=done, gate=gate
+                specs, self.runs, warmup=self.warmup, on_result=done, gate=gate, warm=warm
             )
         finally:
             for hook in self.run_hooks:
@@ -1068,7 +1073,9 @@ def render(
             "server's lingering disk work lands on none of the local commands); "
             "peak RSS is the highest `ru_maxrss` of the measured runs (see Notes); "
             "outputs are deleted before every run (so every run creates its file); the "
-            "page cache is **not** dropped, so reads are warm (the models fit in RAM). "
+            "page cache is **not** dropped, and before every run the inputs (model, "
+            "bundles, the registries' objects) are read into it, so reads are warm (this "
+            "machine pages out files idle for a minute: `harness.warm_files`). "
             "Models are synthetic ONNX files (`tests.support.synthetic`, seed 0: random "
             "float32 weights, i.e. incompressible). `x md5sum` is the ratio of medians to "
             f"`md5sum` on the same ONNX file. Total benchmark time {elapsed:.0f} s."

@@ -63,6 +63,72 @@ class UploadTimeoutError(UploadAbortedError):
     """The client sent no part of the request body for the whole body timeout."""
 
 
+class Handover:
+    """Batches from a task on the event loop to a worker thread: a queue of at most
+    ``limit`` batches (0: handed over only to a worker waiting for one), under a lock.
+
+    The worker takes batches without a round trip through the event loop (which is busy
+    reading the socket, so each round trip would wait its turn); it wakes the task only
+    when the task waits for room. asyncio only: the wake-up goes through the loop.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int) -> None:
+        self._loop = loop
+        self._limit = max(0, limit)
+        self._queue: deque[list[bytes] | None] = deque()  # None: the end
+        self._ready = threading.Condition()
+        self._room = asyncio.Event()  # set (through the loop) when the task may go on
+        self._task_waiting = False
+        self._worker_waiting = False
+
+    def _has_room(self) -> bool:
+        """Whether one more batch may be queued (called under ``_ready``)."""
+        if self._limit == 0:
+            return self._worker_waiting and not self._queue
+        return len(self._queue) < self._limit
+
+    async def put(self, batch: list[bytes]) -> None:
+        """Queue ``batch``, once there is room. On the event loop."""
+        while True:
+            with self._ready:
+                if self._has_room():
+                    self._queue.append(batch)
+                    self._ready.notify()
+                    return
+                self._task_waiting = True
+                self._room.clear()
+            await self._room.wait()
+
+    def end(self) -> None:
+        """No more batches (whatever the room). On the event loop."""
+        with self._ready:
+            self._task_waiting = False
+            self._queue.append(None)
+            self._ready.notify()
+
+    def take(self) -> list[bytes]:
+        """The next batch, waiting for it; [] at the end (and from then on). In the worker."""
+        with self._ready:
+            self._worker_waiting = True
+            try:
+                while not self._queue:
+                    self._wake_task()
+                    self._ready.wait()
+                batch = self._queue.popleft()
+                if batch is None:
+                    self._queue.append(None)  # the end stays the end
+                    return []
+                self._wake_task()
+                return batch
+            finally:
+                self._worker_waiting = False
+
+    def _wake_task(self) -> None:
+        if self._task_waiting and self._has_room():
+            self._task_waiting = False
+            self._loop.call_soon_threadsafe(self._room.set)
+
+
 class RequestBodyReader:
     """``read(n)`` over an ASGI ``receive`` callable, for use in an anyio worker thread.
 
@@ -93,17 +159,9 @@ class RequestBodyReader:
         self._more = True  # False once the body ended or reading it was given up
         self._complete = False  # True once the last body message arrived
         self._ended = False  # the worker thread has seen the end of the body
-        # Batches received ahead by run()'s task, None at the end; None: no task (read then
-        # asks the event loop for each batch itself). The worker takes them under the
-        # condition without a round trip through the event loop, which is busy reading the
-        # socket: only a full queue makes it wake the task (then waiting for room).
-        self._ahead: deque[list[bytes] | None] | None = None
-        self._ahead_max = 0
-        self._ready = threading.Condition()
-        self._room: asyncio.Event | None = None  # set by the worker when the task may go on
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pump_waiting = False
-        self._worker_waiting = False
+        # Batches received ahead by run()'s task; None: no task (then read asks the event
+        # loop for each batch itself).
+        self._ahead: Handover | None = None
         self.bytes_read = 0
         #: What ended the upload early (disconnect, timeout, limit); raised by every read.
         self.failure: HeimdallError | None = None
@@ -119,15 +177,8 @@ class RequestBodyReader:
             self.failure = exc
             raise
 
-    def _has_room(self) -> bool:
-        """Whether run()'s task may queue one more batch (called under ``_ready``)."""
-        assert self._ahead is not None
-        if self._ahead_max == 0:  # hand over only to a waiting worker
-            return self._worker_waiting and not self._ahead
-        return len(self._ahead) < self._ahead_max
-
     async def _pump(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        assert self._ahead is not None and self._room is not None
+        assert self._ahead is not None
         try:
             task_status.started()  # from here on, the end is always queued (finally)
             while self._more:
@@ -135,47 +186,10 @@ class RequestBodyReader:
                     batch = await self._next_batch()
                 except HeimdallError:
                     return  # kept in self.failure, which the worker raises
-                if not batch:
-                    continue
-                while True:
-                    with self._ready:
-                        if self._has_room():
-                            self._ahead.append(batch)
-                            self._ready.notify()
-                            break
-                        self._pump_waiting = True
-                        self._room.clear()
-                    await self._room.wait()
+                if batch:
+                    await self._ahead.put(batch)
         finally:
-            with self._ready:
-                self._pump_waiting = False
-                self._ahead.append(None)  # the end, or a failure in self.failure
-                self._ready.notify()
-
-    def _take(self) -> list[bytes]:
-        """The next batch received ahead ([] at the end). Runs in the worker thread."""
-        assert self._ahead is not None and self._loop is not None and self._room is not None
-        with self._ready:
-            self._worker_waiting = True
-            try:
-                while not self._ahead:
-                    self._wake_pump()
-                    self._ready.wait()
-                batch = self._ahead.popleft()
-                if batch is None:
-                    self._ahead.append(None)  # the end stays the end
-                    return []
-                self._wake_pump()
-                return batch
-            finally:
-                self._worker_waiting = False
-
-    def _wake_pump(self) -> None:
-        """Tell run()'s task that it may queue again, if it waits for that (under _ready)."""
-        assert self._loop is not None and self._room is not None
-        if self._pump_waiting and self._has_room():
-            self._pump_waiting = False
-            self._loop.call_soon_threadsafe(self._room.set)
+            self._ahead.end()  # the end, or a failure in self.failure
 
     async def run(
         self,
@@ -187,10 +201,7 @@ class RequestBodyReader:
         """``call()`` in a worker thread (it reads this body) while a task receives up to
         ``ahead`` batches of the body ahead of it; its result, or its exception as is.
         (asyncio only: the worker wakes that task through the running loop.)"""
-        self._loop = asyncio.get_running_loop()
-        self._room = asyncio.Event()
-        self._ahead = deque()
-        self._ahead_max = max(0, ahead)
+        self._ahead = Handover(asyncio.get_running_loop(), ahead)
         outcome: list[Any] = []
         async with anyio.create_task_group() as tg:
             await tg.start(self._pump)
@@ -264,7 +275,7 @@ class RequestBodyReader:
                 if self._ahead is None:
                     self._batch = anyio.from_thread.run(self._next_batch)
                 else:
-                    self._batch = self._take()
+                    self._batch = self._ahead.take()
                 if self.failure is not None:
                     raise self.failure
                 if not self._batch:
@@ -309,6 +320,7 @@ class RequestBodyReader:
 __all__ = [
     "AHEAD",
     "ENCODING_MAGIC",
+    "Handover",
     "RequestBodyReader",
     "UploadAbortedError",
     "UploadTimeoutError",

@@ -85,6 +85,8 @@ class Hasher:
     runs on its own thread; SHA-256, hardware accelerated on common CPUs and so much
     faster, runs inline beside it, or on a second thread when the caller is busy
     compressing. ``update`` takes immutable ``bytes`` (they are handed to another thread).
+    With ``md5=False`` only size and SHA-256 are computed (``digests().md5`` is ``""``):
+    for bytes whose MD5 is known and whose SHA-256 is checked, which proves them the same.
 
     Example:
 
@@ -98,44 +100,47 @@ class Hasher:
     ```
     """
 
-    def __init__(self, threaded: bool = True, *, busy_caller: bool = False) -> None:
+    def __init__(
+        self, threaded: bool = True, *, busy_caller: bool = False, md5: bool = True
+    ) -> None:
         """``busy_caller``: the caller has heavy work of its own (zstd), so SHA-256 gets a
-        thread too instead of running inline."""
+        thread too instead of running inline. ``md5``: compute the MD5 too."""
         self.size = 0
-        self._threads: list[_HashThread] = []
-        self._md5 = hashlib.md5()
+        self._md5 = hashlib.md5() if md5 else None
         self._sha256 = hashlib.sha256()
-        self._threaded = threaded
-        self._busy_caller = busy_caller
+        everything = [self._sha256] if self._md5 is None else [self._md5, self._sha256]
+        #: hashed inline until the first large chunk; then what the threads do not hash
+        self._inline: list[Any] = everything
+        self._on_threads = [h for h in everything if h is self._md5 or busy_caller]
+        if not threaded:
+            self._on_threads = []
+        self._threads: list[_HashThread] = []
         self._done: Digests | None = None
 
     def update(self, chunk: bytes) -> None:
-        """Add ``chunk`` (immutable ``bytes``) to the size and both digests."""
+        """Add ``chunk`` (immutable ``bytes``) to the size and the digests."""
         n = len(chunk)
         if not n:
             return
         self.size += n
-        if not self._threads and self._threaded and n >= _SMALL:
+        if self._on_threads and n >= _SMALL:
             # What was hashed inline so far continues on the threads.
-            self._threads.append(_HashThread(self._md5))
-            if self._busy_caller:
-                self._threads.append(_HashThread(self._sha256))
+            self._threads = [_HashThread(h) for h in self._on_threads]
             for t in self._threads:
                 t.start()
-        if self._threads:
-            for t in self._threads:
-                t.chunks.put(chunk)
-            if len(self._threads) == 2:
-                return
-        else:
-            self._md5.update(chunk)
-        self._sha256.update(chunk)
+            self._inline = [h for h in self._inline if h not in self._on_threads]
+            self._on_threads = []
+        for t in self._threads:
+            t.chunks.put(chunk)
+        for h in self._inline:
+            h.update(chunk)
 
     def digests(self) -> Digests:
         """Finish (idempotent) and return the digests."""
         if self._done is None:
             self.close()
-            self._done = Digests(self.size, self._md5.hexdigest(), self._sha256.hexdigest())
+            md5 = "" if self._md5 is None else self._md5.hexdigest()
+            self._done = Digests(self.size, md5, self._sha256.hexdigest())
         return self._done
 
     def close(self) -> None:

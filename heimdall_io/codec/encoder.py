@@ -307,7 +307,9 @@ class BundleEncoder:
 
     def _plain(self) -> Iterator[bytes]:
         yield self.head()
-        digests = yield from self._payload(self.payload)
+        digests = yield from self._payload(
+            self.payload, self.known["onnx_md5"], self.known["onnx_sha256"]
+        )
         digests.check(size=self.known["onnx_size_bytes"], md5=self.known["onnx_md5"],
                       sha256=self.known["onnx_sha256"], what="model")  # fmt: skip
         self.result.digests = digests
@@ -319,19 +321,26 @@ class BundleEncoder:
             entry = source.entry()
             yield entry_head(i, entry)
             with source.open() as f:
-                done = yield from self._payload(f)
+                done = yield from self._payload(f, source.md5, source.sha256)
             done.check(size=source.size, md5=source.md5, sha256=source.sha256,
                        what=f"external data file {source.path!r}")  # fmt: skip
             yield entry_tail(entry, done if self.checksums else None)
             self.result.external.append((source.path, done))
         yield b"]" + self.closing(digests)
 
-    def _payload(self, payload: BinaryIO) -> Generator[bytes, None, Digests]:
+    def _payload(
+        self, payload: BinaryIO, md5: str | None, sha256: str | None
+    ) -> Generator[bytes, None, Digests]:
+        """Encode ``payload``; its digests. With both digests known in advance (a
+        registered model) only SHA-256 is computed, to check the bytes: they are then the
+        bytes whose MD5 is known, and MD5, over twice as slow, would bound the export."""
         read, encode, n = payload.read, pybase64.b64encode, self.chunk_size
         progress = self.progress
         carry = b""
+        known_md5 = md5.lower() if md5 and sha256 else None
         # With zstd the main thread compresses; both digests then get threads.
-        with Hasher(busy_caller=self.compression != NONE) as hasher:
+        hasher = Hasher(busy_caller=self.compression != NONE, md5=known_md5 is None)
+        with hasher:
             while True:
                 chunk = read(n)
                 if not chunk:
@@ -353,7 +362,10 @@ class BundleEncoder:
                 if progress is not None:
                     progress(len(carry))
                 yield encode(carry)
-            return hasher.digests()
+        digests = hasher.digests()
+        if known_md5 is None:
+            return digests
+        return Digests(digests.size, known_md5, digests.sha256)
 
 
 def write_bundle(

@@ -140,6 +140,8 @@ def test_encoder_refuses_a_wrong_declared_checksum(field: str, compression: str)
         "sha256": hashlib.sha256(payload).hexdigest(),
     }
     known[field] = {"size": len(payload) - 1, "md5": "0" * 32, "sha256": "0" * 64}[field]
+    if field == "md5":  # with the SHA-256 known, the MD5 is taken as given (next test)
+        del known["sha256"]
     chunks: list[bytes] = []
     encoder = BundleEncoder(HEADER, io.BytesIO(payload), compression=compression, **known)  # type: ignore[arg-type]
     with pytest.raises(ChecksumMismatchError):
@@ -150,6 +152,32 @@ def test_encoder_refuses_a_wrong_declared_checksum(field: str, compression: str)
 
     with pytest.raises(HeimdallError):
         read_bundle(io.BytesIO(b"".join(chunks)), io.BytesIO())
+
+
+@pytest.mark.parametrize("compression", ["none", "zstd"])
+def test_with_both_digests_known_only_sha256_checks_the_bytes(compression: str) -> None:
+    """A registered model's export: SHA-256 proves the bytes those digests came from, so
+    the slower MD5 is not computed again; a changed byte is still caught."""
+    payload = random.Random(8).randbytes(300_000)
+    known = {"size": len(payload), "md5": hashlib.md5(payload).hexdigest().upper(),
+             "sha256": hashlib.sha256(payload).hexdigest()}  # fmt: skip
+    encoder = BundleEncoder(HEADER, io.BytesIO(payload), compression=compression, **known)  # type: ignore[arg-type]
+    b"".join(encoder)
+    assert encoder.result.digests == reference(payload)
+    changed = payload[:1000] + bytes([payload[1000] ^ 1]) + payload[1001:]
+    broken = BundleEncoder(HEADER, io.BytesIO(changed), compression=compression, **known)  # type: ignore[arg-type]
+    with pytest.raises(ChecksumMismatchError, match="SHA-256 mismatch"):
+        b"".join(broken)
+
+
+def test_a_hasher_without_md5_gives_size_and_sha256() -> None:
+    payload = random.Random(9).randbytes(1 << 20)
+    for busy in (False, True):
+        with Hasher(md5=False, busy_caller=busy) as h:
+            for i in range(0, len(payload), 100_000):
+                h.update(payload[i : i + 100_000])
+        d = h.digests()
+        assert (d.size, d.md5, d.sha256) == (len(payload), "", hashlib.sha256(payload).hexdigest())
 
 
 def test_encoder_digests_match_hashlib() -> None:

@@ -100,7 +100,7 @@ def test_failed_s3_export_leaves_nothing(
         f"s3://{bucket}/broken.heimdall?endpoint={parse_qs(urlsplit(s3_url).query)['endpoint'][0]}"
     )
     r = _cli(home, "export", model_id, "-o", url, "-q", check=False)
-    assert r.returncode == 1 and "MD5 mismatch" in r.stderr, r.stderr
+    assert r.returncode == 1 and "SHA-256 mismatch" in r.stderr, r.stderr
     client = seaweedfs.client()
     assert [o.object_name for o in client.list_objects(bucket, recursive=True)] == []
     assert list_incomplete_uploads(client, bucket) == []
