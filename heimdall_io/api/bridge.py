@@ -4,13 +4,12 @@ The import runs in a worker thread (the codec, hashing and the object store are
 blocking). Run through :meth:`RequestBodyReader.run`, a task on the event loop receives up
 to ``ahead`` batches of the server's body messages (about ``coalesce`` bytes each, handed
 over as they came, never joined: no copy) ahead of the worker, so that the socket is read
-on one core while the codec decodes on the other. The worker takes those batches from a
-queue under a lock, without a round trip through the event loop (which is busy reading
-the socket, so each round trip would wait its turn); it wakes the task only when the queue
-was full. Outside ``run``, each ``read`` asks the event loop for the next batch with
-:func:`anyio.from_thread.run` and nothing is read ahead. Either way a few batches at most
-are in memory per upload, and the server's socket stays under flow control while the codec
-is busy: a slow consumer slows the client down instead of buffering its body.
+on one core while the codec decodes on the other; the worker takes them through a
+:class:`Handover`, without a round trip through the event loop. Outside ``run``, each
+``read`` asks the event loop for the next batch with :func:`anyio.from_thread.run` and
+nothing is read ahead. Either way a few batches at most are in memory per upload, and the
+server's socket stays under flow control while the codec is busy: a slow consumer slows
+the client down instead of buffering its body.
 
 The reader enforces the byte limit while streaming (PayloadTooLargeError, mapped to 413),
 turns a client that goes away mid-upload into :class:`UploadAbortedError` raised *inside*
@@ -232,26 +231,11 @@ class RequestBodyReader:
                     idle = time.monotonic() - last
                     scope.deadline = anyio.current_time() + self._timeout - idle
                 while self._more and size < self._coalesce:
-                    message = await self._receive()
+                    body = self._body_of(await self._receive())
                     last = time.monotonic()
-                    kind = message.get("type")
-                    if kind == "http.disconnect":
-                        raise UploadAbortedError(
-                            f"client disconnected after sending {self.bytes_read} bytes"
-                        )
-                    if kind != "http.request":
-                        continue
-                    body = message.get("body") or b""
-                    self._more = bool(message.get("more_body", False))
-                    self._complete = not self._more
                     if body:
-                        parts.append(bytes(body))
+                        parts.append(body)
                         size += len(body)
-                        self.bytes_read += len(body)
-                        if self._limit is not None and self.bytes_read > self._limit:
-                            raise PayloadTooLargeError(
-                                f"request body larger than the limit of {self._limit} bytes"
-                            )
             if scope.cancelled_caught:
                 if parts:
                     break
@@ -262,6 +246,22 @@ class RequestBodyReader:
                         f"after {self.bytes_read} bytes of the request body"
                     )
         return parts
+
+    def _body_of(self, message: MutableMapping[str, Any]) -> bytes:
+        """The body bytes one ASGI message carries (b"" for none), counted against the
+        limit; a disconnect raises UploadAbortedError."""
+        kind = message.get("type")
+        if kind == "http.disconnect":
+            raise UploadAbortedError(f"client disconnected after sending {self.bytes_read} bytes")
+        if kind != "http.request":
+            return b""
+        body = bytes(message.get("body") or b"")
+        self._more = bool(message.get("more_body", False))
+        self._complete = not self._more
+        self.bytes_read += len(body)
+        if self._limit is not None and self.bytes_read > self._limit:
+            raise PayloadTooLargeError(f"request body larger than the limit of {self._limit} bytes")
+        return body
 
     # -- the worker-thread side ----------------------------------------------------------
 
